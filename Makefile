@@ -1,0 +1,39 @@
+# hearsay build and test entry points. `make test` is what CI runs.
+GO      ?= go
+BIN     := bin/hearsay
+PKGS    := ./...
+# Pure packages run under the race detector; they have no I/O, so it is cheap.
+PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
+
+.PHONY: all build test test-short race bench lint generate run sim clean fuzz
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/hearsay
+
+test: build
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 $(PURE)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+# Regenerating the XDP objects needs: apt-get install clang llvm libbpf-dev
+generate:
+	$(GO) generate ./bpf/...
+
+run: build
+	./$(BIN) demo
+
+clean:
+	rm -rf bin
