@@ -1,0 +1,617 @@
+// Package store is the node's keyspace: string keys partitioned by hash
+// slot. Every slot has its own map, lock and key count, so counting the keys
+// of a slot is O(1), a slot can be dumped, loaded or dropped as a unit, and
+// writers in different slots do not contend.
+//
+// The store never reads the clock: every call that can observe expiry takes
+// the current time in unix milliseconds from the caller.
+//
+// Values returned by the store (Get, Set's old value, Scan keys...) alias
+// its internal buffers. They are immutable: treat them as read-only. They
+// stay valid after the key is changed or deleted.
+package store
+
+import (
+	"errors"
+	"hash/maphash"
+	"iter"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/hearsay/hearsay/node/resp"
+	"github.com/hearsay/hearsay/ring"
+)
+
+// Errors returned by the numeric operations; their text is the Redis reply.
+var (
+	ErrNotInteger = errors.New("ERR value is not an integer or out of range")
+	ErrOverflow   = errors.New("ERR increment or decrement would overflow")
+)
+
+// entry is one key's value. buf holds the key bytes followed by the value;
+// the map key is a string aliasing buf[:len(key)], so a key and its value
+// cost one allocation. A buffer's bytes are never rewritten once published;
+// APPEND may only extend it into spare capacity, which readers (who get
+// slices capped at the old length) never see.
+type entry struct {
+	buf []byte
+	exp int64 // absolute unix ms; 0 means no expiry
+}
+
+func (e entry) val(klen int) []byte {
+	n := len(e.buf)
+	return e.buf[klen:n:n]
+}
+
+func (e entry) key(klen int) string {
+	return unsafe.String(unsafe.SliceData(e.buf), klen)
+}
+
+func (e entry) expired(now int64) bool { return e.exp != 0 && now > e.exp }
+
+type slot struct {
+	mu   sync.RWMutex
+	keys map[string]entry
+	ttl  map[string]struct{} // keys of this slot that have an expiry
+	n    atomic.Int64        // len(keys), readable without mu
+	nttl atomic.Int64        // len(ttl)
+	_    [16]byte
+}
+
+// Store is a slot-partitioned string keyspace, safe for concurrent use.
+type Store struct {
+	slots   [ring.Slots]slot
+	seed    maphash.Seed
+	expired atomic.Int64
+
+	cycleMu sync.Mutex
+	cursor  int // next slot ExpireCycle visits
+}
+
+// New returns an empty store.
+func New() *Store { return &Store{seed: maphash.MakeSeed()} }
+
+// Entry is one key as dumped from or loaded into a slot.
+type Entry struct {
+	Key, Val []byte
+	ExpireAt int64 // unix ms, 0 = no expiry
+}
+
+// ---- lock-held helpers -------------------------------------------------
+
+// live returns key's entry, deleting it first if it has expired.
+func (s *Store) live(sl *slot, key []byte, now int64) (entry, bool) {
+	e, ok := sl.keys[string(key)]
+	if ok && e.expired(now) {
+		s.remove(sl, len(key), e)
+		s.expired.Add(1)
+		return entry{}, false
+	}
+	return e, ok
+}
+
+func (s *Store) remove(sl *slot, klen int, e entry) {
+	k := e.key(klen)
+	delete(sl.keys, k)
+	sl.n.Add(-1)
+	if e.exp != 0 {
+		delete(sl.ttl, k)
+		sl.nttl.Add(-1)
+	}
+}
+
+// install stores buf (key bytes then value) with expiry exp, replacing old
+// when existed.
+func (sl *slot) install(klen int, buf []byte, exp int64, old entry, existed bool) {
+	e := entry{buf: buf, exp: exp}
+	k := e.key(klen)
+	if sl.keys == nil {
+		sl.keys = make(map[string]entry)
+	}
+	sl.keys[k] = e // also repoints the map's key at the new buffer
+	if !existed {
+		sl.n.Add(1)
+	}
+	hadTTL := existed && old.exp != 0
+	switch {
+	case exp != 0:
+		if sl.ttl == nil {
+			sl.ttl = make(map[string]struct{})
+		}
+		sl.ttl[k] = struct{}{}
+		if !hadTTL {
+			sl.nttl.Add(1)
+		}
+	case hadTTL:
+		delete(sl.ttl, k)
+		sl.nttl.Add(-1)
+	}
+}
+
+func makeBuf(key, val []byte, capacity int) []byte {
+	buf := make([]byte, len(key)+len(val), max(capacity, len(key)+len(val)))
+	copy(buf, key)
+	copy(buf[len(key):], val)
+	return buf
+}
+
+// ---- reads --------------------------------------------------------------
+
+// Get returns key's value.
+func (s *Store) Get(slot uint16, key []byte, now int64) ([]byte, bool) {
+	sl := &s.slots[slot]
+	sl.mu.RLock()
+	e, ok := sl.keys[string(key)]
+	sl.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	if e.expired(now) {
+		s.expireKey(sl, key, now)
+		return nil, false
+	}
+	return e.val(len(key)), true
+}
+
+// Lookup returns key's value and expiry.
+func (s *Store) Lookup(slot uint16, key []byte, now int64) (Entry, bool) {
+	sl := &s.slots[slot]
+	sl.mu.RLock()
+	e, ok := sl.keys[string(key)]
+	sl.mu.RUnlock()
+	if !ok {
+		return Entry{}, false
+	}
+	if e.expired(now) {
+		s.expireKey(sl, key, now)
+		return Entry{}, false
+	}
+	return Entry{Key: unsafe.Slice(unsafe.SliceData(e.buf), len(key)), Val: e.val(len(key)), ExpireAt: e.exp}, true
+}
+
+func (s *Store) expireKey(sl *slot, key []byte, now int64) {
+	sl.mu.Lock()
+	s.live(sl, key, now)
+	sl.mu.Unlock()
+}
+
+// Exists reports whether key exists.
+func (s *Store) Exists(slot uint16, key []byte, now int64) bool {
+	_, ok := s.Get(slot, key, now)
+	return ok
+}
+
+// TTL returns key's remaining time to live in ms, -1 if it has no expiry,
+// or -2 if it does not exist.
+func (s *Store) TTL(slot uint16, key []byte, now int64) int64 {
+	e, ok := s.Lookup(slot, key, now)
+	switch {
+	case !ok:
+		return -2
+	case e.ExpireAt == 0:
+		return -1
+	}
+	return max(e.ExpireAt-now, 0)
+}
+
+// ---- writes -------------------------------------------------------------
+
+// SetOptions are SET's conditions and expiry.
+type SetOptions struct {
+	ExpireAt int64 // absolute unix ms; 0 keeps no expiry (or the old one with KeepTTL)
+	NX, XX   bool
+	KeepTTL  bool
+}
+
+// Set writes key = val under o's conditions. It returns the previous value
+// (if the key existed) and whether the write happened. An ExpireAt already
+// in the past deletes the key instead, which also counts as written.
+func (s *Store) Set(slot uint16, key, val []byte, o SetOptions, now int64) (old []byte, existed, written bool) {
+	sl := &s.slots[slot]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	e, ok := s.live(sl, key, now)
+	if ok {
+		old = e.val(len(key))
+	}
+	if (o.NX && ok) || (o.XX && !ok) {
+		return old, ok, false
+	}
+	exp := o.ExpireAt
+	if o.KeepTTL && ok {
+		exp = e.exp
+	}
+	if exp != 0 && now > exp {
+		if ok {
+			s.remove(sl, len(key), e)
+		}
+		return old, ok, true
+	}
+	sl.install(len(key), makeBuf(key, val, 0), exp, e, ok)
+	return old, ok, true
+}
+
+// Put stores an entry unconditionally (RESTORE, LoadSlot). Expired entries
+// are dropped.
+func (s *Store) Put(slot uint16, en Entry, now int64) {
+	s.Set(slot, en.Key, en.Val, SetOptions{ExpireAt: en.ExpireAt}, now)
+}
+
+// Del deletes key and reports whether it existed.
+func (s *Store) Del(slot uint16, key []byte, now int64) bool {
+	_, ok := s.GetDel(slot, key, now)
+	return ok
+}
+
+// GetDel deletes key and returns its value.
+func (s *Store) GetDel(slot uint16, key []byte, now int64) ([]byte, bool) {
+	sl := &s.slots[slot]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	e, ok := s.live(sl, key, now)
+	if !ok {
+		return nil, false
+	}
+	s.remove(sl, len(key), e)
+	return e.val(len(key)), true
+}
+
+// IncrBy adds delta to the integer stored at key (0 if missing), keeping its
+// expiry, and returns the new value.
+func (s *Store) IncrBy(slot uint16, key []byte, delta, now int64) (int64, error) {
+	sl := &s.slots[slot]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	e, ok := s.live(sl, key, now)
+	var cur int64
+	if ok {
+		var good bool
+		if cur, good = resp.ParseInt(e.val(len(key))); !good {
+			return 0, ErrNotInteger
+		}
+	}
+	if (delta < 0 && cur < 0 && delta < -1<<63-cur) || (delta > 0 && cur > 0 && delta > 1<<63-1-cur) {
+		return 0, ErrOverflow
+	}
+	cur += delta
+	var tmp [20]byte
+	sl.install(len(key), makeBuf(key, strconv.AppendInt(tmp[:0], cur, 10), 0), e.exp, e, ok)
+	return cur, nil
+}
+
+// Append appends val to key's value (creating it) and returns the new
+// length. Repeated appends grow the buffer geometrically and write in place.
+func (s *Store) Append(slot uint16, key, val []byte, now int64) int {
+	sl := &s.slots[slot]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	e, ok := s.live(sl, key, now)
+	if !ok {
+		sl.install(len(key), makeBuf(key, val, 0), 0, e, false)
+		return len(val)
+	}
+	if len(val) == 0 {
+		return len(e.buf) - len(key)
+	}
+	var buf []byte
+	if cap(e.buf)-len(e.buf) >= len(val) {
+		buf = append(e.buf, val...) // in place, past every reader's length
+	} else {
+		buf = makeBuf(e.buf, val, 2*(len(e.buf)+len(val)))
+	}
+	sl.install(len(key), buf, e.exp, e, true)
+	return len(buf) - len(key)
+}
+
+// ExpireCond is EXPIRE's NX / XX / GT / LT option.
+type ExpireCond uint8
+
+// Expire conditions.
+const (
+	ExpireAlways ExpireCond = iota
+	ExpireNX                // only if the key has no expiry
+	ExpireXX                // only if the key has an expiry
+	ExpireGT                // only if the new expiry is later (no expiry counts as infinite)
+	ExpireLT                // only if the new expiry is earlier
+)
+
+// Expire sets key's absolute expiry (unix ms) under cond and reports
+// whether it was set. An expiry not after now deletes the key.
+func (s *Store) Expire(slot uint16, key []byte, at int64, cond ExpireCond, now int64) bool {
+	sl := &s.slots[slot]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	e, ok := s.live(sl, key, now)
+	if !ok {
+		return false
+	}
+	switch cond {
+	case ExpireNX:
+		if e.exp != 0 {
+			return false
+		}
+	case ExpireXX:
+		if e.exp == 0 {
+			return false
+		}
+	case ExpireGT:
+		if e.exp == 0 || at <= e.exp {
+			return false
+		}
+	case ExpireLT:
+		if e.exp != 0 && at >= e.exp {
+			return false
+		}
+	}
+	if at <= now {
+		s.remove(sl, len(key), e)
+		return true
+	}
+	sl.install(len(key), e.buf, at, e, true)
+	return true
+}
+
+// Persist removes key's expiry and reports whether it had one.
+func (s *Store) Persist(slot uint16, key []byte, now int64) bool {
+	sl := &s.slots[slot]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	e, ok := s.live(sl, key, now)
+	if !ok || e.exp == 0 {
+		return false
+	}
+	sl.install(len(key), e.buf, 0, e, true)
+	return true
+}
+
+// ---- whole-keyspace and per-slot operations -----------------------------
+
+// CountKeysInSlot returns the number of keys in slot, in O(1). Keys that
+// have expired but were not reclaimed yet are counted, as in Redis.
+func (s *Store) CountKeysInSlot(slot uint16) int { return int(s.slots[slot].n.Load()) }
+
+// Len returns the number of keys (DBSIZE).
+func (s *Store) Len() int {
+	var n int64
+	for i := range s.slots {
+		n += s.slots[i].n.Load()
+	}
+	return int(n)
+}
+
+// LenWithTTL returns the number of keys that have an expiry.
+func (s *Store) LenWithTTL() int {
+	var n int64
+	for i := range s.slots {
+		n += s.slots[i].nttl.Load()
+	}
+	return int(n)
+}
+
+// ExpiredCount returns the number of keys reclaimed by expiry so far.
+func (s *Store) ExpiredCount() int64 { return s.expired.Load() }
+
+// DeleteSlot removes every key of slot and returns how many there were.
+func (s *Store) DeleteSlot(slot uint16) int {
+	sl := &s.slots[slot]
+	sl.mu.Lock()
+	n := len(sl.keys)
+	sl.keys, sl.ttl = nil, nil
+	sl.n.Store(0)
+	sl.nttl.Store(0)
+	sl.mu.Unlock()
+	return n
+}
+
+// FlushAll removes every key.
+func (s *Store) FlushAll() {
+	for i := range s.slots {
+		if s.slots[i].n.Load() != 0 {
+			s.DeleteSlot(uint16(i))
+		}
+	}
+}
+
+// GetKeysInSlot returns up to count keys of slot (CLUSTER GETKEYSINSLOT).
+func (s *Store) GetKeysInSlot(slot uint16, count int) [][]byte {
+	sl := &s.slots[slot]
+	sl.mu.RLock()
+	defer sl.mu.RUnlock()
+	keys := make([][]byte, 0, min(count, len(sl.keys)))
+	for k := range sl.keys {
+		if len(keys) >= count {
+			break
+		}
+		keys = append(keys, unsafe.Slice(unsafe.StringData(k), len(k)))
+	}
+	return keys
+}
+
+// DumpSlot returns an iterator over a snapshot of slot's live keys, for
+// migration. The snapshot is taken when iteration starts, under the slot's
+// read lock; writes made afterwards are not seen. Yielded entries alias the
+// store's immutable buffers.
+func (s *Store) DumpSlot(slot uint16, now int64) iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		sl := &s.slots[slot]
+		sl.mu.RLock()
+		snap := make([]Entry, 0, len(sl.keys))
+		for k, e := range sl.keys {
+			if e.expired(now) {
+				continue
+			}
+			snap = append(snap, Entry{Key: unsafe.Slice(unsafe.StringData(k), len(k)), Val: e.val(len(k)), ExpireAt: e.exp})
+		}
+		sl.mu.RUnlock()
+		for _, en := range snap {
+			if !yield(en) {
+				return
+			}
+		}
+	}
+}
+
+// LoadSlot stores every entry of entries into slot (replacing existing
+// keys), copying the bytes, and returns how many were stored. Entries that
+// have already expired are skipped.
+func (s *Store) LoadSlot(slot uint16, entries iter.Seq[Entry], now int64) int {
+	n := 0
+	for en := range entries {
+		if en.ExpireAt != 0 && now > en.ExpireAt {
+			continue
+		}
+		s.Put(slot, en, now)
+		n++
+	}
+	return n
+}
+
+// ---- expiry -------------------------------------------------------------
+
+const expireSample = 20
+
+// ExpireCycle runs one round of active expiry: it walks the slots that hold
+// keys with an expiry, round robin across calls, samples up to expireSample
+// of them per visit (repeating while more than a quarter of a sample had
+// expired, like Redis), and stops after examining budget keys. It returns
+// the number of keys deleted. Call it periodically, for example every 100 ms
+// with a budget of a few hundred.
+func (s *Store) ExpireCycle(now int64, budget int) int {
+	s.cycleMu.Lock()
+	defer s.cycleMu.Unlock()
+	deleted := 0
+	for i := 0; i < ring.Slots && budget > 0; i++ {
+		idx := s.cursor
+		s.cursor = (s.cursor + 1) % ring.Slots
+		sl := &s.slots[idx]
+		if sl.nttl.Load() == 0 {
+			continue
+		}
+		sl.mu.Lock()
+		for budget > 0 {
+			sampled, hit := 0, 0
+			for k := range sl.ttl {
+				if sampled == expireSample || budget == 0 {
+					break
+				}
+				sampled++
+				budget--
+				e := sl.keys[k]
+				if e.expired(now) {
+					s.remove(sl, len(k), e)
+					hit++
+				}
+			}
+			deleted += hit
+			if sampled == 0 || hit*4 <= sampled {
+				break
+			}
+		}
+		sl.mu.Unlock()
+	}
+	s.expired.Add(int64(deleted))
+	return deleted
+}
+
+// ---- iteration ----------------------------------------------------------
+
+// Keys returns every live key for which match returns true (nil matches
+// all).
+func (s *Store) Keys(match func(key []byte) bool, now int64) [][]byte {
+	var out [][]byte
+	for i := range s.slots {
+		sl := &s.slots[i]
+		if sl.n.Load() == 0 {
+			continue
+		}
+		sl.mu.RLock()
+		for k, e := range sl.keys {
+			kb := unsafe.Slice(unsafe.StringData(k), len(k))
+			if !e.expired(now) && (match == nil || match(kb)) {
+				out = append(out, kb)
+			}
+		}
+		sl.mu.RUnlock()
+	}
+	return out
+}
+
+// Scan cursors: the slot in the top bits, a position in the slot's hash
+// order in the low posBits bits. Cursor 0 starts and ends a scan.
+const (
+	posBits = 50
+	posMask = 1<<posBits - 1
+)
+
+type scanKey struct {
+	h   uint64
+	key string
+}
+
+// Scan returns keys from cursor on, examining about count keys, and the
+// cursor to continue from (0 when the scan is complete). Within a slot keys
+// are visited in the order of a per-store hash, so a key that exists for the
+// whole scan is returned exactly once, however the keyspace changes between
+// calls. Keys with expired TTLs are skipped; match filters after counting.
+func (s *Store) Scan(cursor uint64, count int, match func(key []byte) bool, now int64) (next uint64, keys [][]byte) {
+	count = max(count, 1)
+	slotIdx, pos := cursor>>posBits, cursor&posMask
+	examined := 0
+	var cand []scanKey
+	for slotIdx < ring.Slots {
+		sl := &s.slots[slotIdx]
+		if sl.n.Load() == 0 {
+			slotIdx, pos = slotIdx+1, 0
+			continue
+		}
+		cand = cand[:0]
+		sl.mu.RLock()
+		for k, e := range sl.keys {
+			if h := maphash.String(s.seed, k) >> (64 - posBits); h >= pos && !e.expired(now) {
+				cand = append(cand, scanKey{h, k})
+			}
+		}
+		sl.mu.RUnlock()
+		need := count - examined
+		take := len(cand)
+		done := true
+		if take > need {
+			slices.SortFunc(cand, func(a, b scanKey) int {
+				switch {
+				case a.h < b.h:
+					return -1
+				case a.h > b.h:
+					return 1
+				}
+				return 0
+			})
+			take = need
+			for take < len(cand) && cand[take].h == cand[take-1].h {
+				take++
+			}
+			done = take == len(cand)
+		}
+		for _, c := range cand[:take] {
+			kb := unsafe.Slice(unsafe.StringData(c.key), len(c.key))
+			if match == nil || match(kb) {
+				keys = append(keys, kb)
+			}
+		}
+		examined += take
+		if !done {
+			pos = cand[take].h
+			break
+		}
+		slotIdx, pos = slotIdx+1, 0
+		if examined >= count {
+			break
+		}
+	}
+	if slotIdx >= ring.Slots {
+		return 0, keys
+	}
+	return slotIdx<<posBits | pos, keys
+}
