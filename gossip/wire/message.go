@@ -123,6 +123,7 @@ type SlotRange struct{ Start, End uint16 }
 type SlotClaim struct {
 	Owner       NodeID
 	ConfigEpoch uint64
+	Version     uint64 // the owner's record version when it made this claim; a newer claim replaces an older one
 	Ranges      []SlotRange
 }
 
@@ -135,8 +136,9 @@ type Message struct {
 	Gossip []NodeRecord // PING, PONG, MEET, SYNCDATA
 	Claims []SlotClaim  // PING, PONG, MEET, SYNCDATA, UPDATE (exactly one), AUTHREQUEST
 
-	Subject NodeID // FAIL, FAILREPORT
-	Report  bool   // FAILREPORT: true sets the report, false withdraws it
+	Subject        NodeID // FAIL, FAILREPORT
+	SubjectVersion uint64 // FAIL, FAILREPORT: the subject's record version the verdict is about
+	Report         bool   // FAILREPORT: true sets the report, false withdraws it
 
 	Buckets []uint64 // SYNC: exactly SyncBuckets hashes
 	Mask    uint64   // SYNCDATA: the buckets these records cover
