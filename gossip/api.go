@@ -1,0 +1,163 @@
+package gossip
+
+import (
+	"errors"
+	"time"
+
+	"github.com/hearsay/hearsay/gossip/epidemic"
+	"github.com/hearsay/hearsay/gossip/wire"
+)
+
+// Config holds the knobs of one core. Zero values take the documented
+// defaults (see withDefaults).
+type Config struct {
+	// ID is this node's identity. It must not be zero.
+	ID wire.NodeID
+	// Addr is where this node listens for clients and the bus.
+	Addr wire.Addr
+	// NodeTimeout is how long a monitored peer may stay silent before it is
+	// PFAIL. Failure reports expire after twice this. Default 5s.
+	NodeTimeout time.Duration
+	// GossipInterval is the period of the gossip PING to one random peer,
+	// which carries the gossip section. Default 100ms.
+	GossipInterval time.Duration
+	// PingInterval is how often monitored peers are pinged on the bus when
+	// heartbeats do not come from outside (ExternalHeartbeat false).
+	// Default NodeTimeout/4, at least GossipInterval.
+	PingInterval time.Duration
+	// SyncInterval is the period of the push-pull anti-entropy exchange with
+	// one peer whose state digest differs from ours. Default 1s.
+	SyncInterval time.Duration
+	// Lambda scales the rumor retransmit budget: Lambda*ceil(log2(N+1)).
+	// Default 3.
+	Lambda int
+	// Fanout is how many random peers a newly learned FAIL or config change is
+	// pushed to at once, before it continues as a piggybacked rumor. Default 3.
+	Fanout int
+	// Observers is K, the number of nodes that watch each node at scale.
+	// Default 8.
+	Observers int
+	// MaxGossip bounds the node records in one gossip section. Default 8.
+	MaxGossip int
+	// MaxClaims bounds the slot claims piggybacked on one PING or PONG.
+	// Default 4.
+	MaxClaims int
+	// SmallCluster is the largest number of slot-owning masters for which
+	// Redis's rules apply: every master is a voter and FAIL goes to every
+	// node. Above it the subject's observers vote. Default 64.
+	SmallCluster int
+	// ExternalHeartbeat says liveness samples arrive through Heartbeat (XDP
+	// or the UDP fallback), so the core does not ping monitored peers on
+	// the bus just for liveness.
+	ExternalHeartbeat bool
+	// AntiEntropy picks the direction of the periodic state exchange. The
+	// zero value is push-pull, the node's default.
+	AntiEntropy SyncDirection
+	// Seed seeds the core's own random source. Cores with the same seed and
+	// the same inputs make the same decisions.
+	Seed uint64
+}
+
+// SyncDirection is the direction of the anti-entropy exchange, in the seed
+// article's terms: push sends our records, pull asks for the peer's, and
+// push-pull does both in three messages.
+type SyncDirection uint8
+
+// Anti-entropy directions.
+const (
+	SyncPushPull SyncDirection = iota
+	SyncPull
+	SyncPush
+)
+
+// Direction maps d onto the epidemic package's directions.
+func (d SyncDirection) Direction() epidemic.Direction {
+	switch d {
+	case SyncPull:
+		return epidemic.Pull
+	case SyncPush:
+		return epidemic.Push
+	}
+	return epidemic.PushPull
+}
+
+// HeartbeatSample is what the heartbeat path last saw of one peer. Times are
+// on the same monotonic clock as the core's now.
+type HeartbeatSample struct {
+	PongsRecv uint64
+	LastPong  time.Duration
+	RTT       time.Duration
+	Progress  uint64
+}
+
+// Envelope is one message to send. Msg is owned by the core and valid until
+// the next call into the core: encode it before calling again.
+type Envelope struct {
+	To   wire.NodeID // zero for a handshake MEET, where only Addr is known
+	Addr wire.Addr
+	Msg  *wire.Message
+}
+
+// EventKind says what changed.
+type EventKind uint8
+
+// Events reported in Ready.
+const (
+	EventNodeAdded   EventKind = iota + 1 // a node joined the table
+	EventNodeRemoved                      // a node was forgotten or reset away
+	EventNodePFail                        // this node stopped hearing a monitored peer
+	EventNodeAlive                        // a PFAIL peer was heard again
+	EventNodeFail                         // a node was marked FAIL
+	EventNodeFailCleared                  // a FAIL was undone
+	EventRoleChanged                      // this node became master or replica
+	EventSlotsChanged                     // the slot table changed
+	EventEpochChanged                     // currentEpoch or this node's configEpoch changed
+)
+
+var eventNames = [...]string{"", "node-added", "node-removed", "node-pfail", "node-alive", "node-fail", "node-fail-cleared", "role-changed", "slots-changed", "epoch-changed"}
+
+// String names the event kind.
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one change, about Node where that applies.
+type Event struct {
+	Kind EventKind
+	Node wire.NodeID
+}
+
+// Ready is the output of one call into the core. The runtime must make the
+// state durable (when Persist is set) before it sends Messages.
+type Ready struct {
+	Messages []Envelope
+	// Persist is set when epochs, votes, roles, slots or membership changed;
+	// write State() before any message leaves.
+	Persist bool
+	// Dirty is set when anything worth saving changed (membership included);
+	// it may be written lazily, coalesced with later changes.
+	Dirty  bool
+	Events []Event
+}
+
+// Errors returned by admin calls. Texts follow Redis where Redis has one.
+var (
+	ErrUnknownNode      = errors.New("ERR Unknown node")
+	ErrForgetMyself     = errors.New("ERR I tried hard but I can't forget myself...")
+	ErrForgetMaster     = errors.New("ERR Can't forget my master!")
+	ErrSlotBusy         = errors.New("ERR Slot is already busy")
+	ErrSlotRange        = errors.New("ERR Invalid or out of range slot")
+	ErrNotEmptyForEpoch = errors.New("ERR The user can assign a config epoch only when the node does not know any other node.")
+	ErrEpochNotZero     = errors.New("ERR Node config epoch is already non-zero")
+	ErrBadEpoch         = errors.New("ERR Invalid config epoch specified")
+	ErrReplicateMyself  = errors.New("ERR Can't replicate myself")
+	ErrReplicateReplica = errors.New("ERR I can only replicate a master, not a replica.")
+	ErrReplicateSlots   = errors.New("ERR To set a master the node must be empty and without assigned slots.")
+	ErrBadAddr          = errors.New("ERR Invalid node address specified")
+	ErrNotOwner         = errors.New("ERR I'm not the owner of hash slot")
+	ErrSlotUnassigned   = errors.New("ERR Slot is not assigned")
+	ErrResetMaster      = errors.New("ERR CLUSTER RESET can't be called with master nodes containing keys")
+)

@@ -1,0 +1,399 @@
+package gossip
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/hearsay/hearsay/gossip/epidemic"
+	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/ring"
+)
+
+// roleFlags are the flags a node sets on its own record; health flags are
+// views of others and never part of a record a node authors.
+const roleFlags = wire.FlagMaster | wire.FlagReplica | wire.FlagNoFailover
+
+// blacklistTTL is how long a forgotten node is kept out of gossip, as Redis.
+const blacklistTTL = 60 * time.Second
+
+// record is one node as this core knows it. It holds no pointers so that a
+// table of 10,000 records costs the garbage collector nothing to scan.
+type record struct {
+	id          wire.NodeID
+	master      wire.NodeID
+	ip          [16]byte
+	port, bus   uint16
+	flags       wire.Flags // role flags, plus FlagFail when the cluster agreed it failed
+	configEpoch uint64
+	version     uint64
+	failVersion uint64 // FAIL holds for versions up to this one
+	replOffset  uint64
+}
+
+func (r *record) addr() wire.Addr {
+	return wire.Addr{IP: netip.AddrFrom16(r.ip).Unmap(), Port: r.port, BusPort: r.bus}
+}
+
+func (r *record) setAddr(a wire.Addr) {
+	r.ip = a.IP.As16()
+	r.port, r.bus = a.Port, a.BusPort
+}
+
+func (r *record) failed() bool { return r.flags&wire.FlagFail != 0 }
+
+// wireRecord renders r as a gossip entry.
+func (r *record) wireRecord() wire.NodeRecord {
+	return wire.NodeRecord{ID: r.id, Addr: r.addr(), Flags: r.flags, Master: r.master, ConfigEpoch: r.configEpoch, Version: r.version}
+}
+
+// claim is a master's latest slot claim. Ranges is never mutated in place.
+type claim struct {
+	owner   wire.NodeID
+	epoch   uint64
+	version uint64
+	ranges  []wire.SlotRange
+	stale   bool // some of its slots belong to a higher epoch: the owner needs an UPDATE
+}
+
+func (cl *claim) wire() wire.SlotClaim {
+	return wire.SlotClaim{Owner: cl.owner, ConfigEpoch: cl.epoch, Version: cl.version, Ranges: cl.ranges}
+}
+
+// handshake is a MEET in flight: only the address is known. It carries a
+// random ID until the peer answers, as Redis shows it.
+type handshake struct {
+	addr     wire.Addr
+	tempID   wire.NodeID
+	started  time.Duration
+	lastSent time.Duration
+}
+
+// rumorKey names a piece of state in the retransmit queues.
+type rumorKey = wire.NodeID
+
+// Core is the deterministic membership state machine. It is not safe for
+// concurrent use: one goroutine owns it.
+type Core struct {
+	cfg Config
+	rng *rand.Rand
+
+	currentEpoch  uint64
+	lastVoteEpoch uint64
+
+	records []record // records[0] is this node
+	index   map[wire.NodeID]int32
+	claims  map[wire.NodeID]*claim
+	table   ring.Table
+	masters map[wire.NodeID]int // slots owned per node, rebuilt when the table changes
+
+	handshakes []handshake
+	blacklist  map[wire.NodeID]time.Duration // expiry
+
+	peers    map[wire.NodeID]*peer
+	peerList []*peer
+
+	buckets [wire.SyncBuckets]uint64
+	digest  uint64
+
+	recordQ *epidemic.Queue[rumorKey]
+	claimQ  *epidemic.Queue[rumorKey]
+	eager   bool // a priority rumor is waiting to be pushed to Fanout peers
+
+	// monitoring
+	membershipGen uint64
+	monitorGen    uint64
+	monitored     []wire.NodeID
+	mismatch      [8]wire.NodeID // recent peers whose digest differed from ours
+	mismatchN     int
+
+	// timers
+	now        time.Duration
+	started    bool
+	lastTick   time.Duration
+	lastGossip time.Duration
+	lastSync   time.Duration
+	failedSelf time.Duration // when this node learned it is FAIL; 0 when not
+	selfFailed bool
+
+	// output
+	ready   Ready
+	pool    []*wire.Message
+	used    int
+	persist bool
+	dirty   bool
+	stats   Stats
+}
+
+// Stats counts bus messages by type, for CLUSTER INFO and metrics.
+type Stats struct {
+	Sent     [16]uint64
+	Received [16]uint64
+	// BytesSent is not known to the core; the runtime counts bytes.
+	Dropped uint64 // messages ignored: unknown sender, blacklisted, malformed semantics
+}
+
+// State is what a node must keep on disk: enough to come back with the same
+// identity, epochs, vote, slots and role, and the membership it knew.
+type State struct {
+	ID            wire.NodeID
+	CurrentEpoch  uint64
+	ConfigEpoch   uint64
+	LastVoteEpoch uint64
+	// Nodes holds every known node, this node first.
+	Nodes []wire.NodeRecord
+	// Claims holds every known slot claim, this node's included.
+	Claims []wire.SlotClaim
+}
+
+func (cfg *Config) withDefaults() {
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = 5 * time.Second
+	}
+	if cfg.GossipInterval <= 0 {
+		cfg.GossipInterval = 100 * time.Millisecond
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = max(cfg.NodeTimeout/4, cfg.GossipInterval)
+	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = time.Second
+	}
+	if cfg.Lambda <= 0 {
+		cfg.Lambda = 3
+	}
+	if cfg.Fanout <= 0 {
+		cfg.Fanout = 3
+	}
+	if cfg.Observers <= 0 {
+		cfg.Observers = 8
+	}
+	if cfg.MaxGossip <= 0 {
+		cfg.MaxGossip = 8
+	}
+	if cfg.MaxClaims <= 0 {
+		cfg.MaxClaims = 4
+	}
+	if cfg.SmallCluster <= 0 {
+		cfg.SmallCluster = 64
+	}
+}
+
+// New returns a core for cfg. A nil st starts a fresh node that knows only
+// itself; otherwise st (as returned by State and stored durably) is restored.
+func New(cfg Config, st *State) (*Core, error) {
+	cfg.withDefaults()
+	if st != nil {
+		cfg.ID = st.ID
+	}
+	if cfg.ID.IsZero() {
+		return nil, fmt.Errorf("gossip: node ID must not be zero")
+	}
+	if !cfg.Addr.IP.IsValid() || cfg.Addr.Port == 0 || cfg.Addr.BusPort == 0 {
+		return nil, fmt.Errorf("gossip: node address %v is incomplete", cfg.Addr)
+	}
+	c := &Core{
+		cfg:       cfg,
+		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		index:     make(map[wire.NodeID]int32),
+		claims:    make(map[wire.NodeID]*claim),
+		masters:   make(map[wire.NodeID]int),
+		blacklist: make(map[wire.NodeID]time.Duration),
+		peers:     make(map[wire.NodeID]*peer),
+		recordQ:   epidemic.NewQueue[rumorKey](1),
+		claimQ:    epidemic.NewQueue[rumorKey](1),
+	}
+	self := record{id: cfg.ID, flags: wire.FlagMaster, version: 1}
+	self.setAddr(cfg.Addr)
+	c.addRecord(self)
+	if st != nil {
+		if err := c.restore(st); err != nil {
+			return nil, err
+		}
+	}
+	c.refreshBudget()
+	return c, nil
+}
+
+func (c *Core) restore(st *State) error {
+	c.currentEpoch = st.CurrentEpoch
+	c.lastVoteEpoch = st.LastVoteEpoch
+	for i := range st.Nodes {
+		r := &st.Nodes[i]
+		if r.ID.IsZero() {
+			return fmt.Errorf("gossip: state holds a zero node ID")
+		}
+		if r.ID == c.cfg.ID {
+			s := c.self()
+			s.flags = r.Flags & roleFlags
+			s.master = r.Master
+			s.version = max(r.Version, 1)
+			continue
+		}
+		if _, ok := c.index[r.ID]; ok {
+			return fmt.Errorf("gossip: state lists node %s twice", r.ID)
+		}
+		rec := record{id: r.ID, master: r.Master, flags: r.Flags & (roleFlags | wire.FlagFail), configEpoch: r.ConfigEpoch, version: r.Version}
+		if rec.failed() {
+			rec.failVersion = r.Version
+		}
+		rec.setAddr(r.Addr)
+		c.addRecord(rec)
+	}
+	c.setSelfConfigEpoch(st.ConfigEpoch)
+	c.currentEpoch = max(c.currentEpoch, st.ConfigEpoch)
+	for i := range st.Claims {
+		w := &st.Claims[i]
+		if err := checkRanges(w.Ranges); err != nil {
+			return fmt.Errorf("gossip: state claim of %s: %w", w.Owner, err)
+		}
+		cl := &claim{owner: w.Owner, epoch: w.ConfigEpoch, version: w.Version, ranges: append([]wire.SlotRange(nil), w.Ranges...)}
+		c.setClaim(cl)
+	}
+	c.rebuildTable()
+	return nil
+}
+
+// State returns what must be stored durably. It allocates a fresh value.
+func (c *Core) State() *State {
+	st := &State{ID: c.cfg.ID, CurrentEpoch: c.currentEpoch, ConfigEpoch: c.self().configEpoch, LastVoteEpoch: c.lastVoteEpoch}
+	st.Nodes = make([]wire.NodeRecord, 0, len(c.records))
+	for i := range c.records {
+		st.Nodes = append(st.Nodes, c.records[i].wireRecord())
+	}
+	for i := range c.records {
+		if cl := c.claims[c.records[i].id]; cl != nil {
+			w := cl.wire()
+			w.Ranges = append([]wire.SlotRange(nil), w.Ranges...)
+			st.Claims = append(st.Claims, w)
+		}
+	}
+	return st
+}
+
+func (c *Core) self() *record { return &c.records[0] }
+
+func (c *Core) lookup(id wire.NodeID) *record {
+	i, ok := c.index[id]
+	if !ok {
+		return nil
+	}
+	return &c.records[i]
+}
+
+func (c *Core) addRecord(r record) *record {
+	c.index[r.id] = int32(len(c.records))
+	c.records = append(c.records, r)
+	c.hashIn(&c.records[len(c.records)-1], +1)
+	c.membershipGen++
+	return &c.records[len(c.records)-1]
+}
+
+func (c *Core) removeRecord(id wire.NodeID) {
+	i, ok := c.index[id]
+	if !ok || i == 0 {
+		return
+	}
+	c.hashIn(&c.records[i], -1)
+	last := int32(len(c.records) - 1)
+	if i != last {
+		c.records[i] = c.records[last]
+		c.index[c.records[i].id] = i
+	}
+	c.records = c.records[:last]
+	delete(c.index, id)
+	c.membershipGen++
+}
+
+// begin starts a call: it resets the output batch and records the time.
+func (c *Core) begin(now time.Duration) {
+	c.now = now
+	c.used = 0
+	c.ready.Messages = c.ready.Messages[:0]
+	c.ready.Events = c.ready.Events[:0]
+	c.ready.Persist = false
+	c.ready.Dirty = false
+	c.persist = false
+	c.dirty = false
+	if !c.started {
+		c.started = true
+		c.lastTick = now
+		c.lastGossip = now - c.cfg.GossipInterval
+		c.lastSync = now
+	}
+}
+
+// finish flushes pending eager pushes and returns the batch.
+func (c *Core) finish() Ready {
+	if c.eager {
+		c.eager = false
+		c.pushEager()
+	}
+	c.ready.Persist = c.persist
+	c.ready.Dirty = c.dirty || c.persist
+	return c.ready
+}
+
+func (c *Core) event(k EventKind, id wire.NodeID) {
+	c.ready.Events = append(c.ready.Events, Event{Kind: k, Node: id})
+}
+
+// newMessage returns a reusable message of type t with this node's header.
+func (c *Core) newMessage(t wire.Type) *wire.Message {
+	if c.used == len(c.pool) {
+		c.pool = append(c.pool, &wire.Message{})
+	}
+	m := c.pool[c.used]
+	c.used++
+	gossip, claims, buckets := m.Gossip[:0], m.Claims[:0], m.Buckets[:0]
+	*m = wire.Message{Type: t, Gossip: gossip, Claims: claims, Buckets: buckets}
+	c.fillHeader(&m.Header)
+	return m
+}
+
+func (c *Core) fillHeader(h *wire.Header) {
+	s := c.self()
+	*h = wire.Header{
+		Sender:       s.id,
+		CurrentEpoch: c.currentEpoch,
+		ConfigEpoch:  s.configEpoch,
+		Version:      s.version,
+		Flags:        s.flags & roleFlags,
+		Master:       s.master,
+		ReplOffset:   s.replOffset,
+		Addr:         c.cfg.Addr,
+		StateDigest:  c.digest,
+		KnownNodes:   uint32(len(c.records)),
+	}
+}
+
+func (c *Core) send(to *record, m *wire.Message) {
+	c.stats.Sent[m.Type&15]++
+	c.ready.Messages = append(c.ready.Messages, Envelope{To: to.id, Addr: to.addr(), Msg: m})
+}
+
+// markPersist says durable state changed and must be written before sending.
+func (c *Core) markPersist() { c.persist = true }
+
+// ID returns this node's ID.
+func (c *Core) ID() wire.NodeID { return c.cfg.ID }
+
+// Config returns the configuration in force, defaults filled in.
+func (c *Core) Config() Config { return c.cfg }
+
+// Epochs returns currentEpoch and this node's configEpoch.
+func (c *Core) Epochs() (current, config uint64) { return c.currentEpoch, c.self().configEpoch }
+
+// LastVoteEpoch returns the epoch of the last failover vote this node gave.
+func (c *Core) LastVoteEpoch() uint64 { return c.lastVoteEpoch }
+
+// Digest returns the digest of the node table and the slot claims. Two cores
+// with the same digest hold the same records, FAIL marks and claims.
+func (c *Core) Digest() uint64 { return c.digest }
+
+// Stats returns message counters.
+func (c *Core) Stats() Stats { return c.stats }
+
+// KnownNodes returns the number of nodes in the table, this one included.
+func (c *Core) KnownNodes() int { return len(c.records) }

@@ -1,0 +1,457 @@
+package gossip
+
+import (
+	"sort"
+	"time"
+
+	"github.com/hearsay/hearsay/gossip/wire"
+)
+
+// peer is this node's liveness view of one other node. Only nodes it talks
+// to, watches or holds reports about have one, so memory stays O(K) per node
+// for liveness even when the table holds thousands of records.
+type peer struct {
+	id wire.NodeID
+
+	pinged   bool          // a ping is outstanding
+	pingSent time.Duration // when the oldest outstanding ping left
+	lastPing time.Duration // when the last ping left
+	pongRecv time.Duration
+	heard    bool
+	lastSeen time.Duration // any bus message from it
+
+	hbProgress uint64
+	hbSeen     bool
+	hbAlive    time.Duration // last heartbeat that showed progress
+
+	monitored bool
+	monSince  time.Duration
+	pfail     bool
+
+	reports []report
+
+	digest     uint64 // its StateDigest as last seen
+	updated    bool
+	lastUpdate time.Duration
+	lastFail   time.Duration // last time we told it that it is FAIL
+
+	votersGen uint64
+	voters    []wire.NodeID
+}
+
+// report is one voter's claim that the node is PFAIL or FAIL.
+type report struct {
+	from wire.NodeID
+	at   time.Duration
+}
+
+func (c *Core) peer(id wire.NodeID) *peer {
+	if p := c.peers[id]; p != nil {
+		return p
+	}
+	p := &peer{id: id}
+	c.peers[id] = p
+	c.peerList = append(c.peerList, p)
+	return p
+}
+
+// alive is the last time we know the peer's process was running.
+func (p *peer) alive() (time.Duration, bool) {
+	switch {
+	case p.heard && p.hbSeen:
+		return max(p.lastSeen, p.hbAlive), true
+	case p.heard:
+		return p.lastSeen, true
+	case p.hbSeen:
+		return p.hbAlive, true
+	}
+	return 0, false
+}
+
+// smallCluster says Redis's rules apply: every node watches every other and
+// the masters with slots vote.
+func (c *Core) smallCluster() bool { return len(c.records)-1 <= c.cfg.SmallCluster }
+
+// ringPos is a node's place on the observer hash ring.
+func ringPos(id wire.NodeID) uint64 { return mixID(0x6f6273, &id) }
+
+// refreshMonitors recomputes which peers this node watches: everyone in a
+// small cluster; otherwise the K nodes before it on the hash ring (it is one
+// of their observers), its master and the master's replicas.
+func (c *Core) refreshMonitors() {
+	if c.monitorGen == c.membershipGen {
+		return
+	}
+	c.monitorGen = c.membershipGen
+	want := c.monitored[:0]
+	if c.smallCluster() {
+		for i := 1; i < len(c.records); i++ {
+			want = append(want, c.records[i].id)
+		}
+	} else {
+		want = c.ringNeighbours(c.cfg.ID, c.cfg.Observers, false, want)
+		s := c.self()
+		shardMaster := c.cfg.ID
+		if s.master != (wire.NodeID{}) {
+			shardMaster = s.master
+			want = append(want, s.master)
+		}
+		for i := 1; i < len(c.records); i++ {
+			if r := &c.records[i]; r.master == shardMaster && r.id != c.cfg.ID {
+				want = append(want, r.id)
+			}
+		}
+	}
+	c.monitored = want
+	for _, p := range c.peerList {
+		p.monitored = false
+	}
+	for _, id := range want {
+		if c.lookup(id) == nil {
+			continue
+		}
+		p := c.peer(id)
+		if !p.monitored {
+			p.monitored = true
+			if p.monSince == 0 {
+				p.monSince = c.now
+			}
+		}
+	}
+	for _, p := range c.peerList {
+		if !p.monitored {
+			p.monSince = 0
+		}
+	}
+}
+
+// ringNeighbours appends the k nodes nearest to id on the hash ring: after
+// it (successors: the nodes that observe id) or before it (predecessors: the
+// nodes id observes). One pass, O(N log k), and no sorted ring to keep.
+func (c *Core) ringNeighbours(id wire.NodeID, k int, successors bool, dst []wire.NodeID) []wire.NodeID {
+	type cand struct {
+		d  uint64
+		id wire.NodeID
+	}
+	pos := ringPos(id)
+	best := make([]cand, 0, k+1)
+	for i := range c.records {
+		r := &c.records[i]
+		if r.id == id {
+			continue
+		}
+		var d uint64
+		if successors {
+			d = ringPos(r.id) - pos
+		} else {
+			d = pos - ringPos(r.id)
+		}
+		if len(best) == k && d >= best[k-1].d {
+			continue
+		}
+		j := sort.Search(len(best), func(j int) bool { return best[j].d > d })
+		best = append(best, cand{})
+		copy(best[j+1:], best[j:])
+		best[j] = cand{d, r.id}
+		if len(best) > k {
+			best = best[:k]
+		}
+	}
+	for _, b := range best {
+		dst = append(dst, b.id)
+	}
+	return dst
+}
+
+// voters returns the nodes whose reports about subject count, and how many
+// of them make a majority.
+func (c *Core) voters(subject wire.NodeID) ([]wire.NodeID, int) {
+	p := c.peer(subject)
+	if p.votersGen == c.membershipGen+c.table.Version()<<32 && p.voters != nil {
+		return p.voters, len(p.voters)/2 + 1
+	}
+	p.voters = p.voters[:0]
+	if c.smallCluster() {
+		for i := range c.records {
+			r := &c.records[i]
+			if r.flags&wire.FlagMaster != 0 && c.masters[r.id] > 0 {
+				p.voters = append(p.voters, r.id)
+			}
+		}
+	} else {
+		p.voters = c.ringNeighbours(subject, c.cfg.Observers, true, p.voters)
+	}
+	if p.voters == nil {
+		p.voters = []wire.NodeID{}
+	}
+	p.votersGen = c.membershipGen + c.table.Version()<<32
+	return p.voters, len(p.voters)/2 + 1
+}
+
+func (c *Core) isVoter(from, subject wire.NodeID) bool {
+	vs, _ := c.voters(subject)
+	for _, v := range vs {
+		if v == from {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLiveness marks watched peers PFAIL after node-timeout of silence, and
+// any peer whose ping has gone unanswered that long.
+func (c *Core) checkLiveness() {
+	timeout := c.cfg.NodeTimeout
+	for _, p := range c.peerList {
+		if c.lookup(p.id) == nil {
+			continue
+		}
+		silent := false
+		if p.monitored && c.now-p.monSince > timeout {
+			if at, ok := p.alive(); !ok || c.now-at > timeout {
+				silent = true
+			}
+		}
+		if p.pinged && c.now-p.pingSent > timeout {
+			if at, ok := p.alive(); !ok || at < p.pingSent {
+				silent = true
+			}
+		}
+		if silent && !p.pfail {
+			p.pfail = true
+			c.event(EventNodePFail, p.id)
+			c.sendReports(p.id, true)
+			c.checkFail(p.id)
+		}
+	}
+}
+
+// heardFrom records proof of life from a peer.
+func (c *Core) heardFrom(p *peer) {
+	p.heard = true
+	p.lastSeen = c.now
+	c.alive(p)
+}
+
+func (c *Core) alive(p *peer) {
+	if p.pfail {
+		p.pfail = false
+		c.event(EventNodeAlive, p.id)
+		c.sendReports(p.id, false)
+	}
+}
+
+// sendReports pushes this node's verdict on subject to the voters at once,
+// rather than waiting for gossip sections to carry it.
+func (c *Core) sendReports(subject wire.NodeID, failing bool) {
+	r := c.lookup(subject)
+	if r == nil {
+		return
+	}
+	vs, _ := c.voters(subject)
+	for _, v := range vs {
+		if v == c.cfg.ID || v == subject {
+			continue
+		}
+		to := c.lookup(v)
+		if to == nil {
+			continue
+		}
+		m := c.newMessage(wire.TypeFailReport)
+		m.Subject = subject
+		m.SubjectVersion = r.version
+		m.Report = failing
+		c.send(to, m)
+	}
+}
+
+// addReport records that voter from sees subject failing (or not).
+func (c *Core) addReport(subject, from wire.NodeID, failing bool) {
+	if !c.isVoter(from, subject) {
+		return
+	}
+	p := c.peer(subject)
+	for i := range p.reports {
+		if p.reports[i].from == from {
+			if failing {
+				p.reports[i].at = c.now
+			} else {
+				p.reports = append(p.reports[:i], p.reports[i+1:]...)
+			}
+			if failing {
+				c.checkFail(subject)
+			}
+			return
+		}
+	}
+	if failing {
+		p.reports = append(p.reports, report{from: from, at: c.now})
+		c.checkFail(subject)
+	}
+}
+
+// expireReports drops reports older than 2×node-timeout.
+func (c *Core) expireReports() {
+	limit := 2 * c.cfg.NodeTimeout
+	for _, p := range c.peerList {
+		kept := p.reports[:0]
+		for _, r := range p.reports {
+			if c.now-r.at <= limit {
+				kept = append(kept, r)
+			}
+		}
+		p.reports = kept
+	}
+}
+
+// FailureReports returns how many valid failure reports this node holds
+// about id (CLUSTER COUNT-FAILURE-REPORTS).
+func (c *Core) FailureReports(id wire.NodeID) int {
+	p := c.peers[id]
+	if p == nil {
+		return 0
+	}
+	n := 0
+	for _, r := range p.reports {
+		if c.now-r.at <= 2*c.cfg.NodeTimeout {
+			n++
+		}
+	}
+	return n
+}
+
+// checkFail declares subject FAIL when this node sees it PFAIL and a
+// majority of its voters agree, counting this node if it is a voter.
+func (c *Core) checkFail(subject wire.NodeID) {
+	r := c.lookup(subject)
+	p := c.peers[subject]
+	if r == nil || p == nil || r.failed() || !p.pfail {
+		return
+	}
+	_, need := c.voters(subject)
+	n := 0
+	for _, rp := range p.reports {
+		if c.now-rp.at <= 2*c.cfg.NodeTimeout {
+			n++
+		}
+	}
+	if c.isVoter(c.cfg.ID, subject) {
+		n++
+	}
+	if n < need {
+		return
+	}
+	c.markFail(r, r.version)
+	c.broadcastFail(r)
+}
+
+// markFail sets FAIL on r for versions up to v.
+func (c *Core) markFail(r *record, v uint64) {
+	c.hashIn(r, -1)
+	r.flags |= wire.FlagFail
+	r.failVersion = max(r.failVersion, v)
+	c.hashIn(r, +1)
+	c.recordQ.Add(r.id)
+	c.event(EventNodeFail, r.id)
+	c.dirty = true
+}
+
+// clearFail undoes FAIL on r; the caller has checked the undo rule.
+func (c *Core) clearFail(r *record) {
+	c.hashIn(r, -1)
+	r.flags &^= wire.FlagFail
+	c.hashIn(r, +1)
+	c.event(EventNodeFailCleared, r.id)
+	c.dirty = true
+}
+
+// broadcastFail sends FAIL with top priority: to every node in a small
+// cluster, as Redis does, and to Fanout random peers at scale, each of which
+// forwards it once on first receipt.
+func (c *Core) broadcastFail(r *record) {
+	if c.smallCluster() {
+		for i := 1; i < len(c.records); i++ {
+			to := &c.records[i]
+			if to.id == r.id && !c.smallCluster() {
+				continue
+			}
+			c.sendFail(to, r)
+		}
+		return
+	}
+	for _, i := range c.randomPeers(c.cfg.Fanout, r.id) {
+		c.sendFail(&c.records[i], r)
+	}
+}
+
+func (c *Core) sendFail(to, subject *record) {
+	m := c.newMessage(wire.TypeFail)
+	m.Subject = subject.id
+	m.SubjectVersion = subject.failVersion
+	c.send(to, m)
+}
+
+// receiveFail handles a FAIL verdict about subject at version v.
+func (c *Core) receiveFail(subject wire.NodeID, v uint64) {
+	if subject == c.cfg.ID {
+		c.learnSelfFailed(v)
+		return
+	}
+	r := c.lookup(subject)
+	if r == nil || v < r.version || r.failed() {
+		return
+	}
+	c.markFail(r, v)
+	if !c.smallCluster() {
+		for _, i := range c.randomPeers(c.cfg.Fanout, subject) {
+			c.sendFail(&c.records[i], r)
+		}
+	}
+}
+
+// learnSelfFailed notes that others hold this node FAIL at version v.
+func (c *Core) learnSelfFailed(v uint64) {
+	if v < c.self().version || c.selfFailed {
+		return
+	}
+	c.selfFailed = true
+	c.failedSelf = c.now
+}
+
+// maybeRefute publishes a newer record once Redis's undo rule allows: at once
+// for a replica or a master without slots, after 2×node-timeout for a master
+// that still serves slots.
+func (c *Core) maybeRefute() {
+	if !c.selfFailed {
+		return
+	}
+	if c.self().flags&wire.FlagMaster != 0 && c.masters[c.cfg.ID] > 0 && c.now-c.failedSelf < 2*c.cfg.NodeTimeout {
+		return
+	}
+	c.selfFailed = false
+	c.publishSelf(true)
+}
+
+// randomPeers picks up to k distinct random record indexes, skipping this
+// node and except.
+func (c *Core) randomPeers(k int, except wire.NodeID) []int {
+	n := len(c.records) - 1
+	out := make([]int, 0, k)
+	if n <= 0 {
+		return out
+	}
+	for tries := 0; len(out) < k && tries < 4*k; tries++ {
+		i := 1 + c.rng.IntN(n)
+		if c.records[i].id == except {
+			continue
+		}
+		dup := false
+		for _, j := range out {
+			dup = dup || j == i
+		}
+		if !dup {
+			out = append(out, i)
+		}
+	}
+	return out
+}

@@ -1,0 +1,177 @@
+package gossip
+
+import (
+	"time"
+
+	"github.com/hearsay/hearsay/gossip/wire"
+)
+
+func (c *Core) blacklisted(id wire.NodeID) bool {
+	exp, ok := c.blacklist[id]
+	return ok && c.now < exp
+}
+
+// observeHeader applies what every message says about its sender: epochs,
+// the sender's own record, proof of life, its digest, and epoch collisions.
+func (c *Core) observeHeader(n *record, h *wire.Header) {
+	if h.CurrentEpoch > c.currentEpoch {
+		c.currentEpoch = h.CurrentEpoch
+		c.markPersist()
+		c.event(EventEpochChanged, c.cfg.ID)
+	}
+	self := wire.NodeRecord{ID: h.Sender, Addr: h.Addr, Flags: h.Flags & roleFlags, Master: h.Master, ConfigEpoch: h.ConfigEpoch, Version: h.Version}
+	c.mergeRecord(&self)
+	n = c.lookup(h.Sender)
+	if n == nil {
+		return
+	}
+	n.replOffset = h.ReplOffset
+	if p := c.peers[h.Sender]; p != nil {
+		c.heardFrom(p)
+	}
+	if h.StateDigest != c.digest {
+		c.noteMismatch(h.Sender)
+	}
+	c.handleCollision(h)
+	if n.failed() && n.failVersion >= n.version {
+		// It does not know yet that the cluster holds it FAIL; tell it so
+		// that it can refute once the undo rule allows.
+		p := c.peer(n.id)
+		if p.lastFail == 0 || c.now-p.lastFail >= c.cfg.GossipInterval*5 {
+			p.lastFail = c.now
+			c.sendFail(n, n)
+		}
+	}
+}
+
+func (c *Core) noteMismatch(id wire.NodeID) {
+	c.mismatch[c.mismatchN%len(c.mismatch)] = id
+	c.mismatchN++
+}
+
+// mergeRecord folds one record from the wire into the table: a higher
+// version replaces what we hold, and FAIL travels with the version it is
+// about. It reports whether anything changed.
+func (c *Core) mergeRecord(w *wire.NodeRecord) bool {
+	if w.ID.IsZero() {
+		return false
+	}
+	if w.ID == c.cfg.ID {
+		if w.Flags&wire.FlagFail != 0 {
+			c.learnSelfFailed(w.Version)
+		}
+		return false
+	}
+	if c.blacklisted(w.ID) || !w.Addr.IP.IsValid() {
+		return false
+	}
+	flags := w.Flags & (roleFlags | wire.FlagFail)
+	r := c.lookup(w.ID)
+	if r == nil {
+		c.dropHandshake(w.Addr)
+		rec := record{id: w.ID, master: w.Master, flags: flags, configEpoch: w.ConfigEpoch, version: w.Version}
+		if rec.failed() {
+			rec.failVersion = w.Version
+		}
+		rec.setAddr(w.Addr)
+		c.addRecord(rec)
+		c.recordQ.Add(w.ID)
+		c.event(EventNodeAdded, w.ID)
+		c.dirty = true
+		return true
+	}
+	switch {
+	case w.Version > r.version:
+		c.hashIn(r, -1)
+		roleChanged := r.flags&roleFlags != flags&roleFlags || r.master != w.Master
+		wasFailed := r.failed()
+		r.setAddr(w.Addr)
+		r.master = w.Master
+		r.configEpoch = w.ConfigEpoch
+		r.version = w.Version
+		r.flags = r.flags&wire.FlagFail | flags&roleFlags
+		if flags&wire.FlagFail != 0 {
+			r.flags |= wire.FlagFail
+			r.failVersion = w.Version
+		} else if wasFailed && w.Version > r.failVersion {
+			r.flags &^= wire.FlagFail
+		}
+		c.hashIn(r, +1)
+		if wasFailed && !r.failed() {
+			c.event(EventNodeFailCleared, r.id)
+		} else if !wasFailed && r.failed() {
+			c.event(EventNodeFail, r.id)
+		}
+		if roleChanged {
+			c.membershipGen++
+		}
+		c.recordQ.Add(r.id)
+		c.dirty = true
+		return true
+	case w.Version == r.version && flags&wire.FlagFail != 0 && !r.failed():
+		c.markFail(r, w.Version)
+		return true
+	}
+	return false
+}
+
+// addFromHeader adds an unknown sender from its header (MEET, or a node that
+// learned of us before we learned of it).
+func (c *Core) addFromHeader(h *wire.Header) *record {
+	if h.Sender.IsZero() || h.Sender == c.cfg.ID || c.blacklisted(h.Sender) || !h.Addr.IP.IsValid() {
+		return nil
+	}
+	w := wire.NodeRecord{ID: h.Sender, Addr: h.Addr, Flags: h.Flags & roleFlags, Master: h.Master, ConfigEpoch: h.ConfigEpoch, Version: h.Version}
+	c.mergeRecord(&w)
+	return c.lookup(h.Sender)
+}
+
+// handshakeTimeout is how long a MEET may go unanswered, as Redis: the node
+// timeout, at least one second.
+func (c *Core) handshakeTimeout() time.Duration { return max(c.cfg.NodeTimeout, time.Second) }
+
+func sameNode(a, b wire.Addr) bool {
+	return a.IP == b.IP && (a.BusPort == b.BusPort || a.Port == b.Port)
+}
+
+// dropHandshake ends a handshake for addr, if one is in flight. It reports
+// whether there was one.
+func (c *Core) dropHandshake(addr wire.Addr) bool {
+	for i := range c.handshakes {
+		if sameNode(c.handshakes[i].addr, addr) {
+			c.handshakes = append(c.handshakes[:i], c.handshakes[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Core) sendMeet(hs *handshake) {
+	m := c.newMessage(wire.TypeMeet)
+	c.fillGossip(m)
+	c.stats.Sent[wire.TypeMeet]++
+	c.ready.Messages = append(c.ready.Messages, Envelope{Addr: hs.addr, Msg: m})
+	hs.lastSent = c.now
+}
+
+func (c *Core) tickHandshakes() {
+	kept := c.handshakes[:0]
+	for _, hs := range c.handshakes {
+		if c.now-hs.started > c.handshakeTimeout() {
+			continue
+		}
+		if c.now-hs.lastSent >= time.Second {
+			c.sendMeet(&hs)
+		}
+		kept = append(kept, hs)
+	}
+	c.handshakes = kept
+}
+
+func (c *Core) expireBlacklist() {
+	for id, exp := range c.blacklist {
+		if c.now >= exp {
+			delete(c.blacklist, id)
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package gossip
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/ring"
+)
+
+// checkRanges validates ranges from the wire or an admin call.
+func checkRanges(rs []wire.SlotRange) error {
+	for _, r := range rs {
+		if r.Start > r.End || r.End >= ring.Slots {
+			return fmt.Errorf("%w: %d-%d", ErrSlotRange, r.Start, r.End)
+		}
+	}
+	return nil
+}
+
+// beats reports whether a claim at (epoch, id) takes a slot held at
+// (curEpoch, cur): a higher configEpoch wins, and equal epochs go to the
+// smaller ID so that every core picks the same owner while a collision lasts.
+func beats(epoch uint64, id wire.NodeID, curEpoch uint64, cur wire.NodeID) bool {
+	if epoch != curEpoch {
+		return epoch > curEpoch
+	}
+	return bytes.Compare(id[:], cur[:]) < 0
+}
+
+func toSet(rs []wire.SlotRange) ring.SlotSet {
+	var s ring.SlotSet
+	for _, r := range rs {
+		_ = s.AddRange(ring.Range{Start: r.Start, End: r.End})
+	}
+	return s
+}
+
+func fromSet(s *ring.SlotSet) []wire.SlotRange {
+	rr := s.Ranges(nil)
+	out := make([]wire.SlotRange, len(rr))
+	for i, r := range rr {
+		out[i] = wire.SlotRange{Start: r.Start, End: r.End}
+	}
+	return out
+}
+
+// setClaim stores cl in place of the owner's previous claim, keeping the
+// digest in step. It does not touch the slot table.
+func (c *Core) setClaim(cl *claim) {
+	if old := c.claims[cl.owner]; old != nil {
+		c.claimHashIn(old, -1)
+	}
+	c.claims[cl.owner] = cl
+	c.claimHashIn(cl, +1)
+}
+
+func (c *Core) dropClaim(owner wire.NodeID) {
+	if old := c.claims[owner]; old != nil {
+		c.claimHashIn(old, -1)
+		delete(c.claims, owner)
+	}
+}
+
+// bestFor finds the winning claim for slot among all claims, or nil.
+func (c *Core) bestFor(slot uint16) *claim {
+	var best *claim
+	for _, cl := range c.claims {
+		if best != nil && !beats(cl.epoch, cl.owner, best.epoch, best.owner) {
+			continue
+		}
+		for _, r := range cl.ranges {
+			if r.Start <= slot && slot <= r.End {
+				best = cl
+				break
+			}
+		}
+	}
+	return best
+}
+
+// rebuildTable recomputes the whole slot table from the claims.
+func (c *Core) rebuildTable() {
+	for s := 0; s < ring.Slots; s++ {
+		_ = c.table.Unassign(uint16(s))
+	}
+	for _, cl := range c.claims {
+		for _, r := range cl.ranges {
+			for s := int(r.Start); s <= int(r.End); s++ {
+				cur, ce := c.table.Owner(uint16(s))
+				if cur.IsZero() || beats(cl.epoch, cl.owner, ce, wire.NodeID(cur)) {
+					_ = c.table.Assign(uint16(s), ring.NodeID(cl.owner), cl.epoch)
+				}
+			}
+		}
+	}
+	c.markStale()
+	c.tableChanged()
+}
+
+// markStale flags the claims that name a slot someone else holds at a
+// higher epoch, so their owners get an UPDATE when they next talk to us.
+func (c *Core) markStale() {
+	for _, cl := range c.claims {
+		cl.stale = false
+		for _, r := range cl.ranges {
+			for s := int(r.Start); s <= int(r.End) && !cl.stale; s++ {
+				cur, ce := c.table.Owner(uint16(s))
+				if wire.NodeID(cur) != cl.owner && ce > cl.epoch {
+					cl.stale = true
+				}
+			}
+		}
+	}
+}
+
+// tableChanged recounts slots per owner after the table changed.
+func (c *Core) tableChanged() {
+	clear(c.masters)
+	for s := 0; s < ring.Slots; s++ {
+		if id, _ := c.table.Owner(uint16(s)); !id.IsZero() {
+			c.masters[wire.NodeID(id)]++
+		}
+	}
+	c.dirty = true
+}
+
+// applyClaim installs a newer claim and rebinds slots by the claim rules. It
+// reports whether the slot table changed.
+func (c *Core) applyClaim(cl *claim) bool {
+	old := c.claims[cl.owner]
+	c.setClaim(cl)
+	changed := false
+	selfLost := false
+	var taker wire.NodeID
+	for _, r := range cl.ranges {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			slot := uint16(s)
+			cur, ce := c.table.Owner(slot)
+			curID := wire.NodeID(cur)
+			switch {
+			case curID == cl.owner:
+				if ce != cl.epoch {
+					_ = c.table.Assign(slot, cur, cl.epoch)
+					changed = true
+				}
+			case cur.IsZero() || beats(cl.epoch, cl.owner, ce, curID):
+				_ = c.table.Assign(slot, ring.NodeID(cl.owner), cl.epoch)
+				changed = true
+				if curID == c.cfg.ID {
+					selfLost = true
+					taker = cl.owner
+				} else if lc := c.claims[curID]; lc != nil {
+					lc.stale = true
+				}
+			default:
+				cl.stale = true
+			}
+		}
+	}
+	if old != nil {
+		gone := toSet(old.ranges)
+		now := toSet(cl.ranges)
+		gone.Difference(&now)
+		for _, r := range gone.Ranges(nil) {
+			for s := int(r.Start); s <= int(r.End); s++ {
+				slot := uint16(s)
+				if cur, _ := c.table.Owner(slot); wire.NodeID(cur) != cl.owner {
+					continue
+				}
+				changed = true
+				if best := c.bestFor(slot); best != nil {
+					_ = c.table.Assign(slot, ring.NodeID(best.owner), best.epoch)
+				} else {
+					_ = c.table.Unassign(slot)
+				}
+			}
+		}
+	}
+	if changed {
+		c.tableChanged()
+		c.event(EventSlotsChanged, cl.owner)
+	}
+	if selfLost {
+		c.selfLostSlots(taker)
+	}
+	return changed
+}
+
+// selfLostSlots runs when a higher claim took some of our slots: our own
+// claim shrinks, and a master left with no slots follows the node that took
+// them, as Redis does after a failover.
+func (c *Core) selfLostSlots(taker wire.NodeID) {
+	s := c.self()
+	if s.flags&wire.FlagMaster != 0 && c.masters[c.cfg.ID] == 0 && c.lookup(taker) != nil {
+		c.hashIn(s, -1)
+		s.flags = s.flags&^wire.FlagMaster | wire.FlagReplica
+		s.master = taker
+		c.hashIn(s, +1)
+		c.event(EventRoleChanged, c.cfg.ID)
+	}
+	c.publishSelf(true)
+}
+
+// ownRanges is this node's slots in its own table.
+func (c *Core) ownRanges() []wire.SlotRange {
+	set := c.table.SlotsOf(ring.NodeID(c.cfg.ID))
+	return fromSet(&set)
+}
+
+// publishSelf bumps this node's record version and rebuilds its claim from
+// the table, then queues both as rumors. priority pushes them at once.
+func (c *Core) publishSelf(priority bool) {
+	s := c.self()
+	c.hashIn(s, -1)
+	s.version++
+	c.hashIn(s, +1)
+	c.recordQ.Add(s.id)
+	old := c.claims[s.id]
+	var ranges []wire.SlotRange
+	if s.flags&wire.FlagMaster != 0 {
+		ranges = c.ownRanges()
+	}
+	if old == nil && len(ranges) == 0 {
+		// Never claimed anything: nothing to retract.
+	} else if old == nil || old.epoch != s.configEpoch || !slices.Equal(old.ranges, ranges) {
+		c.setClaim(&claim{owner: s.id, epoch: s.configEpoch, version: s.version, ranges: ranges})
+		c.claimQ.Add(s.id)
+		if old != nil && old.epoch != s.configEpoch {
+			c.tableSetEpoch(s.configEpoch)
+		}
+	}
+	if priority {
+		c.eager = true
+	}
+	c.markPersist()
+}
+
+// tableSetEpoch moves this node's slots to its new configEpoch.
+func (c *Core) tableSetEpoch(epoch uint64) {
+	c.table.SetEpoch(ring.NodeID(c.cfg.ID), epoch)
+	c.dirty = true
+}
+
+// setSelfConfigEpoch changes this node's configEpoch in its record and table.
+func (c *Core) setSelfConfigEpoch(e uint64) {
+	s := c.self()
+	if s.configEpoch == e {
+		return
+	}
+	c.hashIn(s, -1)
+	s.configEpoch = e
+	c.hashIn(s, +1)
+	c.table.SetEpoch(ring.NodeID(c.cfg.ID), e)
+	c.event(EventEpochChanged, c.cfg.ID)
+}
+
+// receiveClaim handles a claim from the wire; its ranges alias the decoder
+// and are copied before they are kept.
+func (c *Core) receiveClaim(w *wire.SlotClaim) {
+	if w.Owner == c.cfg.ID || w.Owner.IsZero() || c.blacklisted(w.Owner) {
+		return
+	}
+	if checkRanges(w.Ranges) != nil {
+		c.stats.Dropped++
+		return
+	}
+	if old := c.claims[w.Owner]; old != nil && w.Version <= old.version {
+		return
+	}
+	cl := &claim{owner: w.Owner, epoch: w.ConfigEpoch, version: w.Version, ranges: slices.Clone(w.Ranges)}
+	c.applyClaim(cl)
+	c.claimQ.Add(cl.owner)
+	c.eager = true
+	c.currentEpoch = max(c.currentEpoch, cl.epoch)
+}
+
+// maybeUpdate sends the owner of a stale claim the claim that beats it.
+func (c *Core) maybeUpdate(n *record) {
+	cl := c.claims[n.id]
+	if cl == nil || !cl.stale {
+		return
+	}
+	p := c.peer(n.id)
+	if p.updated && c.now-p.lastUpdate < c.cfg.NodeTimeout/2 {
+		return
+	}
+	for _, r := range cl.ranges {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			cur, ce := c.table.Owner(uint16(s))
+			if wire.NodeID(cur) == cl.owner || ce <= cl.epoch {
+				continue
+			}
+			winner := c.claims[wire.NodeID(cur)]
+			if winner == nil {
+				continue
+			}
+			m := c.newMessage(wire.TypeUpdate)
+			m.Claims = append(m.Claims, winner.wire())
+			c.send(n, m)
+			p.updated, p.lastUpdate = true, c.now
+			return
+		}
+	}
+	cl.stale = false
+}
+
+// handleCollision applies Redis's configEpoch collision rule: two masters
+// with the same configEpoch, and this one has the smaller ID, so it takes a
+// new epoch.
+func (c *Core) handleCollision(h *wire.Header) {
+	s := c.self()
+	if h.Flags&wire.FlagMaster == 0 || s.flags&wire.FlagMaster == 0 || h.ConfigEpoch != s.configEpoch {
+		return
+	}
+	if bytes.Compare(c.cfg.ID[:], h.Sender[:]) >= 0 {
+		return
+	}
+	c.currentEpoch++
+	c.setSelfConfigEpoch(c.currentEpoch)
+	c.publishSelf(true)
+}

@@ -1,0 +1,133 @@
+package gossip
+
+import (
+	"time"
+
+	"github.com/hearsay/hearsay/gossip/wire"
+)
+
+// Step handles one decoded bus message. m and its slices may alias the
+// decoder's buffers; the core copies what it keeps.
+func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
+	c.begin(now)
+	c.stats.Received[m.Type&15]++
+	h := &m.Header
+	if h.Sender == c.cfg.ID || h.Sender.IsZero() {
+		c.stats.Dropped++
+		return c.finish()
+	}
+	n := c.lookup(h.Sender)
+	if n == nil {
+		switch m.Type {
+		case wire.TypeMeet, wire.TypePing:
+			n = c.addFromHeader(h)
+			c.dropHandshake(h.Addr)
+		case wire.TypePong:
+			if c.dropHandshake(h.Addr) || !c.blacklisted(h.Sender) {
+				n = c.addFromHeader(h)
+				if n != nil {
+					c.startSync(n)
+				}
+			}
+		}
+		if n == nil {
+			c.stats.Dropped++
+			return c.finish()
+		}
+	}
+	c.observeHeader(n, h)
+	if n = c.lookup(h.Sender); n == nil {
+		return c.finish()
+	}
+	switch m.Type {
+	case wire.TypePing, wire.TypeMeet:
+		c.receiveGossip(h.Sender, m)
+		if n = c.lookup(h.Sender); n != nil {
+			pong := c.newMessage(wire.TypePong)
+			c.fillGossip(pong)
+			c.send(n, pong)
+		}
+	case wire.TypePong:
+		if p := c.peers[h.Sender]; p != nil {
+			p.pinged = false
+			p.pongRecv = now
+			c.heardFrom(p)
+		}
+		c.receiveGossip(h.Sender, m)
+	case wire.TypeFail:
+		c.receiveFail(m.Subject, m.SubjectVersion)
+	case wire.TypeFailReport:
+		if r := c.lookup(m.Subject); r != nil && m.SubjectVersion >= r.version {
+			c.addReport(m.Subject, h.Sender, m.Report)
+		}
+	case wire.TypeUpdate:
+		for i := range m.Claims {
+			c.receiveClaim(&m.Claims[i])
+		}
+	case wire.TypeSync:
+		c.receiveSync(n, m)
+	case wire.TypeSyncData:
+		c.receiveSyncData(n, m)
+	default:
+		// Failover messages are handled by the failover package once it
+		// is wired in; until then they are counted and ignored.
+		c.stats.Dropped++
+	}
+	if n = c.lookup(h.Sender); n != nil {
+		c.maybeUpdate(n)
+	}
+	return c.finish()
+}
+
+// receiveGossip merges a gossip section and its claims. Entries double as
+// failure reports when their sender is a voter for the subject.
+func (c *Core) receiveGossip(from wire.NodeID, m *wire.Message) {
+	for i := range m.Gossip {
+		w := &m.Gossip[i]
+		if c.mergeRecord(w) {
+			if w.Flags&wire.FlagFail != 0 || w.ID == from {
+				c.eager = c.eager || w.Flags&wire.FlagFail != 0
+			}
+		}
+		if w.ID == c.cfg.ID || w.ID == from {
+			continue
+		}
+		if r := c.lookup(w.ID); r != nil && w.Version >= r.version {
+			failing := w.Flags&(wire.FlagPFail|wire.FlagFail) != 0
+			if failing || len(c.peerReports(w.ID)) > 0 {
+				c.addReport(w.ID, from, failing)
+			}
+		}
+	}
+	for i := range m.Claims {
+		c.receiveClaim(&m.Claims[i])
+	}
+}
+
+func (c *Core) peerReports(id wire.NodeID) []report {
+	if p := c.peers[id]; p != nil {
+		return p.reports
+	}
+	return nil
+}
+
+// Heartbeat feeds one liveness sample from the heartbeat path. A PONG only
+// proves life when its progress counter moved: a hung process keeps a kernel
+// that answers.
+func (c *Core) Heartbeat(now time.Duration, peer wire.NodeID, s HeartbeatSample) Ready {
+	c.begin(now)
+	if c.lookup(peer) != nil && s.PongsRecv > 0 {
+		p := c.peer(peer)
+		if !p.hbSeen || s.Progress != p.hbProgress {
+			p.hbSeen = true
+			p.hbProgress = s.Progress
+			if s.LastPong > p.hbAlive {
+				p.hbAlive = s.LastPong
+			}
+			if now-p.hbAlive <= c.cfg.NodeTimeout {
+				c.alive(p)
+			}
+		}
+	}
+	return c.finish()
+}

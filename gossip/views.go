@@ -1,0 +1,105 @@
+package gossip
+
+import (
+	"bytes"
+	"slices"
+	"time"
+
+	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/ring"
+)
+
+// NodeView is one node as CLUSTER NODES shows it.
+type NodeView struct {
+	ID          wire.NodeID
+	Addr        wire.Addr
+	Flags       wire.Flags // role, FlagFail, and FlagPFail / FlagHandshake as this node sees them
+	Myself      bool
+	Master      wire.NodeID
+	ConfigEpoch uint64 // the node's own configEpoch; Redis shows a replica's master's
+	Version     uint64
+	ReplOffset  uint64
+	PingSent    time.Duration // 0 when no ping is outstanding
+	PongRecv    time.Duration // 0 when never
+	Connected   bool          // heard from within node-timeout, or this node
+	Slots       []ring.Range  // from this node's slot table
+}
+
+// Nodes appends every known node, handshakes included, sorted by ID.
+func (c *Core) Nodes(dst []NodeView) []NodeView {
+	start := len(dst)
+	for i := range c.records {
+		dst = append(dst, c.view(&c.records[i]))
+	}
+	for _, hs := range c.handshakes {
+		dst = append(dst, NodeView{ID: hs.tempID, Addr: hs.addr, Flags: wire.FlagHandshake | wire.FlagMaster})
+	}
+	slices.SortFunc(dst[start:], func(a, b NodeView) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	return dst
+}
+
+// Node returns the view of one node.
+func (c *Core) Node(id wire.NodeID) (NodeView, bool) {
+	r := c.lookup(id)
+	if r == nil {
+		return NodeView{}, false
+	}
+	return c.view(r), true
+}
+
+func (c *Core) view(r *record) NodeView {
+	v := NodeView{
+		ID: r.id, Addr: r.addr(), Flags: r.flags, Myself: r.id == c.cfg.ID, Master: r.master,
+		ConfigEpoch: r.configEpoch, Version: r.version, ReplOffset: r.replOffset,
+	}
+	if v.Myself {
+		v.Connected = true
+	}
+	if p := c.peers[r.id]; p != nil {
+		if p.pfail {
+			v.Flags |= wire.FlagPFail
+		}
+		if p.pinged {
+			v.PingSent = p.pingSent
+		}
+		v.PongRecv = p.pongRecv
+		if at, ok := p.alive(); ok && c.now-at <= c.cfg.NodeTimeout {
+			v.Connected = true
+		}
+	}
+	if c.masters[r.id] > 0 {
+		set := c.table.SlotsOf(ring.NodeID(r.id))
+		v.Slots = set.Ranges(nil)
+	}
+	return v
+}
+
+// Snapshot returns an immutable copy of the slot table for lock-free readers.
+func (c *Core) Snapshot() *ring.Snapshot { return c.table.Snapshot() }
+
+// SlotOwner returns the owner of slot and its configEpoch.
+func (c *Core) SlotOwner(slot uint16) (wire.NodeID, uint64) {
+	id, e := c.table.Owner(slot)
+	return wire.NodeID(id), e
+}
+
+// SlotCount returns how many slots node id serves.
+func (c *Core) SlotCount(id wire.NodeID) int { return c.masters[id] }
+
+// Monitored appends the IDs and addresses of the peers this node watches;
+// the runtime sends them heartbeats when liveness comes from outside.
+func (c *Core) Monitored(dst []Peer) []Peer {
+	c.refreshMonitors()
+	for _, id := range c.monitored {
+		if r := c.lookup(id); r != nil {
+			dst = append(dst, Peer{ID: id, Addr: r.addr()})
+		}
+	}
+	return dst
+}
+
+// Peer names a node and where it listens.
+type Peer struct {
+	ID   wire.NodeID
+	Addr wire.Addr
+}
