@@ -103,15 +103,15 @@ type EventKind uint8
 
 // Events reported in Ready.
 const (
-	EventNodeAdded   EventKind = iota + 1 // a node joined the table
-	EventNodeRemoved                      // a node was forgotten or reset away
-	EventNodePFail                        // this node stopped hearing a monitored peer
-	EventNodeAlive                        // a PFAIL peer was heard again
-	EventNodeFail                         // a node was marked FAIL
-	EventNodeFailCleared                  // a FAIL was undone
-	EventRoleChanged                      // this node became master or replica
-	EventSlotsChanged                     // the slot table changed
-	EventEpochChanged                     // currentEpoch or this node's configEpoch changed
+	EventNodeAdded       EventKind = iota + 1 // a node joined the table
+	EventNodeRemoved                          // a node was forgotten or reset away
+	EventNodePFail                            // this node stopped hearing a monitored peer
+	EventNodeAlive                            // a PFAIL peer was heard again
+	EventNodeFail                             // a node was marked FAIL
+	EventNodeFailCleared                      // a FAIL was undone
+	EventRoleChanged                          // this node became master or replica
+	EventSlotsChanged                         // the slot table changed
+	EventEpochChanged                         // currentEpoch or this node's configEpoch changed
 )
 
 var eventNames = [...]string{"", "node-added", "node-removed", "node-pfail", "node-alive", "node-fail", "node-fail-cleared", "role-changed", "slots-changed", "epoch-changed"}
