@@ -61,9 +61,9 @@ func (c *Core) removeNode(id wire.NodeID) {
 			for s := int(r.Start); s <= int(r.End); s++ {
 				if cur, _ := c.table.Owner(uint16(s)); wire.NodeID(cur) == id {
 					if best := c.bestFor(uint16(s)); best != nil {
-						_ = c.table.Assign(uint16(s), ring.NodeID(best.owner), best.epoch)
+						c.assign(uint16(s), best.owner, best.epoch)
 					} else {
-						_ = c.table.Unassign(uint16(s))
+						c.unassign(uint16(s))
 					}
 					changed = true
 				}
@@ -122,7 +122,7 @@ func (c *Core) AddSlots(now time.Duration, rs []wire.SlotRange) (Ready, error) {
 	epoch := c.self().configEpoch
 	for _, r := range rs {
 		for s := int(r.Start); s <= int(r.End); s++ {
-			_ = c.table.Assign(uint16(s), ring.NodeID(c.cfg.ID), epoch)
+			c.assign(uint16(s), c.cfg.ID, epoch)
 		}
 	}
 	c.tableChanged()
@@ -151,7 +151,7 @@ func (c *Core) DelSlots(now time.Duration, rs []wire.SlotRange) (Ready, error) {
 		for s := int(r.Start); s <= int(r.End); s++ {
 			cur, _ := c.table.Owner(uint16(s))
 			mine = mine || wire.NodeID(cur) == c.cfg.ID
-			_ = c.table.Unassign(uint16(s))
+			c.unassign(uint16(s))
 			_ = c.table.ClearMarks(uint16(s))
 		}
 	}
@@ -254,7 +254,7 @@ func (c *Core) Reset(now time.Duration, hard bool, newID wire.NodeID) (Ready, er
 	}
 	c.dropClaim(c.cfg.ID)
 	for s := 0; s < ring.Slots; s++ {
-		_ = c.table.Unassign(uint16(s))
+		c.unassign(uint16(s))
 		_ = c.table.ClearMarks(uint16(s))
 	}
 	c.tableChanged()
@@ -333,9 +333,9 @@ func (c *Core) SetSlot(now time.Duration, slot uint16, st SlotState, id wire.Nod
 				c.currentEpoch++
 				c.setSelfConfigEpoch(c.currentEpoch)
 			}
-			_ = c.table.Assign(slot, ring.NodeID(id), c.self().configEpoch)
+			c.assign(slot, id, c.self().configEpoch)
 		} else {
-			_ = c.table.Assign(slot, ring.NodeID(id), c.lookup(id).configEpoch)
+			c.assign(slot, id, c.lookup(id).configEpoch)
 		}
 		c.tableChanged()
 		c.event(EventSlotsChanged, id)

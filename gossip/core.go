@@ -226,9 +226,11 @@ func (c *Core) restore(st *State) error {
 		}
 		if r.ID == c.cfg.ID {
 			s := c.self()
+			c.hashIn(s, -1)
 			s.flags = r.Flags & roleFlags
 			s.master = r.Master
 			s.version = max(r.Version, 1)
+			c.hashIn(s, +1)
 			continue
 		}
 		if _, ok := c.index[r.ID]; ok {

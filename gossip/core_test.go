@@ -38,3 +38,331 @@ func TestSlotsPropagate(t *testing.T) {
 		}
 	}
 }
+
+// REDIS-COMPAT.md "Failure detection": PFAIL after node-timeout of silence,
+// FAIL when a majority of slot-owning masters agree, FAIL seen everywhere.
+func TestCrashedMasterBecomesFail(t *testing.T) {
+	tn := formed(t, 5, nil)
+	victim := tn.cores[2].ID()
+	tn.down[2] = true
+	tn.run(500 * time.Millisecond)
+	for _, i := range tn.live() {
+		if hasFlag(tn.cores[i], victim, wire.FlagFail) {
+			t.Fatalf("node %d marked FAIL before node-timeout", i)
+		}
+	}
+	tn.run(2 * time.Second)
+	for _, i := range tn.live() {
+		if !hasFlag(tn.cores[i], victim, wire.FlagFail) {
+			t.Fatalf("node %d does not see the crashed node as FAIL", i)
+		}
+	}
+}
+
+// A minority cannot fail a node: one master's PFAIL is not enough.
+func TestMinorityCannotFail(t *testing.T) {
+	tn := formed(t, 5, nil)
+	victim := 4
+	// Only node 0 loses touch with the victim.
+	tn.partition([]int{0}, []int{victim}, true)
+	tn.run(4 * time.Second)
+	if !hasFlag(tn.cores[0], tn.cores[victim].ID(), wire.FlagPFail) {
+		t.Fatal("node 0 should see the cut-off node as PFAIL")
+	}
+	for _, i := range tn.live() {
+		if hasFlag(tn.cores[i], tn.cores[victim].ID(), wire.FlagFail) {
+			t.Fatalf("node %d marked FAIL on a single report", i)
+		}
+	}
+}
+
+// REDIS-COMPAT.md: failure reports are valid for 2×timeout.
+func TestFailureReportsExpire(t *testing.T) {
+	tn := formed(t, 5, nil)
+	victim := tn.cores[4].ID()
+	tn.partition([]int{0}, []int{4}, true)
+	tn.run(2 * time.Second)
+	if n := tn.cores[1].FailureReports(victim); n != 1 {
+		t.Fatalf("node 1 holds %d reports about the victim, want 1 (from node 0)", n)
+	}
+	tn.partition([]int{0}, []int{4}, false)
+	tn.run(3 * time.Second)
+	if n := tn.cores[1].FailureReports(victim); n != 0 {
+		t.Fatalf("node 1 still holds %d reports after the link healed and 2×timeout passed", n)
+	}
+}
+
+// A FAIL on a replica is undone as soon as it is reachable again; a master
+// with slots keeps FAIL for 2×timeout (REDIS-COMPAT.md, undo rules).
+func TestFailUndo(t *testing.T) {
+	tn := formed(t, 5, nil)
+	victim := tn.cores[3].ID()
+	tn.down[3] = true
+	tn.run(3 * time.Second)
+	if !hasFlag(tn.cores[0], victim, wire.FlagFail) {
+		t.Fatal("victim not FAIL")
+	}
+	tn.down[3] = false
+	tn.run(500 * time.Millisecond)
+	if !hasFlag(tn.cores[0], victim, wire.FlagFail) {
+		t.Fatal("a master with slots lost FAIL before 2×timeout")
+	}
+	tn.run(3 * time.Second)
+	for _, i := range tn.live() {
+		if hasFlag(tn.cores[i], victim, wire.FlagFail) {
+			t.Fatalf("node %d still holds FAIL long after the master came back", i)
+		}
+	}
+	if err := tn.converged(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// REDIS-COMPAT.md: FORGET keeps the ID on a blacklist for 60 s, so gossip
+// does not bring the node back; it refuses to forget itself or its master.
+func TestForgetBlacklist(t *testing.T) {
+	tn := formed(t, 4, nil)
+	gone := tn.cores[3].ID()
+	tn.down[3] = true
+	for i := 0; i < 2; i++ {
+		r, err := tn.cores[i].Forget(tn.now, gone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn.out(i, r)
+	}
+	// Node 2 still gossips about it; 0 and 1 must not take it back.
+	tn.run(10 * time.Second)
+	for i := 0; i < 2; i++ {
+		if _, ok := tn.cores[i].Node(gone); ok {
+			t.Fatalf("node %d learned a forgotten node back within 60 s", i)
+		}
+	}
+	if _, err := tn.cores[0].Forget(tn.now, tn.cores[0].ID()); err != ErrForgetMyself {
+		t.Fatalf("forget myself: %v", err)
+	}
+	if _, err := tn.cores[0].Forget(tn.now, testID(99)); err == nil {
+		t.Fatal("forgetting an unknown node succeeded")
+	}
+}
+
+// REDIS-COMPAT.md: two masters with equal configEpochs; the smaller ID takes
+// currentEpoch+1.
+func TestConfigEpochCollision(t *testing.T) {
+	tn := newTestNet(t, 3, nil)
+	tn.meetAll()
+	tn.run(3 * time.Second)
+	seen := map[uint64]bool{}
+	for i, c := range tn.cores {
+		_, e := c.Epochs()
+		if seen[e] {
+			t.Fatalf("node %d shares configEpoch %d with another master", i, e)
+		}
+		seen[e] = true
+	}
+}
+
+// A higher configEpoch rebinds a slot; the loser gets an UPDATE, drops the
+// slot from its claim, and having no slots left follows the new owner.
+func TestHigherEpochRebindsAndUpdates(t *testing.T) {
+	tn := formed(t, 3, nil)
+	old := tn.cores[0].ID()
+	// Node 1 takes node 0's slots with a higher epoch, as a failover would,
+	// while node 0 is cut off and does not hear about it.
+	tn.down[0] = true
+	r, err := tn.cores[1].SetSlot(tn.now, 0, SlotNode, tn.cores[1].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.out(1, r)
+	_, _, r = tn.cores[1].BumpEpoch(tn.now)
+	tn.out(1, r)
+	tn.run(time.Second)
+	if owner, _ := tn.cores[2].SlotOwner(0); owner != tn.cores[1].ID() {
+		t.Fatalf("slot 0 owned by %s at node 2, want node 1", owner)
+	}
+	tn.down[0] = false
+	tn.run(5 * time.Second)
+	if owner, _ := tn.cores[0].SlotOwner(0); owner != tn.cores[1].ID() {
+		t.Fatalf("stale node 0 still maps slot 0 to %s", owner)
+	}
+	if err := tn.converged(); err != nil {
+		t.Fatal(err)
+	}
+	if tn.cores[0].SlotCount(old) == 0 {
+		t.Fatal("node 0 lost all its slots, but only slot 0 moved")
+	}
+}
+
+// Anti-entropy repairs what rumors missed: a node cut off while a change
+// spread converges after the cut heals.
+func TestAntiEntropyRepairsPartition(t *testing.T) {
+	for _, dir := range []SyncDirection{SyncPushPull, SyncPull, SyncPush} {
+		tn := formed(t, 6, func(c *Config) { c.AntiEntropy = dir })
+		tn.partition([]int{0, 1, 2}, []int{3, 4, 5}, true)
+		r, _ := tn.cores[0].DelSlots(tn.now, []wire.SlotRange{{Start: 0, End: 10}})
+		tn.out(0, r)
+		tn.run(5 * time.Second)
+		tn.partition([]int{0, 1, 2}, []int{3, 4, 5}, false)
+		tn.run(10 * time.Second)
+		if err := tn.converged(); err != nil {
+			t.Fatalf("%v: %v", dir.Direction(), err)
+		}
+	}
+}
+
+// At scale each node is watched by its K observers on the hash ring, and a
+// majority of them declare FAIL, which then floods the cluster.
+func TestObserversFailAtScale(t *testing.T) {
+	tn := formed(t, 60, func(c *Config) { c.SmallCluster = 8 })
+	if tn.cores[0].smallCluster() {
+		t.Fatal("expected observer mode")
+	}
+	mon := tn.cores[0].Monitored(nil)
+	if len(mon) > 8+2 {
+		t.Fatalf("node 0 watches %d peers; at scale it should watch about K=8", len(mon))
+	}
+	victim := 17
+	tn.down[victim] = true
+	tn.run(3 * time.Second)
+	for _, i := range tn.live() {
+		if !hasFlag(tn.cores[i], tn.cores[victim].ID(), wire.FlagFail) {
+			t.Fatalf("node %d does not see node %d FAIL", i, victim)
+		}
+	}
+}
+
+// DESIGN.md "Progress counter": a PONG from a hung process's kernel does
+// not keep it alive; only advancing progress does.
+func TestHeartbeatNeedsProgress(t *testing.T) {
+	c, err := New(Config{ID: testID(1), Addr: testAddr(1), NodeTimeout: time.Second, ExternalHeartbeat: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerRec := wire.NodeRecord{ID: testID(2), Addr: testAddr(2), Flags: wire.FlagMaster, Version: 1}
+	c.begin(0)
+	c.mergeRecord(&peerRec)
+	now := time.Duration(0)
+	var progress uint64
+	for ; now < 3*time.Second; now += 100 * time.Millisecond {
+		progress++
+		c.Heartbeat(now, peerRec.ID, HeartbeatSample{PongsRecv: progress, LastPong: now, Progress: progress})
+		c.Tick(now)
+	}
+	if hasFlag(c, peerRec.ID, wire.FlagPFail) {
+		t.Fatal("peer with advancing progress marked PFAIL")
+	}
+	// The process hangs: PONGs keep coming, progress stops.
+	for end := now + 2*time.Second; now < end; now += 100 * time.Millisecond {
+		c.Heartbeat(now, peerRec.ID, HeartbeatSample{PongsRecv: uint64(now), LastPong: now, Progress: progress})
+		c.Tick(now)
+	}
+	if !hasFlag(c, peerRec.ID, wire.FlagPFail) {
+		t.Fatal("a hung peer whose kernel still answers was not marked PFAIL")
+	}
+	progress++
+	c.Heartbeat(now, peerRec.ID, HeartbeatSample{PongsRecv: uint64(now), LastPong: now, Progress: progress})
+	if hasFlag(c, peerRec.ID, wire.FlagPFail) {
+		t.Fatal("PFAIL not cleared when progress resumed")
+	}
+}
+
+// The core is deterministic: the same seeds and inputs give the same run.
+func TestDeterministic(t *testing.T) {
+	run := func() (uint64, int) {
+		tn := formed(t, 8, nil)
+		tn.down[5] = true
+		tn.run(3 * time.Second)
+		return tn.cores[0].Digest(), tn.sent
+	}
+	d1, s1 := run()
+	d2, s2 := run()
+	if d1 != d2 || s1 != s2 {
+		t.Fatalf("two identical runs differ: digest %x/%x, messages %d/%d", d1, d2, s1, s2)
+	}
+}
+
+func TestMeetShowsHandshakeUntilAnswered(t *testing.T) {
+	tn := newTestNet(t, 2, nil)
+	r, err := tn.cores[1].Meet(0, tn.cores[0].cfg.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.out(1, r)
+	views := tn.cores[1].Nodes(nil)
+	if len(views) != 2 || views[0].Flags&wire.FlagHandshake == 0 && views[1].Flags&wire.FlagHandshake == 0 {
+		t.Fatalf("expected a handshake entry, got %+v", views)
+	}
+	tn.run(100 * time.Millisecond)
+	if _, ok := tn.cores[1].Node(tn.cores[0].ID()); !ok {
+		t.Fatal("handshake did not complete")
+	}
+	if _, err := tn.cores[1].Meet(0, wire.Addr{}); err != ErrBadAddr {
+		t.Fatalf("bad address: %v", err)
+	}
+}
+
+func TestAdminErrors(t *testing.T) {
+	tn := formed(t, 3, nil)
+	c := tn.cores[0]
+	if _, err := c.AddSlots(tn.now, []wire.SlotRange{{Start: 0, End: 0}}); err == nil || err.Error() != "ERR Slot 0 is already busy" {
+		t.Fatalf("busy slot: %v", err)
+	}
+	if _, err := c.AddSlots(tn.now, []wire.SlotRange{{Start: 5, End: 16384}}); err == nil {
+		t.Fatal("out of range slot accepted")
+	}
+	if _, err := c.Replicate(tn.now, c.ID()); err != ErrReplicateMyself {
+		t.Fatalf("replicate myself: %v", err)
+	}
+	if _, err := c.Replicate(tn.now, tn.cores[1].ID()); err != ErrReplicateSlots {
+		t.Fatalf("replicate with slots: %v", err)
+	}
+	if _, err := c.SetConfigEpoch(tn.now, 5); err != ErrNotEmptyForEpoch {
+		t.Fatalf("set-config-epoch with peers: %v", err)
+	}
+	if bumped, _, _ := c.BumpEpoch(tn.now); bumped {
+		// Every master already has a unique epoch after the collisions.
+		_, e := c.Epochs()
+		t.Logf("bumped to %d", e)
+	}
+}
+
+// A replica follows its master, and the cluster learns the new role.
+func TestReplicateSpreads(t *testing.T) {
+	tn := newTestNet(t, 3, nil)
+	tn.meetAll()
+	tn.run(2 * time.Second)
+	tn.addSlots(0, 0, 16383)
+	r, err := tn.cores[2].Replicate(tn.now, tn.cores[0].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.out(2, r)
+	tn.run(2 * time.Second)
+	v, _ := tn.cores[1].Node(tn.cores[2].ID())
+	if v.Flags&wire.FlagReplica == 0 || v.Master != tn.cores[0].ID() {
+		t.Fatalf("node 1 sees node 2 as %+v", v)
+	}
+	if err := tn.converged(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Restart from State keeps the ID, epochs, role and slots.
+func TestRestoreState(t *testing.T) {
+	tn := formed(t, 3, nil)
+	c := tn.cores[1]
+	st := c.State()
+	c2, err := New(Config{Addr: testAddr(1), NodeTimeout: time.Second}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.ID() != c.ID() || c2.Digest() != c.Digest() {
+		t.Fatal("restored core differs")
+	}
+	ce, fe := c.Epochs()
+	ce2, fe2 := c2.Epochs()
+	if ce != ce2 || fe != fe2 || c2.SlotCount(c.ID()) != c.SlotCount(c.ID()) {
+		t.Fatal("restored epochs or slots differ")
+	}
+}

@@ -64,7 +64,23 @@ func newTestNet(t testing.TB, n int, mut func(*Config)) *testNet {
 	return tn
 }
 
-func copyMsg(m *wire.Message) *wire.Message {
+// copyMsg sends m through the real codec, as the wire would.
+func (tn *testNet) copyMsg(m *wire.Message) *wire.Message {
+	var enc wire.Encoder
+	frame, err := enc.AppendFrame(nil, m)
+	if err != nil {
+		tn.t.Fatalf("core produced an unencodable %v: %v", m.Type, err)
+	}
+	var dec wire.Decoder
+	out := &wire.Message{}
+	if err := dec.Decode(frame, out); err != nil {
+		tn.t.Fatalf("decode of %v: %v", m.Type, err)
+	}
+	return out
+}
+
+// cloneMsg deep-copies m without the codec.
+func cloneMsg(m *wire.Message) *wire.Message {
 	c := *m
 	c.Gossip = slices.Clone(m.Gossip)
 	c.Buckets = slices.Clone(m.Buckets)
@@ -88,7 +104,7 @@ func (tn *testNet) out(from int, r Ready) {
 			continue
 		}
 		tn.sent++
-		tn.queue = append(tn.queue, pending{at: tn.now + tn.latency, to: to, from: from, msg: copyMsg(e.Msg)})
+		tn.queue = append(tn.queue, pending{at: tn.now + tn.latency, to: to, from: from, msg: tn.copyMsg(e.Msg)})
 	}
 }
 

@@ -83,14 +83,14 @@ func (c *Core) bestFor(slot uint16) *claim {
 // rebuildTable recomputes the whole slot table from the claims.
 func (c *Core) rebuildTable() {
 	for s := 0; s < ring.Slots; s++ {
-		_ = c.table.Unassign(uint16(s))
+		c.unassign(uint16(s))
 	}
 	for _, cl := range c.claims {
 		for _, r := range cl.ranges {
 			for s := int(r.Start); s <= int(r.End); s++ {
 				cur, ce := c.table.Owner(uint16(s))
 				if cur.IsZero() || beats(cl.epoch, cl.owner, ce, wire.NodeID(cur)) {
-					_ = c.table.Assign(uint16(s), ring.NodeID(cl.owner), cl.epoch)
+					c.assign(uint16(s), cl.owner, cl.epoch)
 				}
 			}
 		}
@@ -115,15 +115,33 @@ func (c *Core) markStale() {
 	}
 }
 
-// tableChanged recounts slots per owner after the table changed.
-func (c *Core) tableChanged() {
-	clear(c.masters)
-	for s := 0; s < ring.Slots; s++ {
-		if id, _ := c.table.Owner(uint16(s)); !id.IsZero() {
-			c.masters[wire.NodeID(id)]++
-		}
+// tableChanged notes that the slot table changed and must be saved.
+func (c *Core) tableChanged() { c.dirty = true }
+
+// assign binds slot to id at epoch, keeping the per-owner slot counts.
+func (c *Core) assign(slot uint16, id wire.NodeID, epoch uint64) {
+	cur, _ := c.table.Owner(slot)
+	if wire.NodeID(cur) != id {
+		c.uncount(wire.NodeID(cur))
+		c.masters[id]++
 	}
-	c.dirty = true
+	_ = c.table.Assign(slot, ring.NodeID(id), epoch)
+}
+
+// unassign leaves slot without an owner.
+func (c *Core) unassign(slot uint16) {
+	cur, _ := c.table.Owner(slot)
+	c.uncount(wire.NodeID(cur))
+	_ = c.table.Unassign(slot)
+}
+
+func (c *Core) uncount(id wire.NodeID) {
+	if id.IsZero() {
+		return
+	}
+	if c.masters[id]--; c.masters[id] <= 0 {
+		delete(c.masters, id)
+	}
 }
 
 // applyClaim installs a newer claim and rebinds slots by the claim rules. It
@@ -142,11 +160,11 @@ func (c *Core) applyClaim(cl *claim) bool {
 			switch {
 			case curID == cl.owner:
 				if ce != cl.epoch {
-					_ = c.table.Assign(slot, cur, cl.epoch)
+					c.assign(slot, curID, cl.epoch)
 					changed = true
 				}
 			case cur.IsZero() || beats(cl.epoch, cl.owner, ce, curID):
-				_ = c.table.Assign(slot, ring.NodeID(cl.owner), cl.epoch)
+				c.assign(slot, cl.owner, cl.epoch)
 				changed = true
 				if curID == c.cfg.ID {
 					selfLost = true
@@ -171,9 +189,9 @@ func (c *Core) applyClaim(cl *claim) bool {
 				}
 				changed = true
 				if best := c.bestFor(slot); best != nil {
-					_ = c.table.Assign(slot, ring.NodeID(best.owner), best.epoch)
+					c.assign(slot, best.owner, best.epoch)
 				} else {
-					_ = c.table.Unassign(slot)
+					c.unassign(slot)
 				}
 			}
 		}

@@ -37,7 +37,7 @@ func (m *Message) BodyLen() int {
 	case TypeUpdate:
 		n += claimsLen(m.Claims)
 	case TypeSync:
-		n += 2 + 8*len(m.Buckets)
+		n += 1 + 2 + 8*len(m.Buckets)
 	case TypeSyncData:
 		n += 9 + 2 + len(m.Gossip)*RecordLen + claimsLen(m.Claims)
 	case TypeAuthRequest:
@@ -157,6 +157,11 @@ func (m *Message) appendBody(b []byte) []byte {
 	case TypeUpdate:
 		b = appendClaims(b, m.Claims)
 	case TypeSync:
+		var f byte
+		if m.Reply {
+			f |= syncFlagReply
+		}
+		b = append(b, f)
 		b = le.AppendUint16(b, uint16(len(m.Buckets)))
 		for _, h := range m.Buckets {
 			b = le.AppendUint64(b, h)
@@ -294,7 +299,14 @@ func (d *Decoder) decodeBody(t Type, b []byte, m *Message) error {
 			err = errUpdateClaims
 		}
 	case TypeSync:
-		b, err = getBuckets(m, b)
+		if len(b) < 1 {
+			return ErrTruncated
+		}
+		if b[0]&^syncFlagReply != 0 {
+			return errSyncFlags
+		}
+		m.Reply = b[0]&syncFlagReply != 0
+		b, err = getBuckets(m, b[1:])
 	case TypeSyncData:
 		if len(b) < 9 {
 			return ErrTruncated
