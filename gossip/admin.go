@@ -265,10 +265,10 @@ func (c *Core) Reset(now time.Duration, hard bool, newID wire.NodeID) (Ready, er
 	s.flags = wire.FlagMaster
 	s.master = wire.NodeID{}
 	if hard {
-		delete(c.index, s.id)
+		c.index.del(c.records, s.id)
 		s.id = newID
 		c.cfg.ID = newID
-		c.index[newID] = 0
+		c.index.put(c.records, newID, 0)
 		s.version = 0
 		s.configEpoch = 0
 		c.currentEpoch = 0

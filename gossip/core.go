@@ -83,7 +83,7 @@ type Core struct {
 	lastVoteEpoch uint64
 
 	records []record // records[0] is this node
-	index   map[wire.NodeID]int32
+	index   idTable
 	claims  map[wire.NodeID]*claim
 	table   ring.Table
 	masters map[wire.NodeID]int // slots owned per node, rebuilt when the table changes
@@ -196,7 +196,6 @@ func New(cfg Config, st *State) (*Core, error) {
 	c := &Core{
 		cfg:       cfg,
 		rng:       rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		index:     make(map[wire.NodeID]int32),
 		claims:    make(map[wire.NodeID]*claim),
 		masters:   make(map[wire.NodeID]int),
 		blacklist: make(map[wire.NodeID]time.Duration),
@@ -217,6 +216,9 @@ func New(cfg Config, st *State) (*Core, error) {
 }
 
 func (c *Core) restore(st *State) error {
+	// Exact sizes: at simulator scale, append's doubling would waste a third.
+	c.records = append(make([]record, 0, len(st.Nodes)+1), c.records...)
+	c.index.reserve(c.records, len(st.Nodes)+1)
 	c.currentEpoch = st.CurrentEpoch
 	c.lastVoteEpoch = st.LastVoteEpoch
 	for i := range st.Nodes {
@@ -233,7 +235,7 @@ func (c *Core) restore(st *State) error {
 			c.hashIn(s, +1)
 			continue
 		}
-		if _, ok := c.index[r.ID]; ok {
+		if c.lookup(r.ID) != nil {
 			return fmt.Errorf("gossip: state lists node %s twice", r.ID)
 		}
 		rec := record{id: r.ID, master: r.Master, flags: r.Flags & (roleFlags | wire.FlagFail), configEpoch: r.ConfigEpoch, version: r.Version}
@@ -277,7 +279,7 @@ func (c *Core) State() *State {
 func (c *Core) self() *record { return &c.records[0] }
 
 func (c *Core) lookup(id wire.NodeID) *record {
-	i, ok := c.index[id]
+	i, ok := c.index.get(c.records, id)
 	if !ok {
 		return nil
 	}
@@ -285,26 +287,26 @@ func (c *Core) lookup(id wire.NodeID) *record {
 }
 
 func (c *Core) addRecord(r record) *record {
-	c.index[r.id] = int32(len(c.records))
 	c.records = append(c.records, r)
+	c.index.put(c.records, r.id, int32(len(c.records)-1))
 	c.hashIn(&c.records[len(c.records)-1], +1)
 	c.membershipGen++
 	return &c.records[len(c.records)-1]
 }
 
 func (c *Core) removeRecord(id wire.NodeID) {
-	i, ok := c.index[id]
+	i, ok := c.index.get(c.records, id)
 	if !ok || i == 0 {
 		return
 	}
 	c.hashIn(&c.records[i], -1)
+	c.index.del(c.records, id)
 	last := int32(len(c.records) - 1)
 	if i != last {
 		c.records[i] = c.records[last]
-		c.index[c.records[i].id] = i
+		c.index.put(c.records, c.records[i].id, i)
 	}
 	c.records = c.records[:last]
-	delete(c.index, id)
 	c.membershipGen++
 }
 
