@@ -1,0 +1,150 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hearsay/hearsay/bpf/hbpacket"
+)
+
+// Mode is a heartbeat transport.
+type Mode string
+
+// Heartbeat modes, as in --heartbeat.
+const (
+	ModeAuto Mode = "auto" // XDP when possible, otherwise UDP
+	ModeXDP  Mode = "xdp"  // the kernel answers PINGs (needs CAP_BPF, CAP_NET_ADMIN)
+	ModeUDP  Mode = "udp"  // a userspace socket answers PINGs
+)
+
+// ErrUnsupported is wrapped by NewXDP when XDP cannot be used here: missing
+// privileges, no bpffs, an old kernel, or an interface that refuses XDP.
+// Under ModeAuto the caller falls back to UDP; under ModeXDP it fails fast.
+var ErrUnsupported = errors.New("xdp heartbeat unsupported")
+
+// Peer is a monitored peer: its sender key (the first 8 bytes of its node
+// ID, little-endian) and its UDP heartbeat address (its bus port).
+type Peer struct {
+	Key  uint64
+	Addr netip.AddrPort
+}
+
+// Sample is what is known about one peer's heartbeats. It is a report, not
+// a verdict: the core decides liveness (a PONG whose Progress advanced is a
+// fresh heartbeat). Both implementations produce identical samples.
+type Sample struct {
+	PeerKey   uint64
+	PingsRecv uint64        // PINGs received from the peer and answered
+	PongsRecv uint64        // PONGs received from the peer
+	LastPong  time.Duration // CLOCK_MONOTONIC time of the last PONG; 0 = never (see MonotonicNow)
+	RTT       time.Duration // round-trip time of the last PONG
+	Progress  uint64        // the peer's progress counter in its last PONG
+	Seq       uint64        // sequence number echoed by the last PONG
+}
+
+// Stats are counters for one heartbeater. The packet counters of the XDP
+// implementation are those of the program shared by all nodes on the
+// interface; the UDP implementation counts its own socket.
+type Stats struct {
+	Pass        uint64 // packets not for a heartbeat port, passed to the stack (XDP only)
+	PingTx      uint64 // PINGs answered with a PONG
+	PongRx      uint64 // PONGs recorded
+	BadLen      uint64 // wrong length
+	BadMagic    uint64 // magic is not "HBT1"
+	BadType     uint64 // type is not PING or PONG
+	BadMAC      uint64 // MAC mismatch
+	UnknownPeer uint64 // sender key not among the peers
+	PingsSent   uint64 // PINGs this node sent
+	SendErrors  uint64 // PINGs that could not be sent
+}
+
+// Heartbeater sends PINGs to peers and reports their PONGs. The node
+// runtime drives it from its tick loop: Tick, SendPings, Samples. Methods
+// may be called from different goroutines but are meant for one driver.
+type Heartbeater interface {
+	// Mode reports the transport in use (ModeXDP or ModeUDP).
+	Mode() Mode
+	// SetPeers replaces the set of monitored peers. Counters of peers that
+	// stay in the set are kept. Only these peers are answered.
+	SetPeers(peers []Peer) error
+	// Tick advances the progress counter stamped into our PONGs. Call it
+	// from the node's main loop: if that loop hangs, peers see the counter
+	// stop although the kernel keeps answering.
+	Tick() error
+	// SendPings sends one PING to every peer, batched (sendmmsg).
+	SendPings() error
+	// Samples appends one sample per peer to dst[:0] and returns it.
+	Samples(dst []Sample) ([]Sample, error)
+	// Stats returns the counters.
+	Stats() (Stats, error)
+	// Close stops the heartbeater and removes its state; the last XDP
+	// node on an interface detaches the program and unpins it.
+	Close() error
+}
+
+// Config configures a heartbeater.
+type Config struct {
+	// Key is our sender key (the first 8 bytes of our node ID).
+	Key uint64
+	// Bind is the UDP heartbeat address; its port keys our state in the
+	// shared XDP maps. Port 0 is not allowed.
+	Bind netip.AddrPort
+	// Secret, when non-nil, turns on the SipHash-2-4 MAC.
+	Secret *hbpacket.Key
+	// Interface is the XDP interface; empty means the one holding Bind's
+	// address (lo for loopback addresses).
+	Interface string
+	// PinRoot is the bpffs directory for shared state; the program, link
+	// and maps go to PinRoot/<ifname>/. Default /sys/fs/bpf/hearsay.
+	PinRoot string
+	// LockDir holds the per-interface lock files. Default /run/hearsay.
+	LockDir string
+	// Logf, if set, receives one line per notable event (attach mode,
+	// fallback reason, stale state cleaned).
+	Logf func(format string, args ...any)
+}
+
+func (c *Config) logf(format string, args ...any) {
+	if c.Logf != nil {
+		c.Logf(format, args...)
+	}
+}
+
+func (c *Config) check() error {
+	if c.Bind.Port() == 0 || !c.Bind.IsValid() {
+		return fmt.Errorf("heartbeat: bind address %v needs an address and a non-zero port", c.Bind)
+	}
+	return nil
+}
+
+// New returns a heartbeater for mode. Under ModeAuto it tries XDP and falls
+// back to UDP, logging why; Mode() tells which one it got.
+func New(mode Mode, cfg Config) (Heartbeater, error) {
+	switch mode {
+	case ModeXDP:
+		return NewXDP(cfg)
+	case ModeUDP:
+		return NewUDP(cfg)
+	case ModeAuto, "":
+		h, err := NewXDP(cfg)
+		if err == nil {
+			cfg.logf("heartbeat: using xdp")
+			return h, nil
+		}
+		cfg.logf("heartbeat: xdp unavailable, using udp: %v", err)
+		return NewUDP(cfg)
+	}
+	return nil, fmt.Errorf("heartbeat: unknown mode %q (want auto, xdp or udp)", mode)
+}
+
+// MonotonicNow returns CLOCK_MONOTONIC, the clock of Sample.LastPong and of
+// the send times in PINGs (the kernel's bpf_ktime_get_ns).
+func MonotonicNow() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return time.Duration(ts.Nano())
+}

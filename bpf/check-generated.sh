@@ -1,0 +1,25 @@
+#!/bin/sh
+# Regenerate the bpf2go output into a temporary directory and fail if it
+# differs from the committed files. CI runs this when clang is installed.
+set -eu
+cd "$(dirname "$0")"
+if ! command -v clang >/dev/null 2>&1; then
+	echo "check-generated: clang not found; skipping" >&2
+	exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# Same flags as the go:generate line in gen.go.
+line=$(grep '^//go:generate go tool bpf2go' gen.go)
+args=${line#//go:generate go tool bpf2go }
+eval "set -- $args"
+GOPACKAGE=bpf GOFILE=gen.go go tool bpf2go -output-dir "$tmp" "$@"
+status=0
+for f in heartbeat_bpfel.go heartbeat_bpfel.o; do
+	if ! cmp -s "$f" "$tmp/$f"; then
+		echo "check-generated: $f differs from heartbeat.c; run 'make generate' and commit" >&2
+		status=1
+	fi
+done
+[ "$status" -eq 0 ] && echo "check-generated: bpf2go output matches heartbeat.c"
+exit "$status"

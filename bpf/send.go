@@ -1,0 +1,190 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hearsay/hearsay/bpf/hbpacket"
+)
+
+// pinger owns the UDP heartbeat socket and sends PING batches with
+// sendmmsg. Both implementations use it.
+type pinger struct {
+	conn *net.UDPConn
+	raw  interface {
+		Write(func(uintptr) bool) error
+	}
+	inet6  bool // the socket is AF_INET6
+	key    uint64
+	secret *hbpacket.Key
+
+	mu       sync.Mutex
+	peers    []Peer
+	seq      uint64
+	progress uint64
+	sent     uint64
+	sendErrs uint64
+
+	// sendmmsg buffers, reused between batches
+	bufs  []byte
+	names []unix.RawSockaddrInet6
+	iovs  []unix.Iovec
+	msgs  []unix.Mmsghdr
+}
+
+func newPinger(cfg *Config) (*pinger, error) {
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(cfg.Bind))
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: listen %v: %w", cfg.Bind, err)
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	p := &pinger{conn: conn, raw: rc, key: cfg.Key, secret: cfg.Secret}
+	var serr error
+	_ = rc.Control(func(fd uintptr) {
+		var sa unix.Sockaddr
+		sa, serr = unix.Getsockname(int(fd))
+		_, p.inet6 = sa.(*unix.SockaddrInet6)
+	})
+	if serr != nil {
+		conn.Close()
+		return nil, serr
+	}
+	return p, nil
+}
+
+func (p *pinger) setPeers(peers []Peer) {
+	p.mu.Lock()
+	p.peers = append(p.peers[:0], peers...)
+	p.mu.Unlock()
+}
+
+func (p *pinger) tick() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.progress++
+	return p.progress
+}
+
+func (p *pinger) currentProgress() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.progress
+}
+
+// putSockaddr writes addr into sa in the socket's family and returns the
+// length to pass to the kernel.
+func (p *pinger) putSockaddr(sa *unix.RawSockaddrInet6, addr netip.AddrPort) (uint32, bool) {
+	ip := addr.Addr()
+	port := addr.Port()
+	if p.inet6 {
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()}
+		if ip.Is6() && ip.Zone() != "" {
+			if ifi, err := net.InterfaceByName(ip.Zone()); err == nil {
+				sa.Scope_id = uint32(ifi.Index)
+			}
+		}
+		pp := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		pp[0], pp[1] = byte(port>>8), byte(port)
+		return unix.SizeofSockaddrInet6, true
+	}
+	ip = ip.Unmap()
+	if !ip.Is4() {
+		return 0, false
+	}
+	s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+	*s4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip.As4()}
+	pp := (*[2]byte)(unsafe.Pointer(&s4.Port))
+	pp[0], pp[1] = byte(port>>8), byte(port)
+	return unix.SizeofSockaddrInet4, true
+}
+
+// sendPings sends one PING per peer in as few sendmmsg calls as possible.
+func (p *pinger) sendPings() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.peers)
+	if n == 0 {
+		return nil
+	}
+	if cap(p.msgs) < n {
+		p.bufs = make([]byte, n*hbpacket.Size)
+		p.names = make([]unix.RawSockaddrInet6, n)
+		p.iovs = make([]unix.Iovec, n)
+		p.msgs = make([]unix.Mmsghdr, n)
+	}
+	now := uint64(MonotonicNow())
+	msgs := p.msgs[:0]
+	var badAddr error
+	for i, peer := range p.peers {
+		namelen, ok := p.putSockaddr(&p.names[i], peer.Addr)
+		if !ok {
+			p.sendErrs++
+			badAddr = fmt.Errorf("heartbeat: peer %x: address %v does not fit an IPv4 socket", peer.Key, peer.Addr)
+			continue
+		}
+		p.seq++
+		pkt := hbpacket.Packet{Type: hbpacket.Ping, Sender: p.key, Seq: p.seq, SendTime: now, Progress: p.progress}
+		buf := p.bufs[i*hbpacket.Size : (i+1)*hbpacket.Size]
+		pkt.Marshal(buf, p.secret)
+		p.iovs[i] = unix.Iovec{Base: &buf[0]}
+		p.iovs[i].SetLen(hbpacket.Size)
+		m := unix.Mmsghdr{}
+		m.Hdr.Name = (*byte)(unsafe.Pointer(&p.names[i]))
+		m.Hdr.Namelen = namelen
+		m.Hdr.Iov = &p.iovs[i]
+		m.Hdr.SetIovlen(1)
+		msgs = append(msgs, m)
+	}
+	err := p.sendmmsg(msgs)
+	return errors.Join(badAddr, err)
+}
+
+func (p *pinger) sendmmsg(msgs []unix.Mmsghdr) error {
+	var errno error
+	for len(msgs) > 0 {
+		werr := p.raw.Write(func(fd uintptr) bool {
+			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+			switch {
+			case e == unix.EAGAIN:
+				return false // wait until writable
+			case e == unix.EINTR:
+				return false
+			case e != 0:
+				// The first message failed (e.g. unreachable peer): skip it.
+				errno = e
+				p.sendErrs++
+				msgs = msgs[1:]
+				return true
+			}
+			p.sent += uint64(r)
+			msgs = msgs[r:]
+			return true
+		})
+		if werr != nil {
+			p.sendErrs += uint64(len(msgs))
+			return fmt.Errorf("heartbeat: sendmmsg: %w", werr)
+		}
+	}
+	if errno != nil {
+		return fmt.Errorf("heartbeat: sendmmsg: %w", errno)
+	}
+	return nil
+}
+
+func (p *pinger) counters(s *Stats) {
+	p.mu.Lock()
+	s.PingsSent, s.SendErrors = p.sent, p.sendErrs
+	p.mu.Unlock()
+}
+
+func (p *pinger) close() error { return p.conn.Close() }

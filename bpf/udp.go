@@ -1,0 +1,186 @@
+package bpf
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hearsay/hearsay/bpf/hbpacket"
+)
+
+// UDP is the userspace fallback Heartbeater: a goroutine reads the
+// heartbeat socket, answers PINGs and records PONGs with the same rules
+// and the same counters as the XDP program. Create it with NewUDP.
+type UDP struct {
+	p    *pinger
+	done chan struct{}
+
+	mu     sync.Mutex
+	peers  map[uint64]*Sample
+	stats  [statCount]uint64
+	closed bool
+}
+
+var _ Heartbeater = (*UDP)(nil)
+
+// NewUDP opens the heartbeat socket on cfg.Bind and starts answering.
+func NewUDP(cfg Config) (*UDP, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	p, err := newPinger(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	u := &UDP{p: p, done: make(chan struct{}), peers: map[uint64]*Sample{}}
+	go u.serve()
+	return u, nil
+}
+
+// Mode returns ModeUDP.
+func (u *UDP) Mode() Mode { return ModeUDP }
+
+// LocalAddr returns the socket's address.
+func (u *UDP) LocalAddr() netip.AddrPort { return u.p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+func (u *UDP) serve() {
+	defer close(u.done)
+	buf := make([]byte, 2048)
+	out := make([]byte, hbpacket.Size)
+	for {
+		n, from, err := u.p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		now := MonotonicNow()
+		var pkt hbpacket.Packet
+		if reply := u.handle(buf[:n], &pkt, now); reply {
+			r := pkt.Reply(u.p.key, u.p.currentProgress())
+			r.Marshal(out, u.p.secret)
+			if _, err := u.p.conn.WriteToUDPAddrPort(out, from); err == nil {
+				u.count(statPingTx)
+			}
+		}
+	}
+}
+
+func (u *UDP) count(i int) {
+	u.mu.Lock()
+	u.stats[i]++
+	u.mu.Unlock()
+}
+
+// handle applies the XDP program's rules to one datagram and reports
+// whether to answer it.
+func (u *UDP) handle(b []byte, pkt *hbpacket.Packet, now time.Duration) bool {
+	err := pkt.Unmarshal(b, u.p.secret)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case errors.Is(err, hbpacket.ErrLength):
+		u.stats[statBadLen]++
+		return false
+	case errors.Is(err, hbpacket.ErrMagic):
+		u.stats[statBadMagic]++
+		return false
+	case errors.Is(err, hbpacket.ErrType):
+		u.stats[statBadType]++
+		return false
+	case errors.Is(err, hbpacket.ErrMAC):
+		u.stats[statBadMAC]++
+		return false
+	}
+	s := u.peers[pkt.Sender]
+	if s == nil {
+		u.stats[statUnknownPeer]++
+		return false
+	}
+	if pkt.Type == hbpacket.Ping {
+		s.PingsRecv++
+		return true
+	}
+	s.PongsRecv++
+	s.LastPong = now
+	s.RTT = 0
+	if sent := time.Duration(pkt.SendTime); now >= sent {
+		s.RTT = now - sent
+	}
+	s.Progress = pkt.Progress
+	s.Seq = pkt.Seq
+	u.stats[statPongRx]++
+	return false
+}
+
+// SetPeers implements Heartbeater.
+func (u *UDP) SetPeers(peers []Peer) error {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return errClosed
+	}
+	want := make(map[uint64]bool, len(peers))
+	for _, p := range peers {
+		want[p.Key] = true
+		if u.peers[p.Key] == nil {
+			u.peers[p.Key] = &Sample{PeerKey: p.Key}
+		}
+	}
+	for k := range u.peers {
+		if !want[k] {
+			delete(u.peers, k)
+		}
+	}
+	u.mu.Unlock()
+	u.p.setPeers(peers)
+	return nil
+}
+
+// Tick implements Heartbeater.
+func (u *UDP) Tick() error {
+	u.p.tick()
+	return nil
+}
+
+// SendPings implements Heartbeater.
+func (u *UDP) SendPings() error { return u.p.sendPings() }
+
+// Samples implements Heartbeater.
+func (u *UDP) Samples(dst []Sample) ([]Sample, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	dst = dst[:0]
+	for _, s := range u.peers {
+		dst = append(dst, *s)
+	}
+	return dst, nil
+}
+
+// Stats implements Heartbeater.
+func (u *UDP) Stats() (Stats, error) {
+	var s Stats
+	u.mu.Lock()
+	c := u.stats
+	u.mu.Unlock()
+	s.addKernel(&c)
+	u.p.counters(&s)
+	return s, nil
+}
+
+// Close implements Heartbeater.
+func (u *UDP) Close() error {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return nil
+	}
+	u.closed = true
+	u.mu.Unlock()
+	err := u.p.close()
+	<-u.done
+	return err
+}

@@ -1,0 +1,239 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// XDP is the Heartbeater whose PINGs are answered by the kernel. Create it
+// with NewXDP.
+type XDP struct {
+	cfg Config
+	ifc *iface
+	p   *pinger
+
+	mu     sync.Mutex
+	known  map[uint64]bool
+	keys   []heartbeatHbPeerKey
+	vals   []heartbeatHbPeer
+	closed bool
+}
+
+var _ Heartbeater = (*XDP)(nil)
+
+// NewXDP joins the XDP program on cfg.Interface (attaching it if this is the
+// first node there), registers this node's port and opens the UDP socket
+// the PINGs are sent from. Errors that mean "XDP is not possible here" wrap
+// ErrUnsupported.
+func NewXDP(cfg Config) (*XDP, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	ifname := cfg.Interface
+	if ifname == "" {
+		var err error
+		if ifname, err = defaultInterface(cfg.Bind.Addr()); err != nil {
+			return nil, err
+		}
+	}
+	p, err := newPinger(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	ifc, err := openIface(ifname, cfg.Bind.Port(), cfg.PinRoot, cfg.LockDir, cfg.logf)
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	x := &XDP{cfg: cfg, ifc: ifc, p: p, known: map[uint64]bool{}}
+	node := heartbeatHbNode{OwnKey: cfg.Key}
+	if cfg.Secret != nil {
+		node.MacK0, node.MacK1 = cfg.Secret.Halves()
+		node.Flags = 1 // HB_NODE_AUTH
+	}
+	err = ifc.objs.HbProgress.Update(&ifc.port, uint64(0), ebpf.UpdateAny)
+	if err == nil {
+		err = ifc.objs.HbNodes.Update(&ifc.port, &node, ebpf.UpdateAny)
+	}
+	if err != nil {
+		x.Close()
+		return nil, fmt.Errorf("heartbeat: register node: %w", err)
+	}
+	return x, nil
+}
+
+// Mode returns ModeXDP.
+func (x *XDP) Mode() Mode { return ModeXDP }
+
+// AttachMode reports whether the program runs in native or generic mode.
+func (x *XDP) AttachMode() AttachMode { return x.ifc.mode }
+
+// Interface returns the interface the program is attached to.
+func (x *XDP) Interface() string { return x.ifc.name }
+
+// PinDir returns the bpffs directory with the shared program and maps.
+func (x *XDP) PinDir() string { return x.ifc.pinDir }
+
+// SetPeers implements Heartbeater.
+func (x *XDP) SetPeers(peers []Peer) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return errClosed
+	}
+	want := make(map[uint64]bool, len(peers))
+	var errs []error
+	for _, p := range peers {
+		want[p.Key] = true
+		if x.known[p.Key] {
+			continue
+		}
+		k := heartbeatHbPeerKey{PeerKey: p.Key, LocalPort: x.ifc.port}
+		err := x.ifc.objs.HbPeers.Update(&k, &heartbeatHbPeer{}, ebpf.UpdateNoExist)
+		if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			errs = append(errs, fmt.Errorf("heartbeat: add peer %x: %w", p.Key, err))
+			continue
+		}
+		x.known[p.Key] = true
+	}
+	for key := range x.known {
+		if want[key] {
+			continue
+		}
+		k := heartbeatHbPeerKey{PeerKey: key, LocalPort: x.ifc.port}
+		if err := x.ifc.objs.HbPeers.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("heartbeat: remove peer %x: %w", key, err))
+			continue
+		}
+		delete(x.known, key)
+	}
+	x.p.setPeers(peers)
+	return errors.Join(errs...)
+}
+
+// Tick implements Heartbeater: it bumps the progress counter in the
+// kernel's hb_progress array.
+func (x *XDP) Tick() error {
+	v := x.p.tick()
+	return x.ifc.objs.HbProgress.Update(&x.ifc.port, v, ebpf.UpdateAny)
+}
+
+// SendPings implements Heartbeater.
+func (x *XDP) SendPings() error { return x.p.sendPings() }
+
+// Samples implements Heartbeater. It reads the peer map with one batched
+// lookup (BPF_MAP_LOOKUP_BATCH) where the kernel supports it.
+func (x *XDP) Samples(dst []Sample) ([]Sample, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	dst = dst[:0]
+	if x.closed {
+		return dst, errClosed
+	}
+	m := x.ifc.objs.HbPeers
+	n := int(m.MaxEntries())
+	if len(x.keys) < n {
+		x.keys = make([]heartbeatHbPeerKey, n)
+		x.vals = make([]heartbeatHbPeer, n)
+	}
+	var cursor ebpf.MapBatchCursor
+	got := 0
+	for {
+		c, err := m.BatchLookup(&cursor, x.keys[got:], x.vals[got:], nil)
+		got += c
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break // done
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return x.samplesIterate(dst)
+		}
+		if err != nil {
+			return dst, fmt.Errorf("heartbeat: read peers: %w", err)
+		}
+		if got >= n {
+			break
+		}
+	}
+	for i := 0; i < got; i++ {
+		if x.keys[i].LocalPort == x.ifc.port {
+			dst = append(dst, sampleOf(x.keys[i].PeerKey, &x.vals[i]))
+		}
+	}
+	return dst, nil
+}
+
+func (x *XDP) samplesIterate(dst []Sample) ([]Sample, error) {
+	var (
+		k heartbeatHbPeerKey
+		v heartbeatHbPeer
+	)
+	it := x.ifc.objs.HbPeers.Iterate()
+	for it.Next(&k, &v) {
+		if k.LocalPort == x.ifc.port {
+			dst = append(dst, sampleOf(k.PeerKey, &v))
+		}
+	}
+	return dst, it.Err()
+}
+
+func sampleOf(key uint64, v *heartbeatHbPeer) Sample {
+	return Sample{
+		PeerKey:   key,
+		PingsRecv: v.PingsRx,
+		PongsRecv: v.PongsRx,
+		LastPong:  time.Duration(v.LastPongNs),
+		RTT:       time.Duration(v.RttNs),
+		Progress:  v.Progress,
+		Seq:       v.Seq,
+	}
+}
+
+// Stats implements Heartbeater. Packet counters are summed over CPUs and
+// shared by all nodes on the interface.
+func (x *XDP) Stats() (Stats, error) {
+	var s Stats
+	x.mu.Lock()
+	closed := x.closed
+	x.mu.Unlock()
+	if closed {
+		return s, errClosed
+	}
+	c, err := readStats(x.ifc.objs.HbStats)
+	if err != nil {
+		return s, err
+	}
+	s.addKernel(&c)
+	x.p.counters(&s)
+	return s, nil
+}
+
+func readStats(m *ebpf.Map) ([statCount]uint64, error) {
+	var c [statCount]uint64
+	var per []uint64
+	for i := uint32(0); i < statCount; i++ {
+		if err := m.Lookup(&i, &per); err != nil {
+			return c, fmt.Errorf("heartbeat: read stats: %w", err)
+		}
+		for _, v := range per {
+			c[i] += v
+		}
+	}
+	return c, nil
+}
+
+// Close implements Heartbeater.
+func (x *XDP) Close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return nil
+	}
+	x.closed = true
+	return errors.Join(x.p.close(), x.ifc.leave())
+}
+
+var errClosed = errors.New("heartbeat: closed")
