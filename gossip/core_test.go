@@ -366,3 +366,65 @@ func TestRestoreState(t *testing.T) {
 		t.Fatal("restored epochs or slots differ")
 	}
 }
+
+// REDIS-COMPAT.md "Epochs": a stale claimer is sent an UPDATE carrying the
+// claim that beats it.
+func TestStaleClaimerGetsUpdate(t *testing.T) {
+	tn := formed(t, 3, nil)
+	a, b := tn.cores[0], tn.cores[1]
+	// b learns a claim for slot 0 at an epoch above a's.
+	_, aEpoch := a.Epochs()
+	b.begin(tn.now)
+	b.receiveClaim(&wire.SlotClaim{Owner: tn.cores[2].ID(), ConfigEpoch: aEpoch + 10, Version: 1 << 40, Ranges: []wire.SlotRange{{Start: 0, End: 0}}})
+	// a, still claiming slot 0, pings b.
+	ping := a.newMessage(wire.TypePing)
+	r := b.Step(tn.now, cloneMsg(ping))
+	var update *wire.Message
+	for _, e := range r.Messages {
+		if e.Msg.Type == wire.TypeUpdate && e.To == a.ID() {
+			update = e.Msg
+		}
+	}
+	if update == nil {
+		t.Fatal("no UPDATE sent to the stale claimer")
+	}
+	if len(update.Claims) != 1 || update.Claims[0].Owner != tn.cores[2].ID() || update.Claims[0].ConfigEpoch != aEpoch+10 {
+		t.Fatalf("UPDATE carries %+v", update.Claims)
+	}
+}
+
+// REDIS-COMPAT.md "Epochs": a master that loses all its slots to a higher
+// claim becomes a replica of the node that took them.
+func TestMasterLosingAllSlotsFollows(t *testing.T) {
+	tn := formed(t, 3, nil)
+	a := tn.cores[0]
+	_, e := a.Epochs()
+	winner := tn.cores[2].ID()
+	a.begin(tn.now)
+	a.receiveClaim(&wire.SlotClaim{Owner: winner, ConfigEpoch: e + 100, Version: 1 << 40, Ranges: []wire.SlotRange{{Start: 0, End: 16383 / 3}}})
+	v, _ := a.Node(a.ID())
+	if v.Flags&wire.FlagReplica == 0 || v.Master != winner {
+		t.Fatalf("a master that lost all slots is %+v", v)
+	}
+	if a.SlotCount(a.ID()) != 0 {
+		t.Fatal("slots left")
+	}
+}
+
+func BenchmarkCoreStepPing(b *testing.B) {
+	tn := formed(b, 12, nil)
+	c := tn.cores[0]
+	from := tn.cores[1]
+	ping := cloneMsg(from.newMessage(wire.TypePing))
+	for i := 2; i < 12; i++ {
+		v, _ := from.Node(tn.cores[i].ID())
+		ping.Gossip = append(ping.Gossip, wire.NodeRecord{ID: v.ID, Addr: v.Addr, Flags: v.Flags, Master: v.Master, ConfigEpoch: v.ConfigEpoch, Version: v.Version})
+	}
+	now := tn.now
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Step(now, ping)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
