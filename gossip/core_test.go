@@ -320,10 +320,24 @@ func TestAdminErrors(t *testing.T) {
 	if _, err := c.SetConfigEpoch(tn.now, 5); err != ErrNotEmptyForEpoch {
 		t.Fatalf("set-config-epoch with peers: %v", err)
 	}
-	if bumped, _, _ := c.BumpEpoch(tn.now); bumped {
-		// Every master already has a unique epoch after the collisions.
-		_, e := c.Epochs()
-		t.Logf("bumped to %d", e)
+	// REDIS-COMPAT.md: BUMPEPOCH answers STILL when this node already has
+	// the unique highest configEpoch, and BUMPED otherwise.
+	top := tn.cores[0]
+	for _, x := range tn.cores {
+		if _, e := x.Epochs(); e > func() uint64 { _, t := top.Epochs(); return t }() {
+			top = x
+		}
+	}
+	if bumped, _, _ := top.BumpEpoch(tn.now); bumped {
+		t.Fatal("the node with the unique highest configEpoch bumped")
+	}
+	other := tn.cores[0]
+	if other == top {
+		other = tn.cores[1]
+	}
+	bumped, e, _ := other.BumpEpoch(tn.now)
+	if _, cur := other.Epochs(); !bumped || e != cur {
+		t.Fatalf("a node below the maximum did not bump: bumped=%v epoch=%d", bumped, e)
 	}
 }
 

@@ -155,9 +155,7 @@ func (c *Core) receiveSync(from *record, m *wire.Message) {
 // chunk of a push-pull answer sends ours back for the same buckets.
 func (c *Core) receiveSyncData(from *record, m *wire.Message) {
 	for i := range m.Gossip {
-		if c.mergeRecord(&m.Gossip[i]) && m.Gossip[i].Flags&wire.FlagFail != 0 {
-			c.eager = true
-		}
+		c.mergeRecord(&m.Gossip[i])
 	}
 	for i := range m.Claims {
 		c.receiveClaim(&m.Claims[i])

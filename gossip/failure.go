@@ -352,6 +352,7 @@ func (c *Core) markFail(r *record, v uint64) {
 	r.failVersion = max(r.failVersion, v)
 	c.hashIn(r, +1)
 	c.recordQ.Add(r.id)
+	c.eager = true
 	c.event(EventNodeFail, r.id)
 	c.dirty = true
 }
@@ -370,12 +371,10 @@ func (c *Core) clearFail(r *record) {
 // forwards it once on first receipt.
 func (c *Core) broadcastFail(r *record) {
 	if c.smallCluster() {
+		// The subject gets it too: if it is alive after all, it learns
+		// that it must refute.
 		for i := 1; i < len(c.records); i++ {
-			to := &c.records[i]
-			if to.id == r.id && !c.smallCluster() {
-				continue
-			}
-			c.sendFail(to, r)
+			c.sendFail(&c.records[i], r)
 		}
 		return
 	}

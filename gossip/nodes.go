@@ -76,6 +76,7 @@ func (c *Core) mergeRecord(w *wire.NodeRecord) bool {
 		rec.setAddr(w.Addr)
 		c.addRecord(rec)
 		c.recordQ.Add(w.ID)
+		c.eager = true
 		c.event(EventNodeAdded, w.ID)
 		c.dirty = true
 		return true
@@ -106,6 +107,7 @@ func (c *Core) mergeRecord(w *wire.NodeRecord) bool {
 			c.membershipGen++
 		}
 		c.recordQ.Add(r.id)
+		c.eager = true
 		c.dirty = true
 		return true
 	case w.Version == r.version && flags&wire.FlagFail != 0 && !r.failed():

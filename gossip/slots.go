@@ -245,20 +245,11 @@ func (c *Core) publishSelf(priority bool) {
 	} else if old == nil || old.epoch != s.configEpoch || !slices.Equal(old.ranges, ranges) {
 		c.setClaim(&claim{owner: s.id, epoch: s.configEpoch, version: s.version, ranges: ranges})
 		c.claimQ.Add(s.id)
-		if old != nil && old.epoch != s.configEpoch {
-			c.tableSetEpoch(s.configEpoch)
-		}
 	}
 	if priority {
 		c.eager = true
 	}
 	c.markPersist()
-}
-
-// tableSetEpoch moves this node's slots to its new configEpoch.
-func (c *Core) tableSetEpoch(epoch uint64) {
-	c.table.SetEpoch(ring.NodeID(c.cfg.ID), epoch)
-	c.dirty = true
 }
 
 // setSelfConfigEpoch changes this node's configEpoch in its record and table.

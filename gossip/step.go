@@ -84,11 +84,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 func (c *Core) receiveGossip(from wire.NodeID, m *wire.Message) {
 	for i := range m.Gossip {
 		w := &m.Gossip[i]
-		if c.mergeRecord(w) {
-			if w.Flags&wire.FlagFail != 0 || w.ID == from {
-				c.eager = c.eager || w.Flags&wire.FlagFail != 0
-			}
-		}
+		c.mergeRecord(w)
 		if w.ID == c.cfg.ID || w.ID == from {
 			continue
 		}
