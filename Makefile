@@ -14,6 +14,7 @@ build:
 
 test: build
 	$(GO) vet $(PKGS)
+	sh bpf/check-generated.sh
 	$(GO) test -race -count=1 $(PURE)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
