@@ -1,0 +1,351 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hearsay/hearsay/gossip"
+	"github.com/hearsay/hearsay/gossip/wire"
+)
+
+// MixConfig is the configuration the simulation tests run for one seed:
+// 10-20 nodes with a 1s node timeout and up to 20% loss. Its Command
+// replays it.
+func MixConfig(seed uint64) Config {
+	c := DefaultConfig()
+	c.Scenario = ScenarioMix
+	c.Nodes = 0
+	c.Seed = seed
+	c.Loss = 0.2
+	c.Timeout = time.Second
+	c.Duration = 60 * time.Second
+	return c
+}
+
+// Command is the `hearsay sim cluster` command line that runs c.
+func (c *Config) Command() string {
+	d := DefaultConfig()
+	var b strings.Builder
+	fmt.Fprintf(&b, "hearsay sim cluster --scenario %s", c.Scenario)
+	if c.Nodes != d.Nodes {
+		fmt.Fprintf(&b, " --nodes %d", c.Nodes)
+	}
+	if c.Masters != 0 {
+		fmt.Fprintf(&b, " --masters %d", c.Masters)
+	}
+	if c.Loss != d.Loss {
+		fmt.Fprintf(&b, " --loss %g", c.Loss)
+	}
+	for _, f := range []struct {
+		name string
+		v, d time.Duration
+	}{
+		{"latency", c.Latency, d.Latency}, {"jitter", c.Jitter, d.Jitter},
+		{"period", c.Period, d.Period}, {"timeout", c.Timeout, d.Timeout},
+		{"warmup", c.Warmup, d.Warmup}, {"steady", c.Steady, d.Steady},
+		{"duration", c.Duration, d.Duration}, {"sample", c.Sample, d.Sample},
+	} {
+		if f.v != f.d {
+			fmt.Fprintf(&b, " --%s %v", f.name, f.v)
+		}
+	}
+	fmt.Fprintf(&b, " --seed %d", c.Seed)
+	return b.String()
+}
+
+// mixPhase is how long the faults of a mix run last before everything heals.
+const mixPhase = 8 * time.Second
+
+// RunMix runs the random fault mix behind the simulation tests. From the
+// seed it draws:
+//
+//   - N in [10,20] (unless cfg.Nodes is set), of which 3..N boot as a formed
+//     cluster with 1..5 masters, possibly leaving 1024 slots unassigned; the
+//     rest boot fresh and MEET a random member within the first 2s;
+//   - a loss probability in [0, cfg.Loss];
+//   - 3 to 8 faults over the first 8s: crashes (restarted from persisted
+//     state 0.3-3s later), partitions into two random sides (healed 0.5-4s
+//     later), AddSlots of unassigned slots, slot takeovers by a master with
+//     a bumped epoch, and bare epoch bumps.
+//
+// At 8s every partition heals and every crashed node restarts; nodes that
+// know nobody MEET a member again, as an operator would, every 2s while
+// they still know nobody (a MEET can be lost). The run then
+// settles until all nodes agree or cfg.Duration passes. Violations lists
+// every broken invariant: epochs going backwards (checked on every Ready and
+// across restarts), no convergence (one node table, equal digests, one slot
+// table), and two owners of a slot with the same configEpoch.
+func RunMix(cfg Config) (Result, error) {
+	start := time.Now()
+	opt := cfg.options()
+	opt.KeepState = true
+	s := New(opt)
+	rng := s.Rand()
+	n := cfg.Nodes
+	if n == 0 {
+		n = 10 + rng.IntN(11)
+	}
+	res := Result{Scenario: ScenarioMix, Nodes: n, Seed: cfg.Seed, ConvergeMS: -1}
+	formedN := 3 + rng.IntN(n-2)
+	if n < 3 {
+		formedN = n
+	}
+	masters := 1 + rng.IntN(min(formedN, 5))
+	if cfg.Masters > 0 {
+		masters = min(cfg.Masters, formedN)
+	}
+	slots := wire.NumSlots
+	if rng.IntN(2) == 0 {
+		slots -= 1024
+	}
+	res.Masters = masters
+	s.SetLoss(rng.Float64() * cfg.Loss)
+
+	s.AddNodes(n)
+	if _, err := s.BootCluster(0, formedN, masters, slots); err != nil {
+		return res, err
+	}
+	for i := formedN; i < n; i++ {
+		if err := s.Boot(i, nil); err != nil {
+			return res, err
+		}
+		seed := rng.IntN(formedN)
+		s.At(randDur(rng, 2*time.Second), func() { _ = s.Meet(i, seed) })
+	}
+
+	faults := 3 + rng.IntN(6)
+	for range faults {
+		at := 200*time.Millisecond + randDur(rng, mixPhase-200*time.Millisecond)
+		switch p := rng.IntN(100); {
+		case p < 40:
+			i, back := rng.IntN(n), at+300*time.Millisecond+randDur(rng, 2700*time.Millisecond)
+			s.At(at, func() { s.Crash(i) })
+			s.At(min(back, mixPhase), func() {
+				if !s.Up(i) {
+					_ = s.Restart(i)
+				}
+			})
+		case p < 65:
+			var side []int
+			for i := range n {
+				if rng.IntN(2) == 0 {
+					side = append(side, i)
+				}
+			}
+			s.At(at, func() { s.Partition(side) })
+			s.At(min(at+500*time.Millisecond+randDur(rng, 3500*time.Millisecond), mixPhase), s.Heal)
+		case p < 80:
+			i := rng.IntN(n)
+			lo := uint16(wire.NumSlots - 1024 + rng.IntN(1000))
+			r := []wire.SlotRange{{Start: lo, End: lo + uint16(rng.IntN(24))}}
+			s.At(at, func() {
+				if s.Up(i) {
+					_ = s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) { return c.AddSlots(now, r) })
+				}
+			})
+		case p < 95:
+			i, slot := rng.IntN(n), uint16(rng.IntN(wire.NumSlots))
+			s.At(at, func() {
+				// Only a master takes slots: see the "config" scenario.
+				if s.Up(i) && s.isMaster(i) {
+					_ = s.TakeSlot(i, slot)
+				}
+			})
+		default:
+			i := rng.IntN(n)
+			s.At(at, func() {
+				if s.Up(i) {
+					_ = s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) {
+						_, _, r := c.BumpEpoch(now)
+						return r, nil
+					})
+				}
+			})
+		}
+	}
+
+	rejoin := func() {
+		for i := range n {
+			if s.Up(i) && s.Core(i).KnownNodes() < 2 {
+				_ = s.Meet(i, rng.IntN(formedN))
+			}
+		}
+	}
+	s.At(mixPhase, func() {
+		s.Heal()
+		for i := range n {
+			if !s.Up(i) {
+				_ = s.Restart(i)
+			}
+		}
+		rejoin()
+	})
+	// An operator retries a MEET that got lost, as redis-cli --cluster
+	// check would show it is needed.
+	for t := mixPhase + 2*time.Second; t < mixPhase+cfg.Duration/2; t += 2 * time.Second {
+		s.At(t, rejoin)
+	}
+
+	s.RunUntil(mixPhase)
+	var why string
+	at, ok := s.RunUntilTrue(func() bool {
+		why = agree(s)
+		return why == ""
+	}, 100*time.Millisecond, mixPhase+cfg.Duration)
+	if ok {
+		res.Converged, res.ConvergeMS = true, durMS(at-mixPhase)
+	} else {
+		s.violate("no convergence %v after healing: %s", cfg.Duration, why)
+	}
+	for i := range n {
+		if s.Up(i) {
+			if v := tableMismatch(s, i); v != "" {
+				s.violate("%s", v)
+			}
+		}
+	}
+	if v := sameEpochOwners(s); v != "" {
+		s.violate("%s", v)
+	}
+	res.VirtualMS = durMS(s.Now())
+	res.WallMS = float64(time.Since(start).Microseconds()) / 1000
+	res.Stats = s.Stats()
+	res.ByType = byType(&res.Stats)
+	res.Violations = s.Violations()
+	return res, nil
+}
+
+// agree reports why the up nodes do not (yet) share one view, or "" when they
+// do: the same node IDs with no handshake in flight and nobody FAIL, equal
+// digests, and the same owner and configEpoch for every slot.
+func agree(s *Sim) string {
+	var ref, views []NodeView
+	first := -1
+	for i := range s.Len() {
+		if !s.Up(i) {
+			return fmt.Sprintf("node %d is down", i)
+		}
+		c := s.Core(i)
+		views = c.Nodes(views[:0])
+		for k := range views {
+			if f := views[k].Flags; f&(wire.FlagHandshake|wire.FlagFail) != 0 {
+				return fmt.Sprintf("node %d sees %s with flags %#x", i, views[k].ID, f)
+			}
+		}
+		if first < 0 {
+			first, ref = i, slices.Clone(views)
+			continue
+		}
+		if len(views) != len(ref) {
+			return fmt.Sprintf("node %d knows %d nodes, node %d knows %d", i, len(views), first, len(ref))
+		}
+		for k := range views {
+			if views[k].ID != ref[k].ID {
+				return fmt.Sprintf("node %d and node %d know different nodes", i, first)
+			}
+		}
+		if d, d0 := c.Digest(), s.Core(first).Digest(); d != d0 {
+			return fmt.Sprintf("node %d digest %x, node %d digest %x", i, d, first, d0)
+		}
+	}
+	if first < 0 {
+		return "no node is up"
+	}
+	for slot := range uint16(wire.NumSlots) {
+		o0, e0 := s.Core(first).SlotOwner(slot)
+		for i := first + 1; i < s.Len(); i++ {
+			if o, e := s.Core(i).SlotOwner(slot); o != o0 || e != e0 {
+				return fmt.Sprintf("slot %d: node %d says %s@%d, node %d says %s@%d", slot, i, o, e, first, o0, e0)
+			}
+		}
+	}
+	return ""
+}
+
+// sameEpochOwners reports a slot that two different nodes claim at the same
+// configEpoch, either as seen in two nodes' slot tables or as two claims that
+// one node holds; "" if there is none.
+func sameEpochOwners(s *Sim) string {
+	type owner struct {
+		id    wire.NodeID
+		epoch uint64
+	}
+	seen := make([]owner, wire.NumSlots)
+	for i := range s.Len() {
+		c := s.Core(i)
+		if c == nil {
+			continue
+		}
+		for slot := range uint16(wire.NumSlots) {
+			o, e := c.SlotOwner(slot)
+			if o.IsZero() {
+				continue
+			}
+			if p := seen[slot]; !p.id.IsZero() && p.id != o && p.epoch == e {
+				return fmt.Sprintf("slot %d has two owners with configEpoch %d: %s and %s (node %d's table)", slot, e, p.id, o, i)
+			}
+			seen[slot] = owner{o, e}
+		}
+		st := c.State()
+		byEpoch := map[uint64][]wire.SlotClaim{}
+		for _, cl := range st.Claims {
+			for _, other := range byEpoch[cl.ConfigEpoch] {
+				if overlap(cl.Ranges, other.Ranges) && cl.Owner != other.Owner {
+					return fmt.Sprintf("node %d holds claims of %s and %s on the same slots at configEpoch %d", i, cl.Owner, other.Owner, cl.ConfigEpoch)
+				}
+			}
+			byEpoch[cl.ConfigEpoch] = append(byEpoch[cl.ConfigEpoch], cl)
+		}
+	}
+	return ""
+}
+
+func overlap(a, b []wire.SlotRange) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Start <= y.End && y.Start <= x.End {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tableMismatch reports the first slot where node i's slot table differs
+// from the table its own claims define (highest configEpoch wins, ties to
+// the smaller ID, as package gossip documents), or "" if none does.
+func tableMismatch(s *Sim, i int) string {
+	c := s.Core(i)
+	st := c.State()
+	type owner struct {
+		id    wire.NodeID
+		epoch uint64
+		set   bool
+	}
+	want := make([]owner, wire.NumSlots)
+	for _, cl := range st.Claims {
+		for _, r := range cl.Ranges {
+			for slot := int(r.Start); slot <= int(r.End); slot++ {
+				w := &want[slot]
+				if !w.set || cl.ConfigEpoch > w.epoch || cl.ConfigEpoch == w.epoch && string(cl.Owner[:]) < string(w.id[:]) {
+					*w = owner{cl.Owner, cl.ConfigEpoch, true}
+				}
+			}
+		}
+	}
+	for slot := range uint16(wire.NumSlots) {
+		o, e := c.SlotOwner(slot)
+		if w := want[slot]; o != w.id || (w.set && e != w.epoch) {
+			return fmt.Sprintf("node %d's table gives slot %d to %s@%d but its claims give it to %s@%d", i, slot, o, e, w.id, w.epoch)
+		}
+	}
+	return ""
+}
+
+// isMaster reports whether node i, which must be up, sees itself as a master.
+func (s *Sim) isMaster(i int) bool {
+	v, ok := s.Core(i).Node(s.ID(i))
+	return ok && v.Flags&wire.FlagMaster != 0
+}
