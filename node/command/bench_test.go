@@ -1,0 +1,53 @@
+package command
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hearsay/hearsay/node/resp"
+	"github.com/hearsay/hearsay/node/store"
+)
+
+func benchServe(b *testing.B, in []byte, cmds int) {
+	d := New(store.New(), Options{})
+	c := d.NewConn()
+	// Preload the keys the GET benchmarks read.
+	pre := resp.AppendCommand(nil, []byte("SET"), []byte("key:000000012345"), []byte(strings.Repeat("v", 32)))
+	d.Serve(c, pre, nil)
+	out := make([]byte, 0, 64<<10)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		n, o, _ := d.Serve(c, in, out[:0])
+		if n != len(in) {
+			b.Fatalf("consumed %d of %d", n, len(in))
+		}
+		out = o
+	}
+	b.ReportMetric(float64(b.N)*float64(cmds)/b.Elapsed().Seconds(), "cmds/s")
+}
+
+func BenchmarkServeGet(b *testing.B) {
+	benchServe(b, resp.AppendCommand(nil, []byte("GET"), []byte("key:000000012345")), 1)
+}
+
+func BenchmarkServeSet(b *testing.B) {
+	benchServe(b, resp.AppendCommand(nil, []byte("SET"), []byte("key:000000012345"), []byte(strings.Repeat("v", 32))), 1)
+}
+
+// BenchmarkServePipeline16 is redis-benchmark -P 16 shaped: 8 SETs and 8
+// GETs per Serve call.
+func BenchmarkServePipeline16(b *testing.B) {
+	var in []byte
+	for i := range 8 {
+		k := []byte("key:00000001234" + strconv.Itoa(i))
+		in = resp.AppendCommand(in, []byte("SET"), k, []byte(strings.Repeat("v", 32)))
+		in = resp.AppendCommand(in, []byte("GET"), k)
+	}
+	benchServe(b, in, 16)
+}
+
+func BenchmarkServePing(b *testing.B) {
+	benchServe(b, []byte("*1\r\n$4\r\nPING\r\n"), 1)
+}

@@ -1,0 +1,428 @@
+// Package command is the client command layer of a hearsay node: the
+// command table, per-connection state, key routing hooks, and the handlers
+// for the connection, server and string commands.
+//
+// The runtime drives it from its network loop:
+//
+//	d := command.New(st, command.Options{RequirePass: pass, Router: r, Cluster: c})
+//	conn := d.NewConn()                       // OnOpen
+//	n, out, closeConn := d.Serve(conn, in, out) // OnTraffic: all complete commands in in
+//	d.CloseConn(conn)                         // OnClose
+package command
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"maps"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hearsay/hearsay/node/resp"
+	"github.com/hearsay/hearsay/node/store"
+	"github.com/hearsay/hearsay/ring"
+)
+
+// Flags describe a command, as in COMMAND's flags field.
+type Flags uint32
+
+// Command flags.
+const (
+	FlagWrite    Flags = 1 << iota // may modify the keyspace
+	FlagReadOnly                   // reads keys only (a READONLY replica may serve it)
+	FlagFast                       // O(1) or O(log N)
+	FlagNoAuth                     // allowed before AUTH
+	FlagAdmin                      // administrative
+	FlagLoading                    // allowed while loading
+	FlagStale                      // allowed with stale replica data
+)
+
+var flagNames = []struct {
+	f    Flags
+	name string
+}{
+	{FlagWrite, "write"}, {FlagReadOnly, "readonly"}, {FlagFast, "fast"}, {FlagNoAuth, "no_auth"},
+	{FlagAdmin, "admin"}, {FlagLoading, "loading"}, {FlagStale, "stale"},
+}
+
+// Command is one entry of the command table.
+type Command struct {
+	// Name is the lowercase full name: "get", or "client|setname" for a
+	// subcommand.
+	Name string
+	// Arity is Redis's arity: N means exactly N arguments including the
+	// name, -N means at least N.
+	Arity int
+	Flags Flags
+	// FirstKey, LastKey and Step locate the key arguments: 0 means no keys;
+	// a negative LastKey counts from the end (-1 is the last argument).
+	FirstKey, LastKey, Step int
+	// Group is the documentation group ("string", "generic", ...).
+	Group string
+	// Handler executes the command.
+	Handler func(x *Ctx)
+	// Sub holds the subcommands of a container command (CLIENT, CONFIG...),
+	// keyed by lowercase name.
+	Sub map[string]*Command
+}
+
+// HasKeys reports whether the command takes key arguments.
+func (c *Command) HasKeys() bool { return c.FirstKey > 0 }
+
+// Router decides where a keyed command runs. The dispatcher has already
+// checked that all keys hash to slot (CROSSSLOT). Route returns ok to
+// execute here, or the error reply to send instead, without the leading '-'
+// ("MOVED 3999 127.0.0.1:6381", "ASK ...", "TRYAGAIN ...", "CLUSTERDOWN
+// ..."). It is called concurrently from every event loop.
+type Router interface {
+	Route(conn *ConnState, cmd *Command, slot uint16, keys [][]byte) (errReply string, ok bool)
+}
+
+// Cluster executes CLUSTER subcommands. x.Args[0] is "CLUSTER"; reply
+// through x.W.
+type Cluster interface {
+	ClusterCommand(x *Ctx)
+}
+
+// Options configure a Dispatcher. The zero value serves every key locally
+// with no password and cluster support disabled.
+type Options struct {
+	RequirePass string
+	// MaxBulkLen and MaxMultibulkLen bound requests (0: Redis's defaults).
+	MaxBulkLen, MaxMultibulkLen int64
+	Router                      Router
+	Cluster                     Cluster
+	// Now returns the time in unix ms; defaults to the wall clock.
+	Now func() int64
+	// Port is reported by INFO and CONFIG GET port.
+	Port int
+	// Config adds or overrides CONFIG GET parameters.
+	Config map[string]string
+	// Info, when set, may render an INFO section itself: it appends the
+	// section (with its "# Title" header) to b and returns true, or returns
+	// false to use the built-in one. section is lowercase.
+	Info func(section string, b []byte) ([]byte, bool)
+	// Role is reported by HELLO and INFO (default "master").
+	Role func() string
+	// Observe, when set, is called after every executed command with its
+	// duration (for metrics).
+	Observe func(cmd *Command, d time.Duration)
+}
+
+// ConnState is the per-connection state. The runtime creates it with
+// NewConn and must not share it between goroutines.
+type ConnState struct {
+	ID              uint64
+	Proto           int // 2 or 3
+	Name            string
+	LibName, LibVer string
+	Authenticated   bool
+	Asking          bool // one-shot: set by ASKING, cleared after the next command
+	ReadOnly        bool // READONLY was sent (replica reads)
+	// Addr and LocalAddr are set by the runtime for CLIENT INFO.
+	Addr, LocalAddr string
+	CreatedMs       int64
+	// UserData is free for the runtime.
+	UserData any
+
+	parser    resp.Parser
+	ctx       Ctx
+	keys      [][]byte
+	askingSet bool
+	closing   bool
+	scratch   []byte
+}
+
+// Ctx is what a handler sees. It is reused for every command of a
+// connection; do not keep it.
+type Ctx struct {
+	D    *Dispatcher
+	Conn *ConnState
+	Cmd  *Command
+	Args [][]byte
+	// Keys are the key arguments and Slot their common slot (valid when
+	// Cmd.HasKeys()).
+	Keys [][]byte
+	Slot uint16
+	Now  int64 // unix ms
+	W    resp.Writer
+}
+
+// Store returns the keyspace.
+func (x *Ctx) Store() *store.Store { return x.D.st }
+
+// Close makes the connection close after the replies produced so far.
+func (x *Ctx) Close() { x.Conn.closing = true }
+
+type statShard struct {
+	commands, hits, misses atomic.Int64
+	_                      [40]byte
+}
+
+// Dispatcher owns the command table and executes requests. It is safe for
+// concurrent use by many connections.
+type Dispatcher struct {
+	st    *store.Store
+	opts  Options
+	cmds  map[string]*Command
+	runID string
+	start time.Time
+
+	configMu sync.RWMutex
+	config   map[string]string
+
+	nextID      atomic.Uint64
+	connected   atomic.Int64
+	connections atomic.Int64
+	stats       [16]statShard
+}
+
+// New returns a dispatcher over st.
+func New(st *store.Store, opts Options) *Dispatcher {
+	if opts.Now == nil {
+		opts.Now = func() int64 { return time.Now().UnixMilli() }
+	}
+	var id [20]byte
+	_, _ = rand.Read(id[:])
+	d := &Dispatcher{st: st, opts: opts, cmds: maps.Clone(defaultTable), runID: hex.EncodeToString(id[:]), start: time.Now()}
+	d.config = defaultConfig(opts)
+	return d
+}
+
+// Store returns the dispatcher's keyspace.
+func (d *Dispatcher) Store() *store.Store { return d.st }
+
+// Register adds or replaces a top-level command. Call it before serving.
+func (d *Dispatcher) Register(c *Command) { d.cmds[c.Name] = c }
+
+// SetConfig sets a parameter reported by CONFIG GET.
+func (d *Dispatcher) SetConfig(name, value string) {
+	d.configMu.Lock()
+	d.config[name] = value
+	d.configMu.Unlock()
+}
+
+// NewConn returns the state for a newly accepted connection.
+func (d *Dispatcher) NewConn() *ConnState {
+	d.connected.Add(1)
+	d.connections.Add(1)
+	c := &ConnState{
+		ID:            d.nextID.Add(1),
+		Proto:         resp.RESP2,
+		Authenticated: d.opts.RequirePass == "",
+		CreatedMs:     d.opts.Now(),
+	}
+	c.parser.MaxBulkLen = d.opts.MaxBulkLen
+	c.parser.MaxMultibulkLen = d.opts.MaxMultibulkLen
+	return c
+}
+
+// CloseConn records that a connection went away.
+func (d *Dispatcher) CloseConn(*ConnState) { d.connected.Add(-1) }
+
+func (d *Dispatcher) shard(c *ConnState) *statShard { return &d.stats[c.ID%uint64(len(d.stats))] }
+
+// Serve executes every complete request at the start of in, appending the
+// replies to out (pipelining). It returns how many bytes of in were used
+// (keep the rest for the next call), the extended out, and whether the
+// connection must be closed once out is written (QUIT, protocol error).
+// Arguments alias in, which must not change during the call.
+func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []byte, closeConn bool) {
+	x := &c.ctx
+	x.D, x.Conn, x.Now = d, c, d.opts.Now()
+	x.W.Buf = out
+	for consumed < len(in) {
+		c.parser.Unauthenticated = !c.Authenticated
+		args, n, err := c.parser.Parse(in[consumed:])
+		if err != nil {
+			if err == resp.ErrIncomplete {
+				break
+			}
+			var pe *resp.ProtocolError
+			if errors.As(err, &pe) {
+				x.W.Error(pe.Msg)
+			}
+			out, x.W.Buf = x.W.Buf, nil
+			return len(in), out, true
+		}
+		consumed += n
+		if len(args) == 0 {
+			continue
+		}
+		d.exec(x, args)
+		if c.closing {
+			out, x.W.Buf = x.W.Buf, nil
+			return consumed, out, true
+		}
+	}
+	out, x.W.Buf = x.W.Buf, nil
+	x.Args, x.Keys = nil, nil
+	return consumed, out, false
+}
+
+// lookup finds name case-insensitively without allocating.
+func lookup(table map[string]*Command, name []byte) *Command {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return nil
+	}
+	for i, ch := range name {
+		if ch >= 'A' && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	return table[string(buf[:len(name)])]
+}
+
+// Lookup returns the command named name (case-insensitive), or nil.
+func (d *Dispatcher) Lookup(name []byte) *Command { return lookup(d.cmds, name) }
+
+func (d *Dispatcher) exec(x *Ctx, args [][]byte) {
+	c := x.Conn
+	x.Args, x.Keys, x.W.Proto = args, nil, c.Proto
+	d.shard(c).commands.Add(1)
+	d.exec1(x)
+	if !c.askingSet {
+		c.Asking = false
+	}
+	c.askingSet = false
+}
+
+func (d *Dispatcher) exec1(x *Ctx) {
+	args := x.Args
+	cmd := lookup(d.cmds, args[0])
+	if cmd == nil {
+		x.W.Error(unknownCommand(args))
+		return
+	}
+	if cmd.Sub != nil && len(args) >= 2 {
+		sub := lookup(cmd.Sub, args[1])
+		if sub == nil {
+			x.W.Error("ERR unknown subcommand '" + trunc(args[1], 128) + "'. Try " + upper(args[0]) + " HELP.")
+			return
+		}
+		cmd = sub
+	}
+	x.Cmd = cmd
+	if (cmd.Arity > 0 && len(args) != cmd.Arity) || len(args) < -cmd.Arity {
+		x.W.Error(arityErr(cmd.Name))
+		return
+	}
+	if !x.Conn.Authenticated && cmd.Flags&FlagNoAuth == 0 {
+		x.W.Error("NOAUTH Authentication required.")
+		return
+	}
+	if cmd.FirstKey > 0 {
+		if !d.keys(x, cmd) {
+			return
+		}
+	}
+	if d.opts.Observe == nil {
+		cmd.Handler(x)
+		return
+	}
+	t0 := time.Now()
+	cmd.Handler(x)
+	d.opts.Observe(cmd, time.Since(t0))
+}
+
+// keys collects the key arguments, enforces CROSSSLOT and asks the router.
+func (d *Dispatcher) keys(x *Ctx, cmd *Command) bool {
+	args := x.Args
+	last := cmd.LastKey
+	if last < 0 {
+		last += len(args)
+	}
+	if cmd.Step > 1 && (len(args)-cmd.FirstKey)%cmd.Step != 0 {
+		x.W.Error(arityErr(cmd.Name))
+		return false
+	}
+	keys := x.Conn.keys[:0]
+	for i := cmd.FirstKey; i <= last && i < len(args); i += cmd.Step {
+		keys = append(keys, args[i])
+	}
+	x.Conn.keys = keys
+	x.Keys = keys
+	if len(keys) == 0 {
+		return true
+	}
+	slot := ring.KeySlot(keys[0])
+	for _, k := range keys[1:] {
+		if ring.KeySlot(k) != slot {
+			x.W.Error("CROSSSLOT Keys in request don't hash to the same slot")
+			return false
+		}
+	}
+	x.Slot = slot
+	if d.opts.Router != nil {
+		if msg, ok := d.opts.Router.Route(x.Conn, cmd, slot, keys); !ok {
+			x.W.Error(msg)
+			return false
+		}
+	}
+	return true
+}
+
+func arityErr(name string) string {
+	return "ERR wrong number of arguments for '" + name + "' command"
+}
+
+// unknownCommand formats Redis 7's reply, quoting at most about 128 bytes
+// of arguments.
+func unknownCommand(args [][]byte) string {
+	b := make([]byte, 0, 128)
+	b = append(b, "ERR unknown command '"...)
+	b = append(b, trunc(args[0], 128)...)
+	b = append(b, "', with args beginning with: "...)
+	quoted := 0
+	for _, a := range args[1:] {
+		if quoted >= 128 {
+			break
+		}
+		s := trunc(a, 128-quoted)
+		b = append(b, '\'')
+		b = append(b, s...)
+		b = append(b, '\'', ' ')
+		quoted += len(s) + 3
+	}
+	return string(b)
+}
+
+func trunc(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
+}
+
+func upper(b []byte) string {
+	out := []byte(string(b))
+	for i, ch := range out {
+		if ch >= 'a' && ch <= 'z' {
+			out[i] = ch - ('a' - 'A')
+		}
+	}
+	return string(out)
+}
+
+// eq reports whether b equals the lowercase ASCII word s, ignoring case.
+func eq(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		ch := b[i]
+		if ch >= 'A' && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		if ch != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
