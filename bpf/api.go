@@ -98,6 +98,11 @@ type Config struct {
 	// Interface is the XDP interface; empty means the one holding Bind's
 	// address (lo for loopback addresses).
 	Interface string
+	// XDPMode forces an attach mode for the first node on the interface;
+	// empty tries native, then generic. On veth, native XDP_TX frames are
+	// only delivered when the peer device has an XDP program (or GRO) too,
+	// so a veth whose peer runs the udp fallback needs AttachGeneric.
+	XDPMode AttachMode
 	// PinRoot is the bpffs directory for shared state; the program, link
 	// and maps go to PinRoot/<ifname>/. Default /sys/fs/bpf/hearsay.
 	PinRoot string

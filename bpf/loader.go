@@ -52,6 +52,7 @@ type iface struct {
 	port    uint32
 	objs    heartbeatObjects
 	lnk     link.Link
+	want    AttachMode // forced mode, or "" for native then generic
 	logf    func(string, ...any)
 	present bool // our owner entry is registered
 }
@@ -153,7 +154,7 @@ func ownerAlive(o heartbeatHbOwner) bool {
 
 // openIface joins (or creates) the shared program on ifname for a node with
 // heartbeat port port. The caller must hold the interface lock.
-func openIface(ifname string, port uint16, pinRoot, lockDir string, logf func(string, ...any)) (*iface, error) {
+func openIface(ifname string, port uint16, pinRoot, lockDir string, want AttachMode, logf func(string, ...any)) (*iface, error) {
 	if pinRoot == "" {
 		pinRoot = DefaultPinRoot
 	}
@@ -170,6 +171,7 @@ func openIface(ifname string, port uint16, pinRoot, lockDir string, logf func(st
 		pinDir: filepath.Join(pinRoot, ifname),
 		lock:   filepath.Join(lockDir, "xdp-"+ifname+".lock"),
 		port:   uint32(port),
+		want:   want,
 		logf:   logf,
 	}
 	if err := ensureBPFFS(ifc.pinDir); err != nil {
@@ -336,7 +338,7 @@ func (ifc *iface) joinLocked(l netlink.Link) error {
 		if err := os.MkdirAll(ifc.pinDir, 0o700); err != nil {
 			return unsupported("create pin directory: %v", err)
 		}
-		if err := ifc.attachFresh(l); err != nil {
+		if err := ifc.attachFresh(); err != nil {
 			return err
 		}
 	}
@@ -351,7 +353,12 @@ func (ifc *iface) pinDirEntries() []os.DirEntry {
 // xdpAttachedDrv is XDP_ATTACHED_DRV from linux/if_link.h.
 const xdpAttachedDrv = 1
 
-func (ifc *iface) attachFresh(l netlink.Link) error {
+func (ifc *iface) attachFresh() error {
+	// Look again: stale pins removed just now may have held an attachment.
+	l, err := netlink.LinkByIndex(ifc.index)
+	if err != nil {
+		return fmt.Errorf("heartbeat: interface %s: %w", ifc.name, err)
+	}
 	if x := l.Attrs().Xdp; x != nil && x.Attached {
 		return fmt.Errorf("heartbeat: %s already has XDP program id %d that is not hearsay's; detach it first", ifc.name, x.ProgId)
 	}
@@ -366,6 +373,9 @@ func (ifc *iface) attachFresh(l netlink.Link) error {
 		flags link.XDPAttachFlags
 		mode  AttachMode
 	}{{link.XDPDriverMode, AttachNative}, {link.XDPGenericMode, AttachGeneric}} {
+		if ifc.want != "" && ifc.want != m.mode {
+			continue
+		}
 		lnk, err := link.AttachXDP(link.XDPOptions{Program: ifc.objs.HearsayHeartbeat, Interface: ifc.index, Flags: m.flags})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", m.mode, err))
@@ -378,6 +388,9 @@ func (ifc *iface) attachFresh(l netlink.Link) error {
 		return unsupported("attach XDP to %s: %v", ifc.name, errors.Join(errs...))
 	}
 	ifc.logf("heartbeat: %s: attached XDP program in %s mode", ifc.name, ifc.mode)
+	if ifc.mode == AttachNative && l.Type() == "veth" {
+		ifc.logf("heartbeat: %s: native XDP on veth: PONGs reach the peer only if its end has an XDP program (or GRO); use generic mode if it runs the udp fallback", ifc.name)
+	}
 	pins := []struct {
 		name string
 		pin  func(string) error

@@ -44,7 +44,7 @@ func NewXDP(cfg Config) (*XDP, error) {
 	if err != nil {
 		return nil, err
 	}
-	ifc, err := openIface(ifname, cfg.Bind.Port(), cfg.PinRoot, cfg.LockDir, cfg.logf)
+	ifc, err := openIface(ifname, cfg.Bind.Port(), cfg.PinRoot, cfg.LockDir, cfg.XDPMode, cfg.logf)
 	if err != nil {
 		p.close()
 		return nil, err

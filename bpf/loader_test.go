@@ -1,0 +1,246 @@
+package bpf
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netns"
+)
+
+func newXDPIn(t *testing.T, ns netns.NsHandle, cfg Config) *XDP {
+	t.Helper()
+	var x *XDP
+	err := inNetns(ns, func() (err error) {
+		x, err = NewXDP(cfg)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("NewXDP(%v): %v", cfg.Bind, err)
+	}
+	return x
+}
+
+func newUDPIn(t *testing.T, ns netns.NsHandle, cfg Config) *UDP {
+	t.Helper()
+	var u *UDP
+	err := inNetns(ns, func() (err error) {
+		u, err = NewUDP(cfg)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("NewUDP(%v): %v", cfg.Bind, err)
+	}
+	t.Cleanup(func() { u.Close() })
+	return u
+}
+
+// sampleOfPeer returns h's sample for key.
+func sampleOfPeer(t *testing.T, h Heartbeater, key uint64) Sample {
+	t.Helper()
+	ss, err := h.Samples(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss {
+		if s.PeerKey == key {
+			return s
+		}
+	}
+	t.Fatalf("no sample for peer %x in %+v", key, ss)
+	return Sample{}
+}
+
+// exchange runs rounds of Tick+SendPings on every heartbeater and waits
+// until each has seen a PONG with the expected seq from all its peers.
+func exchange(t *testing.T, rounds int, hs ...Heartbeater) {
+	t.Helper()
+	for r := 0; r < rounds; r++ {
+		for _, h := range hs {
+			if err := h.Tick(); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.SendPings(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for _, h := range hs {
+		for {
+			ss, err := h.Samples(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := len(ss) > 0
+			for _, s := range ss {
+				if s.PongsRecv < uint64(rounds) {
+					done = false
+				}
+			}
+			if done {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s heartbeater: PONGs missing after %d rounds: %+v", h.Mode(), rounds, ss)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func pinExists(dir, name string) bool {
+	_, err := os.Stat(filepath.Join(dir, name))
+	return err == nil
+}
+
+func xdpAttached(t *testing.T, ns netns.NsHandle, ifname string) bool {
+	t.Helper()
+	l, err := nlHandle(t, ns).LinkByName(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().Xdp != nil && l.Attrs().Xdp.Attached
+}
+
+// TestSharedAttachLo runs simulated nodes sharing one program on lo (in a
+// private network namespace, so real nodes on the host are not touched).
+func TestSharedAttachLo(t *testing.T) {
+	requireNetAdmin(t)
+	ns := newNetns(t)
+	pinRoot, lockDir := testPinRoot(t), t.TempDir()
+	cfg := func(key uint64, port uint16) Config {
+		return Config{Key: key, Bind: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port),
+			Interface: "lo", PinRoot: pinRoot, LockDir: lockDir, Secret: testSecret(), Logf: t.Logf}
+	}
+	a := newXDPIn(t, ns, cfg(keyA, portA))
+	defer a.Close()
+	if a.AttachMode() != AttachGeneric {
+		t.Errorf("lo attach mode %s, want generic", a.AttachMode())
+	}
+	b := newXDPIn(t, ns, cfg(keyB, portB))
+	defer b.Close()
+	dir := a.PinDir()
+	for _, name := range append([]string{pinLink, pinProg}, pinnedMaps...) {
+		if !pinExists(dir, name) {
+			t.Fatalf("pin %s missing", name)
+		}
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	must(t, a.SetPeers([]Peer{{Key: keyB, Addr: netip.AddrPortFrom(lo, portB)}}))
+	must(t, b.SetPeers([]Peer{{Key: keyA, Addr: netip.AddrPortFrom(lo, portA)}}))
+	exchange(t, 3, a, b)
+	if s := sampleOfPeer(t, a, keyB); s.Progress < 2 || s.Progress > 3 || s.PingsRecv != 3 || s.RTT <= 0 {
+		t.Fatalf("a's sample of b: %+v", s)
+	}
+	st, err := a.Stats()
+	must(t, err)
+	if st.PingTx != 6 || st.PongRx != 6 || st.PingsSent != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// A crashed run left entries for port 7999 with a dead PID.
+	dead := exec.Command("true")
+	must(t, dead.Run())
+	port := uint32(7999)
+	must(t, a.ifc.objs.HbOwners.Update(&port, &heartbeatHbOwner{Pid: uint32(dead.Process.Pid), StartTime: 1}, ebpf.UpdateAny))
+	must(t, a.ifc.objs.HbNodes.Update(&port, &heartbeatHbNode{OwnKey: 1}, ebpf.UpdateAny))
+	must(t, a.ifc.objs.HbPeers.Update(&heartbeatHbPeerKey{PeerKey: 5, LocalPort: port}, &heartbeatHbPeer{}, ebpf.UpdateAny))
+	c := newXDPIn(t, ns, cfg(0xc, 7002))
+	var n heartbeatHbNode
+	if err := a.ifc.objs.HbNodes.Lookup(&port, &n); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Fatalf("stale node entry not removed: %v", err)
+	}
+	if ss, _ := b.Samples(nil); len(ss) != 1 {
+		t.Fatalf("live node's peers disturbed: %+v", ss)
+	}
+	must(t, c.Close())
+
+	// a leaves: b keeps working.
+	must(t, a.Close())
+	if !pinExists(dir, pinLink) || !xdpAttached(t, ns, "lo") {
+		t.Fatal("program detached while b is still there")
+	}
+	ss, err := b.Samples(nil)
+	must(t, err)
+	if len(ss) != 1 || ss[0].PongsRecv != 3 {
+		t.Fatalf("b's samples after a left: %+v", ss)
+	}
+	// The last node detaches and unpins.
+	must(t, b.Close())
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("pin dir still there: %v", err)
+	}
+	if xdpAttached(t, ns, "lo") {
+		t.Fatal("XDP still attached to lo after the last node left")
+	}
+}
+
+// TestStalePinsAfterCrash: a node process dies without Close; its pinned
+// link keeps the program attached. The next node finds no live owner,
+// replaces the stale pins and attaches afresh.
+func TestStalePinsAfterCrash(t *testing.T) {
+	if os.Getenv("HEARSAY_CRASH_CHILD") != "" {
+		return // handled by TestCrashChild
+	}
+	requireNetAdmin(t)
+	ns := newNetns(t)
+	pinRoot, lockDir := testPinRoot(t), t.TempDir()
+	err := inNetns(ns, func() error {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "HEARSAY_CRASH_CHILD=1", "PIN_ROOT="+pinRoot, "LOCK_DIR="+lockDir)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !pinExists(filepath.Join(pinRoot, "lo"), pinLink) {
+			t.Logf("child output: %s", out)
+		}
+		return err
+	})
+	must(t, err)
+	if !xdpAttached(t, ns, "lo") {
+		t.Fatal("child did not leave its program attached")
+	}
+	var logs []string
+	cfg := Config{Key: keyB, Bind: netip.MustParseAddrPort("127.0.0.1:7301"), Interface: "lo",
+		PinRoot: pinRoot, LockDir: lockDir, Logf: func(f string, a ...any) { logs = append(logs, f); t.Logf(f, a...) }}
+	x := newXDPIn(t, ns, cfg)
+	var owners []uint32
+	var p uint32
+	var o heartbeatHbOwner
+	it := x.ifc.objs.HbOwners.Iterate()
+	for it.Next(&p, &o) {
+		owners = append(owners, p)
+	}
+	if len(owners) != 1 || owners[0] != 7301 {
+		t.Fatalf("owners after restart: %v", owners)
+	}
+	found := false
+	for _, l := range logs {
+		found = found || l == "heartbeat: %s: removing stale pins from a previous run"
+	}
+	if !found {
+		t.Fatalf("stale pins not reported; logs %q", logs)
+	}
+	must(t, x.Close())
+	if xdpAttached(t, ns, "lo") {
+		t.Fatal("still attached")
+	}
+}
+
+// TestCrashChild is the crashing node of TestStalePinsAfterCrash.
+func TestCrashChild(t *testing.T) {
+	if os.Getenv("HEARSAY_CRASH_CHILD") == "" {
+		t.Skip("helper process for TestStalePinsAfterCrash")
+	}
+	_, err := NewXDP(Config{Key: keyA, Bind: netip.MustParseAddrPort("127.0.0.1:7300"), Interface: "lo",
+		PinRoot: os.Getenv("PIN_ROOT"), LockDir: os.Getenv("LOCK_DIR")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Exit(0) // crash: no Close
+}
