@@ -487,3 +487,33 @@ func TestRegisterAndObserve(t *testing.T) {
 		t.Fatal(h.do("INFO", "stats"))
 	}
 }
+
+// FuzzServe feeds arbitrary bytes through the dispatcher: it must never
+// panic or hang, never consume more than it was given, and always leave the
+// keyspace usable.
+func FuzzServe(f *testing.F) {
+	for _, s := range []string{
+		"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n", "GET k\r\n", "SET k v EX 10 NX GET\r\n", "MSET {a}1 2 {a}3\r\n",
+		"SCAN 0 MATCH * COUNT 3 TYPE string\r\n", "HELLO 3 AUTH default x SETNAME n\r\n", "EXPIRE k 10 GT\r\n",
+		"CONFIG GET *\r\n", "INFO all\r\n", "COMMAND GETKEYS mset a b\r\n", "KEYS [a-\r\n", "INCRBY k -9223372036854775808\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	d := New(store.New(), Options{Now: func() int64 { return 1_000_000 }})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := d.NewConn()
+		defer d.CloseConn(c)
+		n, out, closeConn := d.Serve(c, in, nil)
+		if n < 0 || n > len(in) {
+			t.Fatalf("consumed %d of %d", n, len(in))
+		}
+		if !closeConn && n < len(in) {
+			// The rest must be an incomplete request.
+			var p resp.Parser
+			if _, _, err := p.Parse(in[n:]); err != resp.ErrIncomplete {
+				t.Fatalf("stopped at %d/%d with %v", n, len(in), err)
+			}
+		}
+		_ = out
+	})
+}
