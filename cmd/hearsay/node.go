@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hearsay/hearsay/node"
+)
+
+func init() {
+	subcommands["node"] = subcommand{summary: "run one cluster node", run: runNode}
+}
+
+// runNode parses the flags of `hearsay node` and runs the node until
+// SIGTERM or SIGINT, which shut it down gracefully.
+func runNode(args []string) int {
+	fs := flag.NewFlagSet("hearsay node", flag.ContinueOnError)
+	var (
+		cfg        node.Config
+		secretFile string
+		logLevel   string
+	)
+	fs.IntVar(&cfg.Port, "port", node.DefaultPort, "RESP client port")
+	fs.IntVar(&cfg.BusPort, "bus-port", 0, "cluster bus port (default port+10000)")
+	fs.StringVar(&cfg.Bind, "bind", "127.0.0.1", "address to listen on")
+	fs.StringVar(&cfg.AnnounceIP, "announce-ip", "", "address announced to peers and clients (default: --bind)")
+	fs.StringVar(&cfg.Dir, "dir", ".", "directory of the node config file ("+node.StateFile+")")
+	fs.DurationVar(&cfg.NodeTimeout, "node-timeout", node.DefaultNodeTimeout, "how long a silent peer takes to become PFAIL")
+	fs.StringVar(&cfg.Heartbeat, "heartbeat", node.HeartbeatAuto, "heartbeat transport: auto|xdp|udp|off")
+	fs.StringVar(&cfg.HTTP, "http", "", "listen address for /metrics and /status (off when empty)")
+	fs.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret that authenticates bus frames")
+	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with")
+	fs.StringVar(&logLevel, "log-level", "info", "debug|info|warn|error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "hearsay node: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "hearsay node: --log-level: %v\n", err)
+		return 2
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if secretFile != "" {
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "hearsay node: --cluster-secret-file: %v\n", err)
+			return 2
+		}
+		cfg.ClusterSecret = []byte(strings.TrimSpace(string(b)))
+		if len(cfg.ClusterSecret) == 0 {
+			fmt.Fprintln(os.Stderr, "hearsay node: --cluster-secret-file is empty")
+			return 2
+		}
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	start := time.Now()
+	if err := n.Run(ctx); err != nil {
+		cfg.Logger.Error("node stopped", "err", err, "uptime", time.Since(start).Round(time.Millisecond))
+		return 1
+	}
+	cfg.Logger.Info("node stopped", "uptime", time.Since(start).Round(time.Millisecond))
+	return 0
+}

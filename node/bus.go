@@ -1,0 +1,422 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/hearsay/hearsay/gossip"
+	"github.com/hearsay/hearsay/gossip/wire"
+)
+
+// Bus tuning. The tick is well under the core's 100ms gossip interval so
+// that timers fire close to when they are due.
+const (
+	busTick = 20 * time.Millisecond
+	// maxPending bounds the bytes queued for one peer while its link is
+	// being dialled; messages beyond it are dropped (gossip repairs them).
+	maxPending = 256 << 10
+	// redialBackoff keeps a peer that refused a dial from being redialled
+	// for every message addressed to it.
+	redialBackoff = 250 * time.Millisecond
+	// linkIdle closes outbound links that carried nothing for this long.
+	linkIdle = 60 * time.Second
+	// persistCoalesce is the longest a Dirty-only change waits on disk.
+	persistCoalesce = 200 * time.Millisecond
+)
+
+// link is one bus connection. Outbound links are keyed by the peer's bus
+// address and carry our messages; inbound links are accepted from peers
+// and only read. Both directions are decoded the same way.
+type link struct {
+	addr     netip.AddrPort
+	peer     wire.NodeID // last sender seen on an inbound link
+	outbound bool
+	conn     gnet.Conn // nil while dialling
+	closed   bool
+	created  time.Time
+	lastUsed time.Duration // bus time of the last send (outbound) or receive
+	failedAt time.Duration // when the last dial failed; 0 if none
+	pending  []byte        // frames queued while dialling
+	dropped  uint64
+}
+
+// bus is the gnet event handler of the cluster bus. Every field below is
+// owned by the engine's single event loop, except loop (set once from the
+// dial goroutine) and the atomics.
+type bus struct {
+	gnet.BuiltinEventEngine
+	n *Node
+
+	eng     gnet.Engine
+	loop    atomic.Pointer[gnet.EventLoop]
+	ready   chan struct{} // closed once loop is known
+	booting atomic.Bool
+	ticking atomic.Bool // a tick is queued on the loop and not yet run
+
+	enc *wire.Encoder
+	// One decoder and message serve every link: all links live on the one
+	// event loop and a frame is decoded and stepped before the next is
+	// read, so per-connection decoders would only cost memory.
+	dec     *wire.Decoder
+	msg     wire.Message
+	scratch []byte
+
+	out     map[netip.AddrPort]*link
+	in      map[*link]struct{}
+	control gnet.Conn
+
+	dirty     bool // a Dirty change waits to be written
+	lastWrite time.Duration
+	lastIdle  time.Duration
+}
+
+func newBus(n *Node) *bus {
+	return &bus{
+		n:     n,
+		ready: make(chan struct{}),
+		enc:   wire.NewEncoder(n.cfg.ClusterSecret),
+		dec:   wire.NewDecoder(n.cfg.ClusterSecret),
+		out:   make(map[netip.AddrPort]*link),
+		in:    make(map[*link]struct{}),
+	}
+}
+
+// OnBoot keeps the engine handle for dialling.
+func (b *bus) OnBoot(eng gnet.Engine) gnet.Action {
+	b.eng = eng
+	return gnet.None
+}
+
+// OnTick runs on gnet's ticker goroutine, not on the event loop, so it
+// never touches the core: it queues the tick onto the loop with Execute.
+// The first tick also obtains the loop handle (see acquireLoop).
+func (b *bus) OnTick() (time.Duration, gnet.Action) {
+	loop := b.loop.Load()
+	if loop == nil {
+		if b.booting.CompareAndSwap(false, true) {
+			go b.acquireLoop()
+		}
+		return busTick, gnet.None
+	}
+	// Skip a tick rather than queue several if the loop is busy.
+	if b.ticking.CompareAndSwap(false, true) {
+		_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(b.tick))
+	}
+	return busTick, gnet.None
+}
+
+// acquireLoop gets a handle on the engine's event loop. gnet hands out its
+// EventLoop only through a Conn, so we register a connected UDP socket aimed
+// at our own bus port: gnet adds it to the loop without calling OnOpen, no
+// peer is involved, and it never sends or receives anything.
+func (b *bus) acquireLoop() {
+	a := b.n.addrs.bind
+	if a.IsUnspecified() {
+		a = b.n.addrs.announce
+	}
+	addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(b.n.cfg.BusPort)))
+	for {
+		ch, err := b.eng.Register(gnet.NewNetAddrContext(context.Background(), addr))
+		if err == nil {
+			r := <-ch
+			if r.Err == nil {
+				loop := r.Conn.EventLoop()
+				b.control = r.Conn
+				b.loop.Store(&loop)
+				close(b.ready)
+				return
+			}
+			err = r.Err
+		}
+		if errors.Is(err, context.Canceled) || b.n.stopping.Load() {
+			return
+		}
+		b.n.log.Warn("bus: cannot attach to the event loop yet", "err", err)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tick runs on the loop: drive the core's timers, flush coalesced state,
+// feed heartbeats, and retire idle links.
+func (b *bus) tick(context.Context) error {
+	b.ticking.Store(false)
+	n := b.n
+	now := n.now()
+	b.apply(n.core.Tick(now))
+	if n.hb != nil {
+		n.hb.tick(now)
+	}
+	if b.dirty && now-b.lastWrite >= persistCoalesce {
+		b.persist(now)
+	}
+	n.metrics.linksOut.Store(int64(len(b.out)))
+	n.metrics.linksIn.Store(int64(len(b.in)))
+	if now-b.lastIdle >= time.Second {
+		b.lastIdle = now
+		for _, l := range b.out {
+			if l.conn != nil && now-l.lastUsed > linkIdle {
+				b.closeLink(l)
+			}
+		}
+	}
+	return nil
+}
+
+// apply carries out one Ready batch: persist first when the core asks, so
+// that no message leaves before the state it depends on is durable; then
+// record events, send the messages, and republish the client views.
+func (b *bus) apply(r gossip.Ready) {
+	n := b.n
+	now := n.now()
+	if r.Persist {
+		if !b.persist(now) {
+			// Sending would announce state that is not durable; drop the
+			// batch. The core retransmits rumors, and gossip repairs the rest.
+			n.metrics.persistDropped.Add(len(r.Messages))
+			n.publish()
+			return
+		}
+	} else if r.Dirty {
+		b.dirty = true
+	}
+	for _, ev := range r.Events {
+		n.metrics.event(ev.Kind)
+		switch ev.Kind {
+		case gossip.EventNodePFail, gossip.EventNodeFail, gossip.EventNodeFailCleared, gossip.EventNodeAdded, gossip.EventNodeRemoved, gossip.EventRoleChanged:
+			n.log.Info("cluster: "+ev.Kind.String(), "node", ev.Node.String())
+		default:
+			n.log.Debug("cluster: "+ev.Kind.String(), "node", ev.Node.String())
+		}
+	}
+	for i := range r.Messages {
+		b.send(&r.Messages[i], now)
+	}
+	if r.Dirty || len(r.Events) > 0 {
+		n.publish()
+	}
+}
+
+// persist writes the node config file now. It reports success.
+func (b *bus) persist(now time.Duration) bool {
+	if err := b.n.saveState(); err != nil {
+		b.n.log.Error("cannot write the node config file", "err", err)
+		b.dirty = true
+		return false
+	}
+	b.dirty = false
+	b.lastWrite = now
+	return true
+}
+
+// send encodes e.Msg at once (it is valid only until the next core call)
+// and hands the frame to the peer's outbound link.
+func (b *bus) send(e *gossip.Envelope, now time.Duration) {
+	frame, err := b.enc.AppendFrame(b.scratch[:0], e.Msg)
+	if err != nil {
+		b.n.log.Error("bus: cannot encode", "type", e.Msg.Type.String(), "err", err)
+		return
+	}
+	b.scratch = frame[:0]
+	to := netip.AddrPortFrom(e.Addr.IP, e.Addr.BusPort)
+	l := b.outLink(to, now)
+	if l == nil {
+		b.n.metrics.sendDropped.Inc()
+		return
+	}
+	l.lastUsed = now
+	b.n.metrics.busMsg(e.Msg.Type, true, len(frame))
+	if l.conn != nil {
+		// gnet writes straight to the socket and copies any remainder into
+		// its own buffer, so frame may be reused afterwards. A write error
+		// closes the conn (OnClose runs inside Write).
+		_, _ = l.conn.Write(frame)
+		return
+	}
+	if len(l.pending)+len(frame) > maxPending {
+		l.dropped++
+		b.n.metrics.sendDropped.Inc()
+		return
+	}
+	l.pending = append(l.pending, frame...)
+}
+
+// outLink returns the outbound link to addr, dialling one on demand. It
+// returns nil when the peer recently refused a dial.
+func (b *bus) outLink(addr netip.AddrPort, now time.Duration) *link {
+	if l := b.out[addr]; l != nil {
+		if l.conn == nil && l.failedAt != 0 {
+			if now-l.failedAt < redialBackoff {
+				return nil
+			}
+			delete(b.out, addr)
+		} else {
+			return l
+		}
+	}
+	if len(b.out) >= b.n.cfg.MaxLinks {
+		b.evictLRU()
+	}
+	l := &link{addr: addr, outbound: true, created: time.Now(), lastUsed: now}
+	b.out[addr] = l
+	b.dial(l)
+	return l
+}
+
+// dial connects l on the bus engine's loop. gnet dials on a worker
+// goroutine; OnOpen (on the loop) attaches the conn and flushes l.pending,
+// and a failure is reported back to the loop with Execute.
+func (b *bus) dial(l *link) {
+	ctx := gnet.NewContext(gnet.NewNetAddrContext(context.Background(), net.TCPAddrFromAddrPort(l.addr)), l)
+	ch, err := b.eng.Register(ctx)
+	if err != nil {
+		l.failedAt = max(b.n.now(), 1)
+		l.pending = nil
+		return
+	}
+	loop := b.loop.Load()
+	go func() {
+		r := <-ch
+		if r.Err == nil || loop == nil {
+			return
+		}
+		_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			b.n.log.Debug("bus: dial failed", "peer", l.addr.String(), "err", r.Err)
+			l.failedAt = max(b.n.now(), 1)
+			l.pending = nil
+			b.n.metrics.dialFailed.Inc()
+			return nil
+		}))
+	}()
+}
+
+func (b *bus) evictLRU() {
+	var victim *link
+	for _, l := range b.out {
+		if victim == nil || l.lastUsed < victim.lastUsed {
+			victim = l
+		}
+	}
+	if victim != nil {
+		b.closeLink(victim)
+	}
+}
+
+func (b *bus) closeLink(l *link) {
+	if b.out[l.addr] == l {
+		delete(b.out, l.addr)
+	}
+	delete(b.in, l)
+	l.closed = true
+	if l.conn != nil {
+		_ = l.conn.Close()
+	}
+}
+
+// OnOpen attaches an outbound conn to its link (the link came through the
+// Register context) or starts tracking an inbound one.
+func (b *bus) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if l, ok := c.Context().(*link); ok {
+		if l.closed || b.out[l.addr] != l {
+			return nil, gnet.Close
+		}
+		l.conn = c
+		var out []byte
+		out, l.pending = l.pending, nil
+		b.n.metrics.linkOpened.Inc()
+		return out, gnet.None
+	}
+	l := &link{conn: c, created: time.Now(), lastUsed: b.n.now()}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		l.addr = ap
+	}
+	c.SetContext(l)
+	b.in[l] = struct{}{}
+	b.n.metrics.linkOpened.Inc()
+	return nil, gnet.None
+}
+
+// OnClose forgets the link. It may run inside a Write from send.
+func (b *bus) OnClose(c gnet.Conn, _ error) gnet.Action {
+	l, ok := c.Context().(*link)
+	if !ok {
+		return gnet.None
+	}
+	l.closed = true
+	l.conn = nil
+	if b.out[l.addr] == l {
+		delete(b.out, l.addr)
+	}
+	delete(b.in, l)
+	return gnet.None
+}
+
+// OnTraffic decodes every whole frame in the inbound buffer in place, steps
+// the core with it, and applies the result. A bad frame closes the link.
+func (b *bus) OnTraffic(c gnet.Conn) gnet.Action {
+	l, ok := c.Context().(*link)
+	if !ok {
+		// The control socket never expects data; drop anything that comes.
+		_, _ = c.Discard(c.InboundBuffered())
+		return gnet.None
+	}
+	n := b.n
+	for {
+		hdr, err := c.Peek(wire.FrameHeaderLen)
+		if err != nil {
+			return gnet.None // fewer than a header's bytes buffered
+		}
+		size, err := wire.FrameLen(hdr)
+		if err != nil {
+			return b.badFrame(l, err)
+		}
+		frame, err := c.Peek(size)
+		if err != nil {
+			return gnet.None // wait for the rest of the frame
+		}
+		err = b.dec.Decode(frame, &b.msg)
+		_, _ = c.Discard(size)
+		if err != nil {
+			return b.badFrame(l, err)
+		}
+		now := n.now()
+		l.lastUsed = now
+		l.peer = b.msg.Header.Sender
+		n.metrics.busMsg(b.msg.Type, false, size)
+		b.apply(n.core.Step(now, &b.msg))
+		if l.closed {
+			return gnet.Close
+		}
+	}
+}
+
+func (b *bus) badFrame(l *link, err error) gnet.Action {
+	b.n.metrics.badFrame(err)
+	b.n.log.Warn("bus: bad frame, closing link", "peer", l.addr.String(), "err", err)
+	return gnet.Close
+}
+
+// linkInfo is one row of CLUSTER LINKS.
+type linkInfo struct {
+	outbound bool
+	node     wire.NodeID
+	created  time.Time
+	pending  int
+}
+
+// links lists the open links; it runs on the loop.
+func (b *bus) links(byAddr map[netip.AddrPort]wire.NodeID) []linkInfo {
+	var ls []linkInfo
+	for _, l := range b.out {
+		ls = append(ls, linkInfo{outbound: true, node: byAddr[l.addr], created: l.created, pending: len(l.pending)})
+	}
+	for l := range b.in {
+		ls = append(ls, linkInfo{node: l.peer, created: l.created})
+	}
+	return ls
+}

@@ -1,0 +1,137 @@
+// Package node is hearsay's runtime: it drives the deterministic gossip core
+// from a gnet event loop (the cluster bus), serves clients over RESP on a
+// second, multicore gnet engine, persists the node config file, and exposes
+// metrics and status over HTTP.
+//
+// The one rule that shapes this package: the core is owned by the bus
+// engine's single event loop. Inbound frames, ticks and admin commands all
+// run there, one at a time, so the core needs no locks. Everything else
+// (client loops, HTTP, metrics) reads immutable views that the loop
+// publishes through atomic pointers after each change.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Heartbeat modes accepted by Config.Heartbeat (the --heartbeat flag).
+const (
+	HeartbeatAuto = "auto"
+	HeartbeatXDP  = "xdp"
+	HeartbeatUDP  = "udp"
+	HeartbeatOff  = "off"
+)
+
+// Default values of Config fields left zero.
+const (
+	DefaultPort        = 7000
+	DefaultBusOffset   = 10000 // bus port = client port + 10000, as Redis
+	DefaultNodeTimeout = 5 * time.Second
+	DefaultMaxLinks    = 512
+	// StateFile is the node config file kept in Config.Dir.
+	StateFile = "nodes.json"
+)
+
+// Config configures a Node. The zero value of every field takes the default
+// documented on it.
+type Config struct {
+	// Port is the RESP client port (default 7000).
+	Port int
+	// BusPort is the cluster bus port (default Port+10000). Heartbeats use
+	// UDP on the same port number.
+	BusPort int
+	// Bind is the address both engines listen on (default 127.0.0.1).
+	Bind string
+	// AnnounceIP is the address other nodes and clients are told to use
+	// (default: Bind). It is required when Bind is a wildcard address,
+	// because a node must announce an address peers can reach.
+	AnnounceIP string
+	// Dir holds the node config file, StateFile (default ".").
+	Dir string
+	// NodeTimeout is how long a peer may stay silent before it is PFAIL
+	// (default 5s).
+	NodeTimeout time.Duration
+	// Heartbeat is auto|xdp|udp|off (default auto). Until the bpf package
+	// is wired in, every mode falls back to the core's bus pings.
+	Heartbeat string
+	// Heartbeats, when set, supplies liveness samples from outside the bus
+	// (XDP or the UDP fallback); the core then stops pinging on the bus
+	// just for liveness. Nil means bus pings.
+	Heartbeats Heartbeats
+	// HTTP is the listen address of /metrics and /status; empty disables it.
+	HTTP string
+	// ClusterSecret, when non-empty, authenticates every bus frame with
+	// HMAC-SHA256.
+	ClusterSecret []byte
+	// RequirePass is the client password (AUTH); empty means none.
+	RequirePass string
+	// MaxLinks caps the outbound bus links; the least recently used one is
+	// closed to make room (default 512).
+	MaxLinks int
+	// Logger receives the node's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// addrs holds the parsed listen and announce addresses.
+type addrs struct {
+	bind     netip.Addr
+	announce netip.Addr
+}
+
+func (c *Config) withDefaults() (addrs, error) {
+	var a addrs
+	if c.Port == 0 {
+		c.Port = DefaultPort
+	}
+	if c.Port < 1 || c.Port > 65535-DefaultBusOffset && c.BusPort == 0 {
+		return a, fmt.Errorf("node: port %d out of range (the bus port is port+%d)", c.Port, DefaultBusOffset)
+	}
+	if c.BusPort == 0 {
+		c.BusPort = c.Port + DefaultBusOffset
+	}
+	if c.BusPort < 1 || c.BusPort > 65535 || c.BusPort == c.Port {
+		return a, fmt.Errorf("node: bus port %d invalid", c.BusPort)
+	}
+	if c.Bind == "" {
+		c.Bind = "127.0.0.1"
+	}
+	if c.Dir == "" {
+		c.Dir = "."
+	}
+	if c.NodeTimeout <= 0 {
+		c.NodeTimeout = DefaultNodeTimeout
+	}
+	switch c.Heartbeat {
+	case "":
+		c.Heartbeat = HeartbeatAuto
+	case HeartbeatAuto, HeartbeatXDP, HeartbeatUDP, HeartbeatOff:
+	default:
+		return a, fmt.Errorf("node: --heartbeat must be auto, xdp, udp or off, not %q", c.Heartbeat)
+	}
+	if c.MaxLinks <= 0 {
+		c.MaxLinks = DefaultMaxLinks
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	var err error
+	if a.bind, err = netip.ParseAddr(c.Bind); err != nil {
+		return a, fmt.Errorf("node: --bind %q is not an IP address", c.Bind)
+	}
+	a.bind = a.bind.Unmap()
+	a.announce = a.bind
+	if c.AnnounceIP != "" {
+		if a.announce, err = netip.ParseAddr(c.AnnounceIP); err != nil {
+			return a, fmt.Errorf("node: --announce-ip %q is not an IP address", c.AnnounceIP)
+		}
+		a.announce = a.announce.Unmap()
+	}
+	if a.announce.IsUnspecified() {
+		return a, errors.New("node: --bind is a wildcard address; set --announce-ip to an address peers can reach")
+	}
+	return a, nil
+}

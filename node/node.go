@@ -1,0 +1,327 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/hearsay/hearsay/gossip"
+	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/node/command"
+	"github.com/hearsay/hearsay/node/store"
+)
+
+// clockOrigin offsets the core's clock so that no real event happens at
+// time zero, which some core fields use to mean "never".
+const clockOrigin = time.Hour
+
+// errShutdown is returned to admin commands once the bus loop is gone.
+var errShutdown = errors.New("ERR the node is shutting down")
+
+// Node is one hearsay node: the core, the bus and client engines, the store
+// and the node config file.
+type Node struct {
+	cfg   Config
+	addrs addrs
+	log   *slog.Logger
+	start time.Time // origin of the core's monotonic clock
+
+	// core is owned by the bus event loop once Run starts; everything else
+	// reaches it through exec.
+	core *gossip.Core
+
+	store   *store.Store
+	disp    *command.Dispatcher
+	bus     *bus
+	cli     *clientServer
+	hb      *heartbeatDriver
+	metrics *nodeMetrics
+	http    *http.Server
+
+	view atomic.Pointer[routeView]
+
+	stopping  atomic.Bool
+	closeOnce sync.Once
+	closing   chan struct{} // closed by Close
+	done      chan struct{} // closed when Run has returned
+}
+
+// New loads (or creates) the node's identity and state from cfg.Dir and
+// prepares the runtime. Nothing listens until Run.
+func New(cfg Config) (*Node, error) {
+	a, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	st, err := loadState(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("node: loading the node config file: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, addrs: a, log: cfg.Logger, start: time.Now(),
+		store: store.New(), closing: make(chan struct{}), done: make(chan struct{}),
+	}
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	gcfg := gossip.Config{
+		Addr:              wire.Addr{IP: a.announce, Port: uint16(cfg.Port), BusPort: uint16(cfg.BusPort)},
+		NodeTimeout:       cfg.NodeTimeout,
+		ExternalHeartbeat: cfg.Heartbeats != nil,
+		Seed:              binary.LittleEndian.Uint64(seed[:]),
+	}
+	if st == nil {
+		gcfg.ID = newNodeID()
+	}
+	if n.core, err = gossip.New(gcfg, st); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if st == nil {
+		// Make the new identity durable before anyone can learn it.
+		if err := n.saveState(); err != nil {
+			return nil, fmt.Errorf("node: writing the node config file: %w", err)
+		}
+		n.log.Info("created a new node", "id", n.core.ID().String(), "dir", cfg.Dir)
+	} else {
+		cur, conf := n.core.Epochs()
+		n.log.Info("loaded node config", "id", n.core.ID().String(), "current_epoch", cur, "config_epoch", conf,
+			"known_nodes", n.core.KnownNodes(), "slots", n.core.SlotCount(n.core.ID()))
+	}
+	n.metrics = newMetrics(n)
+	n.bus = newBus(n)
+	n.cli = &clientServer{n: n}
+	if cfg.Heartbeats != nil {
+		n.hb = &heartbeatDriver{n: n, hb: cfg.Heartbeats}
+	} else if cfg.Heartbeat != HeartbeatOff {
+		n.log.Warn("XDP/UDP heartbeats are not wired yet; liveness uses bus pings", "heartbeat", cfg.Heartbeat)
+	}
+	n.disp = command.New(n.store, command.Options{
+		Router:      n,
+		Cluster:     n,
+		RequirePass: cfg.RequirePass,
+		Port:        cfg.Port,
+		Config: map[string]string{
+			"cluster-node-timeout": strconv.FormatInt(cfg.NodeTimeout.Milliseconds(), 10),
+			"cluster-port":         strconv.Itoa(cfg.BusPort),
+			"cluster-config-file":  StateFile,
+			"cluster-announce-ip":  cfg.AnnounceIP,
+			"bind":                 cfg.Bind,
+			"dir":                  cfg.Dir,
+		},
+		Info:    n.infoSection,
+		Role:    n.role,
+		Observe: n.metrics.observe,
+	})
+	n.publish()
+	return n, nil
+}
+
+func newNodeID() wire.NodeID {
+	var id wire.NodeID
+	for id.IsZero() {
+		_, _ = rand.Read(id[:])
+	}
+	return id
+}
+
+// ID returns the node's ID as it was when New returned. A hard reset
+// changes it; Status reports the current one.
+func (n *Node) ID() wire.NodeID { return wire.NodeID(n.view.Load().self) }
+
+// now is the core's clock: monotonic, from an arbitrary origin.
+func (n *Node) now() time.Duration { return time.Since(n.start) + clockOrigin }
+
+// unixMs converts a core time to wall-clock unix milliseconds.
+func (n *Node) unixMs(d time.Duration) int64 {
+	if d == 0 {
+		return 0
+	}
+	return n.start.Add(d - clockOrigin).UnixMilli()
+}
+
+// saveState writes the node config file. It must run where the core may
+// be read: in New, on the bus loop, or after the loop stopped.
+func (n *Node) saveState() error {
+	data, err := encodeState(n.core.State(), n.cfg.Port, n.cfg.BusPort, time.Now())
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	err = writeFileAtomic(n.cfg.Dir, StateFile, data)
+	if n.metrics != nil {
+		n.metrics.persistSeconds.UpdateDuration(t0)
+	}
+	return err
+}
+
+// exec runs fn on the bus event loop, which owns the core, and waits for
+// it. It is how client loops reach the core without locks. It must not be
+// called from the bus loop itself.
+func (n *Node) exec(fn func(now time.Duration)) error {
+	select {
+	case <-n.bus.ready:
+	case <-n.done:
+		return errShutdown
+	}
+	if n.stopping.Load() {
+		return errShutdown
+	}
+	loop := n.bus.loop.Load()
+	ran := make(chan struct{})
+	err := (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		defer close(ran)
+		fn(n.now())
+		return nil
+	}))
+	if err != nil {
+		return errShutdown
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-n.done:
+		return errShutdown
+	}
+}
+
+// admin runs one admin call of the core on the loop and applies its Ready
+// (persisting before sending) before returning the call's error.
+func (n *Node) admin(fn func(c *gossip.Core, now time.Duration) (gossip.Ready, error)) error {
+	var err error
+	if xerr := n.exec(func(now time.Duration) {
+		var r gossip.Ready
+		r, err = fn(n.core, now)
+		n.bus.apply(r)
+		n.publish()
+	}); xerr != nil {
+		return xerr
+	}
+	return err
+}
+
+// Run serves until ctx is done or Close is called, then shuts down
+// gracefully: clients are closed, the final state is written, and the bus
+// stops. It returns an error if an engine cannot start.
+func (n *Node) Run(ctx context.Context) error {
+	defer close(n.done)
+	errc := make(chan error, 3)
+	busAddr := "tcp://" + net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.BusPort))
+	cliAddr := "tcp://" + net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.Port))
+	logger := gnetLogger{n.log}
+	go func() {
+		errc <- fmt.Errorf("bus engine: %w", gnet.Run(n.bus, busAddr,
+			gnet.WithNumEventLoop(1), gnet.WithTicker(true), gnet.WithReuseAddr(true),
+			gnet.WithLoadBalancing(gnet.LeastConnections), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(logger)))
+	}()
+	go func() {
+		errc <- fmt.Errorf("client engine: %w", gnet.Run(n.cli, cliAddr,
+			gnet.WithMulticore(true), gnet.WithReuseAddr(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(logger)))
+	}()
+	if n.cfg.HTTP != "" {
+		ln, err := net.Listen("tcp", n.cfg.HTTP)
+		if err != nil {
+			n.stopping.Store(true)
+			n.stopEngines()
+			return fmt.Errorf("node: --http: %w", err)
+		}
+		n.http = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = n.http.Serve(ln) }()
+	}
+	go n.expireLoop()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-n.closing:
+	case runErr = <-errc:
+	case <-n.bus.ready:
+		n.log.Info("node ready", "id", n.ID().String(), "port", n.cfg.Port, "bus_port", n.cfg.BusPort)
+		select {
+		case <-ctx.Done():
+		case <-n.closing:
+		case runErr = <-errc:
+		}
+	}
+	n.log.Info("shutting down", "err", runErr)
+	n.stopping.Store(true)
+	n.stopEngines()
+	// The loop has stopped, so the core is ours again: write whatever
+	// coalesced change is still waiting.
+	if n.bus.dirty {
+		if err := n.saveState(); err != nil {
+			n.log.Error("cannot write the node config file", "err", err)
+		}
+	}
+	if n.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = n.http.Shutdown(sctx)
+		cancel()
+	}
+	if n.hb != nil {
+		_ = n.hb.hb.Close()
+	}
+	return runErr
+}
+
+func (n *Node) stopEngines() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n.cli.eng.Validate() == nil {
+		_ = n.cli.eng.Stop(ctx)
+	}
+	if n.bus.eng.Validate() == nil {
+		_ = n.bus.eng.Stop(ctx)
+	}
+}
+
+// Close asks Run to shut down and waits until it has.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { close(n.closing) })
+	<-n.done
+	return nil
+}
+
+// expireLoop runs the store's active expiry, as Redis's serverCron does.
+func (n *Node) expireLoop() {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-n.closing:
+			return
+		case now := <-t.C:
+			n.store.ExpireCycle(now.UnixMilli(), 400)
+		}
+	}
+}
+
+// busAddrOf is the bus address of a node view.
+func busAddrOf(a wire.Addr) netip.AddrPort { return netip.AddrPortFrom(a.IP, a.BusPort) }
+
+// gnetLogger routes gnet's logs to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }

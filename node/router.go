@@ -1,0 +1,185 @@
+package node
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/hearsay/hearsay/gossip"
+	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/node/clusterview"
+	"github.com/hearsay/hearsay/node/command"
+	"github.com/hearsay/hearsay/ring"
+)
+
+// routeView is the immutable picture of the cluster that client loops read
+// without locks. The bus loop builds a new one after every change and
+// publishes it through Node.view.
+type routeView struct {
+	snap    *ring.Snapshot
+	addrs   map[ring.NodeID]string // node ID -> "ip:port" for redirects
+	self    ring.NodeID
+	replica bool
+	master  ring.NodeID
+	ok      bool // cluster_state:ok
+
+	// For /status, INFO and metrics.
+	currentEpoch, configEpoch uint64
+	knownNodes                int
+	size                      int // masters serving slots
+	mySlots                   int
+	nodes                     []gossip.NodeView
+	busAddrs                  map[netip.AddrPort]wire.NodeID
+}
+
+// publish rebuilds the route view from the core. It runs where the core is
+// owned (the bus loop, or New before the loop starts).
+func (n *Node) publish() {
+	c := n.core
+	v := &routeView{
+		snap:     c.Snapshot(),
+		addrs:    make(map[ring.NodeID]string),
+		self:     ring.NodeID(c.ID()),
+		busAddrs: make(map[netip.AddrPort]wire.NodeID),
+	}
+	v.currentEpoch, v.configEpoch = c.Epochs()
+	v.nodes = c.Nodes(nil)
+	v.knownNodes = c.KnownNodes()
+	v.mySlots = c.SlotCount(c.ID())
+	for i := range v.nodes {
+		nv := &v.nodes[i]
+		if nv.Flags&wire.FlagHandshake != 0 {
+			continue
+		}
+		v.addrs[ring.NodeID(nv.ID)] = netip.AddrPortFrom(nv.Addr.IP, nv.Addr.Port).String()
+		v.busAddrs[busAddrOf(nv.Addr)] = nv.ID
+		if nv.Myself && nv.Flags&wire.FlagReplica != 0 {
+			v.replica = true
+			v.master = ring.NodeID(nv.Master)
+		}
+	}
+	// The same rule as CLUSTER INFO's cluster_state (Redis's, with full
+	// coverage required), so that routing and INFO never disagree.
+	info := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch)
+	v.ok, v.size = info.OK, info.Size
+	n.view.Store(v)
+	n.metrics.published(v)
+}
+
+// Redirect and error replies, exactly as Redis sends them (without '-').
+const (
+	errUnbound   = "CLUSTERDOWN Hash slot not served"
+	errDown      = "CLUSTERDOWN The cluster is down"
+	errTryAgain  = "TRYAGAIN Multiple keys request during rehashing of slot"
+	redirMoved   = "MOVED "
+	redirAsk     = "ASK "
+	maxRedirSize = 64
+)
+
+func redirect(kind string, slot uint16, addr string) string {
+	b := make([]byte, 0, maxRedirSize)
+	b = append(b, kind...)
+	b = strconv.AppendUint(b, uint64(slot), 10)
+	b = append(b, ' ')
+	b = append(b, addr...)
+	return string(b)
+}
+
+// Route implements command.Router with Redis Cluster's redirect rules
+// (REDIS-COMPAT.md, "Redirects and errors"). It reads only the published
+// view and, during a migration, the local store.
+func (n *Node) Route(conn *command.ConnState, cmd *command.Command, slot uint16, keys [][]byte) (string, bool) {
+	v := n.view.Load()
+	owner, _ := v.snap.Owner(slot)
+	if owner.IsZero() {
+		return errUnbound, false
+	}
+	if !v.ok {
+		return errDown, false
+	}
+	if owner == v.self {
+		to, migrating := v.snap.Migrating(slot)
+		if !migrating {
+			return "", true
+		}
+		// MIGRATING source: present keys are served here, missing ones
+		// have moved (or will be created) on the target.
+		present := n.countPresent(slot, keys)
+		switch {
+		case present == len(keys):
+			return "", true
+		case present == 0:
+			return n.redirectTo(v, redirAsk, slot, to)
+		default:
+			return errTryAgain, false
+		}
+	}
+	if _, importing := v.snap.Importing(slot); importing && conn.Asking {
+		// IMPORTING target after ASKING: serve, unless a multi-key request
+		// would see only part of its keys mid-migration.
+		if len(keys) > 1 {
+			if p := n.countPresent(slot, keys); p != len(keys) {
+				return errTryAgain, false
+			}
+		}
+		return "", true
+	}
+	if v.replica && owner == v.master && conn.ReadOnly && cmd.Flags&command.FlagWrite == 0 && cmd.Flags&command.FlagReadOnly != 0 {
+		return "", true
+	}
+	return n.redirectTo(v, redirMoved, slot, owner)
+}
+
+func (n *Node) redirectTo(v *routeView, kind string, slot uint16, to ring.NodeID) (string, bool) {
+	addr, ok := v.addrs[to]
+	if !ok {
+		return errUnbound, false
+	}
+	return redirect(kind, slot, addr), false
+}
+
+func (n *Node) countPresent(slot uint16, keys [][]byte) int {
+	now := time.Now().UnixMilli()
+	p := 0
+	for _, k := range keys {
+		if n.store.Exists(slot, k, now) {
+			p++
+		}
+	}
+	return p
+}
+
+// role is reported by HELLO, ROLE and INFO replication.
+func (n *Node) role() string {
+	if n.view.Load().replica {
+		return "slave"
+	}
+	return "master"
+}
+
+// infoSection renders the INFO sections that depend on the cluster.
+func (n *Node) infoSection(section string, b []byte) ([]byte, bool) {
+	v := n.view.Load()
+	switch section {
+	case "cluster":
+		b = append(b, "# Cluster\r\ncluster_enabled:1\r\n"...)
+		return b, true
+	case "replication":
+		b = append(b, "# Replication\r\n"...)
+		if !v.replica {
+			b = append(b, "role:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"...)
+			return b, true
+		}
+		b = append(b, "role:slave\r\n"...)
+		if addr, ok := v.addrs[v.master]; ok {
+			if ap, err := netip.ParseAddrPort(addr); err == nil {
+				b = append(b, "master_host:"+ap.Addr().String()+"\r\nmaster_port:"+strconv.Itoa(int(ap.Port()))+"\r\n"...)
+			}
+		}
+		// Replication is not implemented yet (its own issue): say so
+		// honestly rather than claim a live link.
+		b = append(b, "master_link_status:down\r\nslave_repl_offset:0\r\nslave_read_only:1\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"...)
+		return b, true
+	}
+	return b, false
+}

@@ -1,0 +1,188 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hearsay/hearsay/gossip"
+	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/ring"
+)
+
+// stateFileVersion is bumped when the layout of StateFile changes
+// incompatibly.
+const stateFileVersion = 1
+
+// fileState is the JSON layout of the node config file. IDs are 40-char hex
+// and slots are range strings so that an operator can read and diff it;
+// the file is small (one record per node), so readability costs nothing.
+type fileState struct {
+	Version       int          `json:"version"`
+	ID            string       `json:"id"`
+	CurrentEpoch  uint64       `json:"current_epoch"`
+	ConfigEpoch   uint64       `json:"config_epoch"`
+	LastVoteEpoch uint64       `json:"last_vote_epoch"`
+	Nodes         []fileRecord `json:"nodes"`
+	Claims        []fileClaim  `json:"claims,omitempty"`
+	// Runtime fields: where this node listened when the file was written.
+	// They are informational; flags win on restart.
+	Port    int    `json:"port"`
+	BusPort int    `json:"bus_port"`
+	Saved   string `json:"saved"`
+}
+
+type fileRecord struct {
+	ID          string `json:"id"`
+	IP          string `json:"ip"`
+	Port        uint16 `json:"port"`
+	BusPort     uint16 `json:"bus_port"`
+	Flags       uint16 `json:"flags"`
+	Master      string `json:"master,omitempty"`
+	ConfigEpoch uint64 `json:"config_epoch"`
+	Version     uint64 `json:"version"`
+}
+
+type fileClaim struct {
+	Owner       string `json:"owner"`
+	ConfigEpoch uint64 `json:"config_epoch"`
+	Version     uint64 `json:"version"`
+	Slots       string `json:"slots"`
+}
+
+func idText(id wire.NodeID) string {
+	if id.IsZero() {
+		return ""
+	}
+	return id.String()
+}
+
+func parseID(s string) (wire.NodeID, error) {
+	if s == "" {
+		return wire.NodeID{}, nil
+	}
+	return wire.ParseNodeID(s)
+}
+
+func encodeState(st *gossip.State, port, busPort int, now time.Time) ([]byte, error) {
+	fs := fileState{
+		Version: stateFileVersion, ID: st.ID.String(), CurrentEpoch: st.CurrentEpoch,
+		ConfigEpoch: st.ConfigEpoch, LastVoteEpoch: st.LastVoteEpoch,
+		Port: port, BusPort: busPort, Saved: now.UTC().Format(time.RFC3339Nano),
+	}
+	for _, r := range st.Nodes {
+		fs.Nodes = append(fs.Nodes, fileRecord{
+			ID: r.ID.String(), IP: r.Addr.IP.String(), Port: r.Addr.Port, BusPort: r.Addr.BusPort,
+			Flags: uint16(r.Flags), Master: idText(r.Master), ConfigEpoch: r.ConfigEpoch, Version: r.Version,
+		})
+	}
+	for _, c := range st.Claims {
+		rs := make([]ring.Range, len(c.Ranges))
+		for i, r := range c.Ranges {
+			rs[i] = ring.Range{Start: r.Start, End: r.End}
+		}
+		fs.Claims = append(fs.Claims, fileClaim{Owner: c.Owner.String(), ConfigEpoch: c.ConfigEpoch, Version: c.Version, Slots: ring.FormatRanges(rs)})
+	}
+	b, err := json.MarshalIndent(&fs, "", "  ")
+	return append(b, '\n'), err
+}
+
+func decodeState(b []byte) (*gossip.State, error) {
+	var fs fileState
+	if err := json.Unmarshal(b, &fs); err != nil {
+		return nil, err
+	}
+	if fs.Version != stateFileVersion {
+		return nil, fmt.Errorf("unsupported version %d", fs.Version)
+	}
+	st := &gossip.State{CurrentEpoch: fs.CurrentEpoch, ConfigEpoch: fs.ConfigEpoch, LastVoteEpoch: fs.LastVoteEpoch}
+	var err error
+	if st.ID, err = wire.ParseNodeID(fs.ID); err != nil {
+		return nil, fmt.Errorf("id: %w", err)
+	}
+	for _, r := range fs.Nodes {
+		rec := wire.NodeRecord{Flags: wire.Flags(r.Flags), ConfigEpoch: r.ConfigEpoch, Version: r.Version}
+		if rec.ID, err = wire.ParseNodeID(r.ID); err != nil {
+			return nil, fmt.Errorf("node %q: %w", r.ID, err)
+		}
+		if rec.Master, err = parseID(r.Master); err != nil {
+			return nil, fmt.Errorf("node %s master: %w", r.ID, err)
+		}
+		ip, err := netip.ParseAddr(r.IP)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", r.ID, err)
+		}
+		rec.Addr = wire.Addr{IP: ip, Port: r.Port, BusPort: r.BusPort}
+		st.Nodes = append(st.Nodes, rec)
+	}
+	for _, c := range fs.Claims {
+		cl := wire.SlotClaim{ConfigEpoch: c.ConfigEpoch, Version: c.Version}
+		if cl.Owner, err = wire.ParseNodeID(c.Owner); err != nil {
+			return nil, fmt.Errorf("claim owner %q: %w", c.Owner, err)
+		}
+		rs, err := ring.ParseRanges(c.Slots)
+		if err != nil {
+			return nil, fmt.Errorf("claim of %s: %w", c.Owner, err)
+		}
+		for _, r := range rs {
+			cl.Ranges = append(cl.Ranges, wire.SlotRange{Start: r.Start, End: r.End})
+		}
+		st.Claims = append(st.Claims, cl)
+	}
+	return st, nil
+}
+
+// loadState reads the node config file in dir. It returns nil, nil when
+// there is none (a fresh node).
+func loadState(dir string) (*gossip.State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := decodeState(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, StateFile), err)
+	}
+	return st, nil
+}
+
+// writeFileAtomic replaces dir/name with data so that a crash leaves either
+// the old or the new file, never a torn one: write a temp file, fsync it,
+// rename it over the old one, then fsync the directory so the rename itself
+// is durable.
+func writeFileAtomic(dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
