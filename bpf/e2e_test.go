@@ -12,7 +12,7 @@ import (
 // vethPair makes two namespaces joined by a veth pair, hbva (10.199.0.1)
 // in the first and hbvb (10.199.0.2) in the second. Everything vanishes
 // with the namespaces when the test ends, pass or fail.
-func vethPair(t *testing.T) (nsA, nsB netns.NsHandle) {
+func vethPair(t testing.TB) (nsA, nsB netns.NsHandle) {
 	t.Helper()
 	nsA, nsB = newNetns(t), newNetns(t)
 	hA, hB := nlHandle(t, nsA), nlHandle(t, nsB)
@@ -48,7 +48,7 @@ var (
 
 // socketQueued returns the bytes waiting in the UDP socket: with XDP no
 // heartbeat ever reaches it.
-func socketQueued(t *testing.T, p *pinger) int {
+func socketQueued(t testing.TB, p *pinger) int {
 	t.Helper()
 	var n int
 	var ierr error

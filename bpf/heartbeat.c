@@ -40,7 +40,8 @@
 #define HB_REPLY_TTL 64
 
 /* hb_node.flags */
-#define HB_NODE_AUTH 1U
+#define HB_NODE_AUTH 1U   /* check and write MACs */
+#define HB_NODE_ACTIVE 2U /* a local node owns this port */
 
 #define IP_MF_OFFSET 0x3fff /* More Fragments flag and fragment offset */
 
@@ -57,12 +58,14 @@ enum hb_stat {
 	HB_STAT_MAX,
 };
 
-/* Per local node, keyed by its heartbeat port (__u32, host order). */
+/* Per local node, indexed by its heartbeat port (__u32, host order). An
+ * array, not a hash: the lookup is inlined by the verifier and runs for
+ * every UDP packet. Unused ports have flags == 0. */
 struct hb_node {
 	__u64 own_key; /* sender key stamped into PONGs */
 	__u64 mac_k0;  /* SipHash key, bytes 0..7 little-endian */
 	__u64 mac_k1;  /* SipHash key, bytes 8..15 little-endian */
-	__u32 flags;   /* HB_NODE_AUTH */
+	__u32 flags;   /* HB_NODE_ACTIVE, HB_NODE_AUTH */
 	__u32 pad;
 };
 
@@ -104,8 +107,8 @@ struct hb_payload {
 _Static_assert(sizeof(struct hb_payload) == HB_PAYLOAD_LEN, "payload is 48 bytes");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct hb_node);
 } hb_nodes SEC(".maps");
@@ -352,7 +355,7 @@ int hearsay_heartbeat(struct xdp_md *ctx)
 	__u32 port = bpf_ntohs(udp->dest);
 	struct hb_node *node = bpf_map_lookup_elem(&hb_nodes, &port);
 
-	if (!node)
+	if (!node || !(node->flags & HB_NODE_ACTIVE))
 		return count(HB_STAT_PASS, XDP_PASS);
 
 	/* From here on the datagram is addressed to a heartbeat port: it is

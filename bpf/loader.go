@@ -293,12 +293,16 @@ func (ifc *iface) removePort(port uint32) error {
 			return fmt.Errorf("heartbeat: delete peer: %w", err)
 		}
 	}
-	for _, m := range []*ebpf.Map{ifc.objs.HbNodes, ifc.objs.HbOwners} {
-		if err := m.Delete(&port); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("heartbeat: delete node %d: %w", port, err)
-		}
+	if err := ifc.objs.HbNodes.Update(&port, &heartbeatHbNode{}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("heartbeat: clear node %d: %w", port, err)
 	}
-	return ifc.objs.HbProgress.Update(&port, uint64(0), ebpf.UpdateAny)
+	if err := ifc.objs.HbProgress.Update(&port, uint64(0), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("heartbeat: clear progress %d: %w", port, err)
+	}
+	if err := ifc.objs.HbOwners.Delete(&port); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("heartbeat: unregister %d: %w", port, err)
+	}
+	return nil
 }
 
 // unpinAll detaches the program and removes every pin.

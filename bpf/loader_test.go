@@ -13,7 +13,7 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-func newXDPIn(t *testing.T, ns netns.NsHandle, cfg Config) *XDP {
+func newXDPIn(t testing.TB, ns netns.NsHandle, cfg Config) *XDP {
 	t.Helper()
 	var x *XDP
 	err := inNetns(ns, func() (err error) {
@@ -26,7 +26,7 @@ func newXDPIn(t *testing.T, ns netns.NsHandle, cfg Config) *XDP {
 	return x
 }
 
-func newUDPIn(t *testing.T, ns netns.NsHandle, cfg Config) *UDP {
+func newUDPIn(t testing.TB, ns netns.NsHandle, cfg Config) *UDP {
 	t.Helper()
 	var u *UDP
 	err := inNetns(ns, func() (err error) {
@@ -41,7 +41,7 @@ func newUDPIn(t *testing.T, ns netns.NsHandle, cfg Config) *UDP {
 }
 
 // sampleOfPeer returns h's sample for key.
-func sampleOfPeer(t *testing.T, h Heartbeater, key uint64) Sample {
+func sampleOfPeer(t testing.TB, h Heartbeater, key uint64) Sample {
 	t.Helper()
 	ss, err := h.Samples(nil)
 	if err != nil {
@@ -100,7 +100,7 @@ func pinExists(dir, name string) bool {
 	return err == nil
 }
 
-func xdpAttached(t *testing.T, ns netns.NsHandle, ifname string) bool {
+func xdpAttached(t testing.TB, ns netns.NsHandle, ifname string) bool {
 	t.Helper()
 	l, err := nlHandle(t, ns).LinkByName(ifname)
 	if err != nil {
@@ -150,12 +150,14 @@ func TestSharedAttachLo(t *testing.T) {
 	must(t, dead.Run())
 	port := uint32(7999)
 	must(t, a.ifc.objs.HbOwners.Update(&port, &heartbeatHbOwner{Pid: uint32(dead.Process.Pid), StartTime: 1}, ebpf.UpdateAny))
-	must(t, a.ifc.objs.HbNodes.Update(&port, &heartbeatHbNode{OwnKey: 1}, ebpf.UpdateAny))
+	must(t, a.ifc.objs.HbNodes.Update(&port, &heartbeatHbNode{OwnKey: 1, Flags: nodeActive}, ebpf.UpdateAny))
 	must(t, a.ifc.objs.HbPeers.Update(&heartbeatHbPeerKey{PeerKey: 5, LocalPort: port}, &heartbeatHbPeer{}, ebpf.UpdateAny))
 	c := newXDPIn(t, ns, cfg(0xc, 7002))
 	var n heartbeatHbNode
-	if err := a.ifc.objs.HbNodes.Lookup(&port, &n); !errors.Is(err, ebpf.ErrKeyNotExist) {
-		t.Fatalf("stale node entry not removed: %v", err)
+	must(t, a.ifc.objs.HbNodes.Lookup(&port, &n))
+	var o heartbeatHbOwner
+	if err := a.ifc.objs.HbOwners.Lookup(&port, &o); n != (heartbeatHbNode{}) || !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Fatalf("stale node entry not removed: %+v %v", n, err)
 	}
 	if ss, _ := b.Samples(nil); len(ss) != 1 {
 		t.Fatalf("live node's peers disturbed: %+v", ss)

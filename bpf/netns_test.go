@@ -16,7 +16,7 @@ import (
 // newNetns creates an anonymous network namespace with lo up. It vanishes,
 // with every link in it, when the test ends and its handle is closed, even
 // if the test fails.
-func newNetns(t *testing.T) netns.NsHandle {
+func newNetns(t testing.TB) netns.NsHandle {
 	t.Helper()
 	var ns netns.NsHandle
 	err := func() error {
@@ -48,7 +48,7 @@ func newNetns(t *testing.T) netns.NsHandle {
 	return ns
 }
 
-func nlHandle(t *testing.T, ns netns.NsHandle) *netlink.Handle {
+func nlHandle(t testing.TB, ns netns.NsHandle) *netlink.Handle {
 	t.Helper()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
@@ -84,7 +84,7 @@ func inNetns(ns netns.NsHandle, f func() error) error {
 }
 
 // requireNetAdmin skips tests that attach XDP and create namespaces.
-func requireNetAdmin(t *testing.T) {
+func requireNetAdmin(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to attach XDP and create network namespaces (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)")
@@ -97,7 +97,7 @@ func requireNetAdmin(t *testing.T) {
 // testPinRoot returns a private bpffs directory for the test's pins, so
 // that tests never touch /sys/fs/bpf/hearsay of real nodes. It is removed
 // at the end.
-func testPinRoot(t *testing.T) string {
+func testPinRoot(t testing.TB) string {
 	t.Helper()
 	if err := ensureBPFFS("/sys/fs/bpf/hearsay-test"); err != nil {
 		t.Fatal(err)

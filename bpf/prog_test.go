@@ -68,11 +68,7 @@ func newTestProg(tb testing.TB, secret *hbpacket.Key) *testProg {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { tp.objs.Close() })
-	node := heartbeatHbNode{OwnKey: keyB}
-	if secret != nil {
-		node.MacK0, node.MacK1 = secret.Halves()
-		node.Flags = 1
-	}
+	node := nodeEntry(keyB, secret)
 	port := uint32(portB)
 	must(tb, tp.objs.HbNodes.Update(&port, &node, ebpf.UpdateAny))
 	must(tb, tp.objs.HbProgress.Update(&port, progB, ebpf.UpdateAny))

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/hearsay/hearsay/bpf/hbpacket"
 )
 
 // XDP is the Heartbeater whose PINGs are answered by the kernel. Create it
@@ -50,11 +52,7 @@ func NewXDP(cfg Config) (*XDP, error) {
 		return nil, err
 	}
 	x := &XDP{cfg: cfg, ifc: ifc, p: p, known: map[uint64]bool{}}
-	node := heartbeatHbNode{OwnKey: cfg.Key}
-	if cfg.Secret != nil {
-		node.MacK0, node.MacK1 = cfg.Secret.Halves()
-		node.Flags = 1 // HB_NODE_AUTH
-	}
+	node := nodeEntry(cfg.Key, cfg.Secret)
 	err = ifc.objs.HbProgress.Update(&ifc.port, uint64(0), ebpf.UpdateAny)
 	if err == nil {
 		err = ifc.objs.HbNodes.Update(&ifc.port, &node, ebpf.UpdateAny)
@@ -64,6 +62,21 @@ func NewXDP(cfg Config) (*XDP, error) {
 		return nil, fmt.Errorf("heartbeat: register node: %w", err)
 	}
 	return x, nil
+}
+
+// hb_node.flags bits (heartbeat.c).
+const (
+	nodeAuth   = 1
+	nodeActive = 2
+)
+
+func nodeEntry(key uint64, secret *hbpacket.Key) heartbeatHbNode {
+	n := heartbeatHbNode{OwnKey: key, Flags: nodeActive}
+	if secret != nil {
+		n.MacK0, n.MacK1 = secret.Halves()
+		n.Flags |= nodeAuth
+	}
+	return n
 }
 
 // Mode returns ModeXDP.
