@@ -1,0 +1,478 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/node/admin"
+	"github.com/hearsay/hearsay/node/clusterview"
+	"github.com/hearsay/hearsay/ring"
+)
+
+func init() {
+	subcommands["cluster"] = subcommand{
+		summary: "manage a cluster: create, check, info, add-node, del-node, nodes",
+		run:     runCluster,
+	}
+}
+
+const clusterUsage = `usage: hearsay cluster <command> [arguments]
+
+commands:
+  create host:port... [--replicas R] [--yes]   make a cluster of empty nodes
+  check host:port                              check slots coverage and agreement
+  info host:port                               keys, slots and replicas per master
+  add-node new:port existing:port [--replica-of id|host:port]
+                                               add an empty node to a cluster
+  del-node host:port id                        remove a node without slots
+  nodes host:port                              the node table as host:port sees it
+
+Any node of the cluster can be the host:port to talk to.
+`
+
+func runCluster(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return clusterMain(ctx, args, os.Stdin, os.Stdout, os.Stderr, useColor(os.Stdout))
+}
+
+// useColor reports whether f is a terminal and NO_COLOR is unset.
+func useColor(f *os.File) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// usageError prints msg and the usage text and returns exit code 2.
+func usageError(stderr io.Writer, msg string) int {
+	fmt.Fprintf(stderr, "hearsay cluster: %s\n\n%s", msg, clusterUsage)
+	return 2
+}
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments, as redis-cli allows.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, color bool) int {
+	if len(args) == 0 {
+		return usageError(stderr, "missing command")
+	}
+	op := args[0]
+	if op == "-h" || op == "--help" || op == "help" {
+		fmt.Fprint(stdout, clusterUsage)
+		return 0
+	}
+	fs := flag.NewFlagSet("hearsay cluster "+op, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	replicas := fs.Int("replicas", 0, "replicas per master (create)")
+	yes := fs.Bool("yes", false, "do not ask for confirmation (create)")
+	replicaOf := fs.String("replica-of", "", "master to replicate (add-node)")
+	wait := fs.Duration("wait", 0, "how long to wait for the nodes to agree (default 60s)")
+	pos, err := parseArgs(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, clusterUsage)
+		return 0
+	}
+	if err != nil {
+		return usageError(stderr, err.Error())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	allowed := map[string][]string{"create": {"replicas", "yes", "wait"}, "add-node": {"replica-of", "wait"}}
+	for name := range set {
+		ok := name == "wait" && op == "del-node"
+		for _, a := range allowed[op] {
+			ok = ok || a == name
+		}
+		if !ok {
+			return usageError(stderr, fmt.Sprintf("%s does not take --%s", op, name))
+		}
+	}
+	nargs := map[string][2]int{"create": {1, 1 << 20}, "check": {1, 1}, "info": {1, 1}, "add-node": {2, 2}, "del-node": {2, 2}, "nodes": {1, 1}}
+	n, known := nargs[op]
+	if !known {
+		return usageError(stderr, fmt.Sprintf("unknown command %q", op))
+	}
+	if len(pos) < n[0] || len(pos) > n[1] {
+		return usageError(stderr, fmt.Sprintf("%s: wrong number of arguments (%d)", op, len(pos)))
+	}
+	for i, a := range pos {
+		if op == "del-node" && i == 1 {
+			continue
+		}
+		if _, _, err := splitHostPort(a); err != nil {
+			return usageError(stderr, fmt.Sprintf("%s: %v", op, err))
+		}
+	}
+	if *replicas < 0 {
+		return usageError(stderr, "--replicas must be 0 or more")
+	}
+
+	p := printer{w: stdout, color: color}
+	tool := &admin.Tool{Wait: *wait, Progress: func(s string) { p.step(s) }}
+	fail := func(err error) int {
+		p.errorf("%v", err)
+		return 1
+	}
+	switch op {
+	case "create":
+		plan, err := admin.MakePlan(pos, *replicas)
+		if err != nil {
+			return fail(err)
+		}
+		p.headf("Performing hash slots allocation on %d nodes...", len(pos))
+		printPlan(&p, plan)
+		if !*yes {
+			fmt.Fprint(stdout, "Can I set the above configuration? (type 'yes' to accept): ")
+			line, _ := bufio.NewReader(stdin).ReadString('\n')
+			if strings.TrimSpace(line) != "yes" {
+				p.errorf("aborted: nothing was changed")
+				return 1
+			}
+		}
+		if _, err := tool.Create(ctx, pos, *replicas); err != nil {
+			return fail(err)
+		}
+		return checkAndPrint(ctx, &p, tool, pos[0])
+	case "check":
+		return checkAndPrint(ctx, &p, tool, pos[0])
+	case "info":
+		cl, err := tool.Info(ctx, pos[0])
+		if err != nil {
+			return fail(err)
+		}
+		printInfo(&p, cl)
+		return 0
+	case "add-node":
+		id, err := tool.AddNode(ctx, pos[0], pos[1], *replicaOf)
+		if err != nil {
+			return fail(err)
+		}
+		if *replicaOf != "" {
+			p.okf("%s (%s) joined the cluster as a replica of %s", pos[0], id.String()[:8], *replicaOf)
+		} else {
+			p.okf("%s (%s) joined the cluster as a master without slots", pos[0], id.String()[:8])
+		}
+		return 0
+	case "del-node":
+		if err := tool.DelNode(ctx, pos[0], pos[1]); err != nil {
+			return fail(err)
+		}
+		p.okf("node %s removed from the cluster", pos[1])
+		return 0
+	case "nodes":
+		lines, err := tool.Nodes(ctx, pos[0])
+		if err != nil {
+			return fail(err)
+		}
+		printNodes(&p, lines)
+		return 0
+	}
+	return 2
+}
+
+// splitHostPort checks a host:port argument.
+func splitHostPort(a string) (string, int, error) {
+	i := strings.LastIndexByte(a, ':')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("%q is not host:port", a)
+	}
+	port, err := strconv.Atoi(a[i+1:])
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: port must be 1-65535", a)
+	}
+	return a[:i], port, nil
+}
+
+// checkAndPrint runs Check and prints the cluster table and the verdict;
+// it returns 1 when the check found errors.
+func checkAndPrint(ctx context.Context, p *printer, tool *admin.Tool, addr string) int {
+	rep, err := tool.Check(ctx, addr)
+	if err != nil {
+		p.errorf("%v", err)
+		return 1
+	}
+	printCluster(p, rep.Cluster)
+	printVerdict(p, rep)
+	if !rep.OK() {
+		return 1
+	}
+	return 0
+}
+
+// printVerdict prints a report's warnings and errors, then the summary.
+func printVerdict(p *printer, rep *admin.Report) {
+	for _, w := range rep.Warnings {
+		p.warnf("%s", w)
+	}
+	for _, e := range rep.Errors {
+		p.errorf("%s", e)
+	}
+	masters := 0
+	for _, sh := range rep.Cluster.Shards() {
+		if sh.Master.SlotCount() > 0 {
+			masters++
+		}
+	}
+	if rep.OK() {
+		p.okf("%d nodes agree about the slot configuration; all %d slots covered by %d masters.", len(rep.Cluster.Nodes), ring.Slots, masters)
+	} else {
+		p.errorf("cluster check found %d error(s)", len(rep.Errors))
+	}
+}
+
+func printPlan(p *printer, plan *admin.Plan) {
+	var t table
+	t.header("ROLE", "ADDRESS", "SLOTS", "COUNT", "REPLICA OF")
+	for _, m := range plan.Masters {
+		t.row(cell{"master", bold}, cell{m.Addr, ""}, cell{m.Slots.String(), ""}, cell{strconv.Itoa(m.Slots.Len()), ""}, cell{"-", dim})
+		for _, r := range plan.ReplicaAddrs(m.Addr) {
+			t.row(cell{"replica", ""}, cell{r, ""}, cell{"", ""}, cell{"", ""}, cell{m.Addr, ""})
+		}
+	}
+	t.write(p, 3) // COUNT is right-aligned
+}
+
+// printCluster prints every node, grouped by shard: master first, then its
+// replicas.
+func printCluster(p *printer, cl *admin.Cluster) {
+	var t table
+	t.header("ADDRESS", "ID", "ROLE", "SLOTS", "COUNT", "KEYS", "EPOCH", "STATUS")
+	seen := map[wire.NodeID]bool{}
+	add := func(n admin.Node) {
+		seen[n.ID] = true
+		role := cell{"master", bold}
+		if n.IsReplica() {
+			role = cell{"replica", ""}
+		}
+		slots, count := ring.FormatRanges(n.Slots), ""
+		if n.IsMaster() {
+			count = strconv.Itoa(n.SlotCount())
+		}
+		if len(slots) > 40 {
+			slots = slots[:37] + "..."
+		}
+		keys := ""
+		if n.Keys >= 0 {
+			keys = strconv.FormatInt(n.Keys, 10)
+		}
+		t.row(cell{n.Addr(), ""}, cell{n.ShortID(), dim}, role, cell{slots, ""}, cell{count, ""}, cell{keys, ""},
+			cell{strconv.FormatUint(n.ConfigEpoch, 10), ""}, status(n))
+	}
+	for _, sh := range cl.Shards() {
+		add(sh.Master)
+		for _, r := range sh.Replicas {
+			add(r)
+		}
+	}
+	for _, n := range cl.Nodes {
+		if !seen[n.ID] {
+			add(n)
+		}
+	}
+	t.write(p, 4, 5, 6)
+}
+
+func status(n admin.Node) cell {
+	switch {
+	case n.Err != nil:
+		return cell{"unreachable", red}
+	case n.Flags&wire.FlagFail != 0:
+		return cell{"fail", red}
+	case n.Flags&wire.FlagPFail != 0:
+		return cell{"fail?", yellow}
+	case n.Flags&wire.FlagHandshake != 0:
+		return cell{"handshake", yellow}
+	}
+	return cell{"ok", green}
+}
+
+func printInfo(p *printer, cl *admin.Cluster) {
+	var t table
+	t.header("MASTER", "ID", "KEYS", "SLOTS", "SHARE", "REPLICAS")
+	var keys int64
+	masters := 0
+	for _, sh := range cl.Shards() {
+		m := sh.Master
+		k := ""
+		if m.Keys >= 0 {
+			k = strconv.FormatInt(m.Keys, 10)
+			keys += m.Keys
+		}
+		var reps []string
+		for _, r := range sh.Replicas {
+			reps = append(reps, r.Addr())
+		}
+		if len(reps) == 0 {
+			reps = []string{"-"}
+		}
+		masters++
+		t.row(cell{m.Addr(), bold}, cell{m.ShortID(), dim}, cell{k, ""}, cell{strconv.Itoa(m.SlotCount()), ""},
+			cell{fmt.Sprintf("%.2f%%", 100*float64(m.SlotCount())/ring.Slots), ""}, cell{strings.Join(reps, ","), ""})
+	}
+	t.write(p, 2, 3, 4)
+	p.okf("%d keys in %d masters, %.2f keys per slot on average.", keys, masters, float64(keys)/ring.Slots)
+	for _, n := range cl.Nodes {
+		if n.Err != nil {
+			p.warnf("%v", n.Err)
+		}
+	}
+}
+
+func printNodes(p *printer, lines []clusterview.NodeLine) {
+	var t table
+	t.header("ID", "ADDRESS", "FLAGS", "MASTER", "EPOCH", "LINK", "SLOTS")
+	for _, l := range lines {
+		flags := string(clusterview.AppendFlags(nil, l.Myself, l.Flags))
+		fc := cell{flags, ""}
+		switch {
+		case l.Flags&wire.FlagFail != 0:
+			fc.color = red
+		case l.Flags&(wire.FlagPFail|wire.FlagHandshake) != 0:
+			fc.color = yellow
+		case l.Myself:
+			fc.color = bold
+		}
+		master := "-"
+		if !l.Master.IsZero() {
+			master = l.Master.String()[:8]
+		}
+		link := cell{"connected", green}
+		if !l.Connected {
+			link = cell{"disconnected", red}
+		}
+		slots := ring.FormatRanges(l.Slots)
+		for _, o := range l.Open {
+			if o.Migrating {
+				slots += fmt.Sprintf(" [%d->-%s]", o.Slot, o.Peer.String()[:8])
+			} else {
+				slots += fmt.Sprintf(" [%d-<-%s]", o.Slot, o.Peer.String()[:8])
+			}
+		}
+		t.row(cell{l.ID.String(), dim}, cell{l.Addr(), ""}, fc, cell{master, ""},
+			cell{strconv.FormatUint(l.ConfigEpoch, 10), ""}, link, cell{strings.TrimSpace(slots), ""})
+	}
+	t.write(p, 4)
+}
+
+// ANSI styles.
+const (
+	bold   = "\x1b[1m"
+	dim    = "\x1b[2m"
+	red    = "\x1b[31;1m"
+	green  = "\x1b[32m"
+	yellow = "\x1b[33;1m"
+	reset  = "\x1b[0m"
+)
+
+// printer writes human output, with colour only when asked for.
+type printer struct {
+	w     io.Writer
+	color bool
+}
+
+func (p *printer) paint(style, s string) string {
+	if !p.color || style == "" || s == "" {
+		return s
+	}
+	return style + s + reset
+}
+
+func (p *printer) headf(format string, args ...any) {
+	fmt.Fprintln(p.w, p.paint(bold, ">>> "+fmt.Sprintf(format, args...)))
+}
+func (p *printer) step(s string) { fmt.Fprintln(p.w, p.paint(dim, "    "+s)) }
+func (p *printer) okf(format string, args ...any) {
+	fmt.Fprintln(p.w, p.paint(green, "[OK] ")+fmt.Sprintf(format, args...))
+}
+func (p *printer) warnf(format string, args ...any) {
+	fmt.Fprintln(p.w, p.paint(yellow, "[WARNING] ")+fmt.Sprintf(format, args...))
+}
+func (p *printer) errorf(format string, args ...any) {
+	fmt.Fprintln(p.w, p.paint(red, "[ERR] ")+fmt.Sprintf(format, args...))
+}
+
+// cell is table text and its style.
+type cell struct {
+	text, color string
+}
+
+// table aligns columns by the width of their text, so colour codes do not
+// upset the alignment (text/tabwriter would count them).
+type table struct {
+	rows [][]cell
+}
+
+func (t *table) header(names ...string) {
+	r := make([]cell, len(names))
+	for i, n := range names {
+		r[i] = cell{n, bold}
+	}
+	t.rows = append(t.rows, r)
+}
+
+func (t *table) row(cells ...cell) { t.rows = append(t.rows, cells) }
+
+// write prints the table with two spaces between columns; the columns in
+// right are right-aligned.
+func (t *table) write(p *printer, right ...int) {
+	var width []int
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i >= len(width) {
+				width = append(width, 0)
+			}
+			width[i] = max(width[i], utf8.RuneCountInString(c.text))
+		}
+	}
+	alignRight := map[int]bool{}
+	for _, i := range right {
+		alignRight[i] = true
+	}
+	var b strings.Builder
+	for ri, r := range t.rows {
+		b.Reset()
+		for i, c := range r {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c.text))
+			last := i == len(r)-1
+			switch {
+			case alignRight[i] && ri > 0:
+				b.WriteString(pad + p.paint(c.color, c.text))
+			case last:
+				b.WriteString(p.paint(c.color, c.text))
+			default:
+				b.WriteString(p.paint(c.color, c.text) + pad)
+			}
+			if !last {
+				b.WriteString("  ")
+			}
+		}
+		fmt.Fprintln(p.w, strings.TrimRight(b.String(), " "))
+	}
+}
