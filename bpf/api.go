@@ -60,6 +60,13 @@ type Stats struct {
 	UnknownPeer uint64 // sender key not among the peers
 	PingsSent   uint64 // PINGs this node sent
 	SendErrors  uint64 // PINGs that could not be sent
+
+	// XDP only: heartbeats that reached the socket instead of the program
+	// (for example from a peer on the same host, routed over lo while the
+	// program is on another interface) and were handled in userspace.
+	// Both stay 0 when the fast path carries everything.
+	SlowPingTx uint64
+	SlowPongRx uint64
 }
 
 // Heartbeater sends PINGs to peers and reports their PONGs. The node

@@ -20,6 +20,13 @@
 // (Heartbeater.Samples). Malformed heartbeats, bad MACs and unknown senders
 // are counted and dropped; all other traffic passes untouched.
 //
+// Heartbeats that never cross the XDP interface (a peer on the same host
+// reached over lo while the program sits on eth0, say) land on the node's
+// socket instead; the XDP implementation answers and records those in
+// userspace into the same map, and counts them (Stats.SlowPingTx,
+// SlowPongRx), so samples stay complete and the fast path stays
+// measurable.
+//
 // # The progress counter
 //
 // A hung process still has a kernel that answers PINGs, so "a PONG came
@@ -45,6 +52,11 @@
 // the last one detaches and unpins. Entries whose PID is dead (a crashed
 // run) are removed at the next join or leave, without touching live nodes;
 // pins left with no live node are replaced.
+//
+// Attach mode: native is tried first, then generic (lo only supports
+// generic; XDP_TX works there). On veth, native XDP_TX frames reach the
+// other end only if it has an XDP program (or GRO) too; when the peer end
+// runs the UDP fallback, set Config.XDPMode to AttachGeneric.
 //
 // # Choosing a transport
 //

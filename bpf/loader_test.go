@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
@@ -245,4 +246,108 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Exit(0) // crash: no Close
+}
+
+// TestSixNodesConcurrent starts and stops six nodes on lo at once, as the
+// local demo does: joins and leaves are serialised by the lock, every pair
+// exchanges heartbeats through the one shared program, and nothing is left
+// behind.
+func TestSixNodesConcurrent(t *testing.T) {
+	requireNetAdmin(t)
+	ns := newNetns(t)
+	pinRoot, lockDir := testPinRoot(t), t.TempDir()
+	lo := netip.MustParseAddr("127.0.0.1")
+	const n = 6
+	nodes := make([]*XDP, n)
+	errs := make(chan error, n)
+	for i := range nodes {
+		go func() {
+			errs <- inNetns(ns, func() (err error) {
+				nodes[i], err = NewXDP(Config{Key: uint64(100 + i), Bind: netip.AddrPortFrom(lo, uint16(7500+i)),
+					Interface: "lo", PinRoot: pinRoot, LockDir: lockDir, Secret: testSecret()})
+				return err
+			})
+		}()
+	}
+	for range nodes {
+		must(t, <-errs)
+	}
+	hs := make([]Heartbeater, n)
+	for i, x := range nodes {
+		var peers []Peer
+		for j := range nodes {
+			if j != i {
+				peers = append(peers, Peer{Key: uint64(100 + j), Addr: netip.AddrPortFrom(lo, uint16(7500+j))})
+			}
+		}
+		must(t, x.SetPeers(peers))
+		hs[i] = x
+	}
+	exchange(t, 3, hs...)
+	st, err := nodes[0].Stats()
+	must(t, err)
+	if st.PingTx != n*(n-1)*3 || st.SlowPingTx != 0 {
+		t.Fatalf("shared stats %+v", st)
+	}
+	// Stop the first half one by one: the others keep working.
+	for _, x := range nodes[:n/2] {
+		must(t, x.Close())
+	}
+	rest := hs[n/2:]
+	for i, h := range rest {
+		var peers []Peer
+		for j := range rest {
+			if j != i {
+				peers = append(peers, Peer{Key: uint64(100 + n/2 + j), Addr: netip.AddrPortFrom(lo, uint16(7500+n/2+j))})
+			}
+		}
+		must(t, h.SetPeers(peers))
+	}
+	exchange(t, 2, rest...)
+	for _, x := range nodes[n/2:] {
+		go func() { errs <- x.Close() }()
+	}
+	for range rest {
+		must(t, <-errs)
+	}
+	if xdpAttached(t, ns, "lo") {
+		t.Fatal("still attached")
+	}
+	if _, err := os.Stat(filepath.Join(pinRoot, "lo")); !os.IsNotExist(err) {
+		t.Fatalf("pins left: %v", err)
+	}
+}
+
+// TestSlowPath: XDP on a veth interface while the peer on the same host
+// talks over lo. The program never sees those heartbeats; the socket
+// answers and records them, and the samples look the same.
+func TestSlowPath(t *testing.T) {
+	requireNetAdmin(t)
+	ns := newNetns(t)
+	h := nlHandle(t, ns)
+	must(t, h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "hbd0"}, PeerName: "hbd1"}))
+	l, err := h.LinkByName("hbd0")
+	must(t, err)
+	addr, _ := netlink.ParseAddr("10.198.0.1/24")
+	must(t, h.AddrAdd(l, addr))
+	must(t, h.LinkSetUp(l))
+	pinRoot, lockDir := testPinRoot(t), t.TempDir()
+	aAddr, bAddr := netip.MustParseAddrPort("10.198.0.1:7400"), netip.MustParseAddrPort("10.198.0.1:7401")
+	a := newXDPIn(t, ns, Config{Key: keyA, Bind: aAddr, PinRoot: pinRoot, LockDir: lockDir, Secret: testSecret()})
+	defer a.Close()
+	if a.Interface() != "hbd0" {
+		t.Fatalf("default interface %q, want hbd0", a.Interface())
+	}
+	b := newUDPIn(t, ns, Config{Key: keyB, Bind: bAddr, Secret: testSecret()})
+	must(t, a.SetPeers([]Peer{{Key: keyB, Addr: bAddr}}))
+	must(t, b.SetPeers([]Peer{{Key: keyA, Addr: aAddr}}))
+	exchange(t, 4, a, b)
+	st, err := a.Stats()
+	must(t, err)
+	if st.SlowPingTx != 4 || st.SlowPongRx != 4 || st.PingTx != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if s := sampleOfPeer(t, a, keyB); s.PingsRecv != 4 || s.Progress < 3 || s.RTT <= 0 {
+		t.Fatalf("sample %+v", s)
+	}
 }

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -18,7 +19,10 @@ type XDP struct {
 	ifc *iface
 	p   *pinger
 
+	done chan struct{}
+
 	mu     sync.Mutex
+	slow   [2]uint64 // SlowPingTx, SlowPongRx
 	known  map[uint64]bool
 	keys   []heartbeatHbPeerKey
 	vals   []heartbeatHbPeer
@@ -51,17 +55,79 @@ func NewXDP(cfg Config) (*XDP, error) {
 		p.close()
 		return nil, err
 	}
-	x := &XDP{cfg: cfg, ifc: ifc, p: p, known: map[uint64]bool{}}
+	x := &XDP{cfg: cfg, ifc: ifc, p: p, known: map[uint64]bool{}, done: make(chan struct{})}
 	node := nodeEntry(cfg.Key, cfg.Secret)
 	err = ifc.objs.HbProgress.Update(&ifc.port, uint64(0), ebpf.UpdateAny)
 	if err == nil {
 		err = ifc.objs.HbNodes.Update(&ifc.port, &node, ebpf.UpdateAny)
 	}
 	if err != nil {
+		close(x.done)
 		x.Close()
 		return nil, fmt.Errorf("heartbeat: register node: %w", err)
 	}
+	go x.serveSlowPath()
 	return x, nil
+}
+
+// serveSlowPath handles heartbeats that reach the socket although the
+// program is attached: they did not cross the XDP interface (a peer on
+// this host talking over lo while XDP is on eth0, say). PINGs are answered
+// from userspace; PONGs are written into the same peer map entry the
+// kernel updates, so Samples stay complete. Stats.SlowPingTx and
+// SlowPongRx count them.
+func (x *XDP) serveSlowPath() {
+	defer close(x.done)
+	buf := make([]byte, 2048)
+	out := make([]byte, hbpacket.Size)
+	for {
+		n, from, err := x.p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		var pkt hbpacket.Packet
+		if pkt.Unmarshal(buf[:n], x.cfg.Secret) != nil {
+			continue
+		}
+		now := MonotonicNow()
+		x.mu.Lock()
+		if x.closed || !x.known[pkt.Sender] {
+			x.mu.Unlock()
+			continue
+		}
+		k := heartbeatHbPeerKey{PeerKey: pkt.Sender, LocalPort: x.ifc.port}
+		var v heartbeatHbPeer
+		if x.ifc.objs.HbPeers.Lookup(&k, &v) != nil {
+			x.mu.Unlock()
+			continue
+		}
+		if pkt.Type == hbpacket.Ping {
+			v.PingsRx++
+		} else {
+			v.PongsRx++
+			v.LastPongNs = uint64(now)
+			v.RttNs = 0
+			if uint64(now) >= pkt.SendTime {
+				v.RttNs = uint64(now) - pkt.SendTime
+			}
+			v.Progress, v.Seq = pkt.Progress, pkt.Seq
+			x.slow[1]++
+		}
+		_ = x.ifc.objs.HbPeers.Update(&k, &v, ebpf.UpdateExist)
+		x.mu.Unlock()
+		if pkt.Type == hbpacket.Ping {
+			r := pkt.Reply(x.cfg.Key, x.p.currentProgress())
+			r.Marshal(out, x.cfg.Secret)
+			if _, err := x.p.conn.WriteToUDPAddrPort(out, from); err == nil {
+				x.mu.Lock()
+				x.slow[0]++
+				x.mu.Unlock()
+			}
+		}
+	}
 }
 
 // hb_node.flags bits (heartbeat.c).
@@ -221,6 +287,9 @@ func (x *XDP) Stats() (Stats, error) {
 	}
 	s.addKernel(&c)
 	x.p.counters(&s)
+	x.mu.Lock()
+	s.SlowPingTx, s.SlowPongRx = x.slow[0], x.slow[1]
+	x.mu.Unlock()
 	return s, nil
 }
 
@@ -246,7 +315,11 @@ func (x *XDP) Close() error {
 		return nil
 	}
 	x.closed = true
-	return errors.Join(x.p.close(), x.ifc.leave())
+	x.mu.Unlock()
+	err := x.p.close()
+	<-x.done
+	x.mu.Lock()
+	return errors.Join(err, x.ifc.leave())
 }
 
 var errClosed = errors.New("heartbeat: closed")
