@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hearsay/hearsay/node/admin"
+)
+
+func init() {
+	subcommands["demo"] = subcommand{
+		summary: "run a local 6-node cluster (3 masters, 3 replicas) until Ctrl-C",
+		run:     runDemo,
+	}
+}
+
+// demoStopTimeout is how long a child gets to exit after SIGTERM before it
+// is killed.
+const demoStopTimeout = 5 * time.Second
+
+func runDemo(args []string) int {
+	fs := flag.NewFlagSet("hearsay demo", flag.ContinueOnError)
+	basePort := fs.Int("base-port", 7000, "client port of the first node; node i listens on base-port+i (bus: +10000)")
+	nodes := fs.Int("nodes", 6, "number of nodes")
+	replicas := fs.Int("replicas", 1, "replicas per master")
+	timeout := fs.Duration("node-timeout", 2*time.Second, "node timeout passed to every node")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "hearsay demo: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if *basePort < 1 || *basePort+*nodes-1+10000 > 65535 {
+		fmt.Fprintf(os.Stderr, "hearsay demo: --base-port %d leaves no room for %d nodes and their bus ports (+10000)\n", *basePort, *nodes)
+		return 2
+	}
+	if _, err := admin.MakePlan(demoAddrs(*basePort, *nodes), *replicas); err != nil {
+		fmt.Fprintf(os.Stderr, "hearsay demo: --nodes %d --replicas %d: %v\n", *nodes, *replicas, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	d := &demo{base: *basePort, n: *nodes, replicas: *replicas, nodeTimeout: *timeout,
+		p: printer{w: os.Stdout, color: useColor(os.Stdout)}, stderr: os.Stderr}
+	return d.run(ctx)
+}
+
+func demoAddrs(base, n int) []string {
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(base+i)
+	}
+	return addrs
+}
+
+type demo struct {
+	base, n, replicas int
+	nodeTimeout       time.Duration
+	p                 printer
+	stderr            io.Writer
+
+	dir      string
+	children []*child
+}
+
+type child struct {
+	port int
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, once done is closed
+}
+
+func (d *demo) fail(format string, args ...any) int {
+	fmt.Fprintf(d.stderr, "hearsay demo: "+format+"\n", args...)
+	return 1
+}
+
+func (d *demo) run(ctx context.Context) int {
+	// Every port must be free before anything starts.
+	for i := 0; i < d.n; i++ {
+		for _, port := range []int{d.base + i, d.base + i + 10000} {
+			if err := portFree(port); err != nil {
+				return d.fail("port %d is busy (%v); stop what uses it, or pick other ports with --base-port", port, err)
+			}
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return d.fail("cannot find my own binary: %v", err)
+	}
+	d.dir, err = os.MkdirTemp("", "hearsay-demo-")
+	if err != nil {
+		return d.fail("%v", err)
+	}
+	defer d.cleanup()
+
+	d.p.headf("Starting %d nodes on ports %d-%d (data and logs in %s)", d.n, d.base, d.base+d.n-1, d.dir)
+	for i := 0; i < d.n; i++ {
+		if err := d.start(exe, d.base+i); err != nil {
+			return d.fail("%v", err)
+		}
+	}
+	for _, c := range d.children {
+		if err := d.waitReady(ctx, c); err != nil {
+			return d.fail("%v", err)
+		}
+	}
+
+	addrs := demoAddrs(d.base, d.n)
+	d.p.headf("Creating the cluster: %d masters, %d replica(s) each", d.n/(d.replicas+1), d.replicas)
+	tool := &admin.Tool{Wait: 30 * time.Second, Progress: d.p.step}
+	if _, err := tool.Create(ctx, addrs, d.replicas); err != nil {
+		if ctx.Err() != nil {
+			return 1
+		}
+		return d.fail("creating the cluster: %v", err)
+	}
+	rep, err := tool.Check(ctx, addrs[0])
+	if err != nil {
+		return d.fail("checking the cluster: %v", err)
+	}
+	fmt.Fprintln(d.p.w)
+	printCluster(&d.p, rep.Cluster)
+	printVerdict(&d.p, rep)
+	fmt.Fprintln(d.p.w)
+	fmt.Fprintf(d.p.w, "connect with: redis-cli -c -p %d\n", d.base)
+	fmt.Fprintf(d.p.w, "check with:   %s cluster check 127.0.0.1:%d\n", os.Args[0], d.base)
+	fmt.Fprintln(d.p.w, "Press Ctrl-C to stop the cluster.")
+
+	// Run until a signal, or until a node dies on its own.
+	exited := make(chan *child, len(d.children))
+	for _, c := range d.children {
+		go func() {
+			<-c.done
+			exited <- c
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(d.p.w)
+		return 0
+	case c := <-exited:
+		return d.fail("node %d exited unexpectedly (%v); its log:\n%s", c.port, c.err, tail(c.log, 20))
+	}
+}
+
+// portFree reports whether port can be bound on loopback for TCP and UDP
+// (the bus port carries UDP heartbeats).
+func portFree(port int) error {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	ln.Close()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return err
+	}
+	return pc.Close()
+}
+
+func (d *demo) start(exe string, port int) error {
+	dir := filepath.Join(d.dir, strconv.Itoa(port))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	logPath := filepath.Join(dir, "node.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer log.Close() // the child holds its own descriptor
+	cmd := exec.Command(exe, "node", "--port", strconv.Itoa(port), "--dir", dir,
+		"--node-timeout", d.nodeTimeout.String(), "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = log, log
+	// Own process group: Ctrl-C reaches the demo only, which then stops the
+	// children in order. Pdeathsig kills them if the demo itself is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting node %d: %v", port, err)
+	}
+	c := &child{port: port, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	d.children = append(d.children, c)
+	return nil
+}
+
+// waitReady waits until the child accepts connections on its client port.
+func (d *demo) waitReady(ctx context.Context, c *child) error {
+	deadline := time.Now().Add(15 * time.Second)
+	addr := "127.0.0.1:" + strconv.Itoa(c.port)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("node %d exited before accepting connections (%v); its log:\n%s", c.port, c.err, tail(c.log, 20))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("node %d does not accept connections after 15s; its log:\n%s", c.port, tail(c.log, 20))
+		}
+	}
+}
+
+// cleanup stops every child (SIGTERM, then SIGKILL after demoStopTimeout)
+// and removes the temporary directory.
+func (d *demo) cleanup() {
+	var wg sync.WaitGroup
+	killed := 0
+	var mu sync.Mutex
+	for _, c := range d.children {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-c.done:
+			case <-time.After(demoStopTimeout):
+				_ = c.cmd.Process.Kill()
+				<-c.done
+				mu.Lock()
+				killed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(d.children) > 0 {
+		msg := fmt.Sprintf("stopped %d nodes", len(d.children))
+		if killed > 0 {
+			msg += fmt.Sprintf(" (%d killed after %v)", killed, demoStopTimeout)
+		}
+		d.p.step(msg)
+	}
+	if d.dir != "" {
+		if err := os.RemoveAll(d.dir); err != nil {
+			fmt.Fprintf(d.stderr, "hearsay demo: removing %s: %v\n", d.dir, err)
+		} else {
+			d.p.step("removed " + d.dir)
+		}
+	}
+}
+
+// tail returns the last n lines of a file, indented.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "    (" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}
