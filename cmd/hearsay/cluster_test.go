@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestClusterUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "missing command"},
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"check"}, "check: wrong number of arguments (0)"},
+		{[]string{"check", "a:1", "b:2"}, "check: wrong number of arguments (2)"},
+		{[]string{"check", "nohost"}, `"nohost" is not host:port`},
+		{[]string{"check", "h:99999"}, "port must be 1-65535"},
+		{[]string{"check", "h:1", "--yes"}, "check does not take --yes"},
+		{[]string{"create", "h:1", "h:2", "h:3", "--replicas", "x"}, `invalid value "x"`},
+		{[]string{"create", "h:1", "--replicas", "-1"}, "--replicas must be 0 or more"},
+		{[]string{"add-node", "h:1"}, "add-node: wrong number of arguments (1)"},
+		{[]string{"del-node", "h:1", "id", "--replica-of", "x"}, "del-node does not take --replica-of"},
+		{[]string{"nodes", "h:1", "--nope"}, "flag provided but not defined: -nope"},
+	} {
+		var out, errb bytes.Buffer
+		code := clusterMain(context.Background(), tc.args, strings.NewReader(""), &out, &errb, false)
+		if code != 2 || !strings.Contains(errb.String(), tc.want) || !strings.Contains(errb.String(), "usage: hearsay cluster") {
+			t.Errorf("cluster %q: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errb.String(), tc.want)
+		}
+	}
+}
+
+func TestClusterCreateAbortsWithoutYes(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := clusterMain(context.Background(), []string{"create", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"},
+		strings.NewReader("no\n"), &out, &errb, false)
+	if code != 1 || !strings.Contains(out.String(), "aborted: nothing was changed") || !strings.Contains(out.String(), "0-5460") {
+		t.Errorf("exit %d, output:\n%s", code, out.String())
+	}
+}
+
+func TestTableAlignsWithColour(t *testing.T) {
+	for _, color := range []bool{false, true} {
+		var b bytes.Buffer
+		p := printer{w: &b, color: color}
+		var tb table
+		tb.header("A", "COUNT", "STATUS")
+		tb.row(cell{"long-value", red}, cell{"7", ""}, cell{"ok", green})
+		tb.row(cell{"x", ""}, cell{"12345", ""}, cell{"fail", red})
+		tb.write(&p, 1)
+		got := b.String()
+		if color {
+			if !strings.Contains(got, "\x1b[") {
+				t.Fatalf("no colour codes with colour on: %q", got)
+			}
+			got = stripANSI(got)
+		} else if strings.Contains(got, "\x1b") {
+			t.Fatalf("colour codes with colour off: %q", got)
+		}
+		want := "A           COUNT  STATUS\n" +
+			"long-value      7  ok\n" +
+			"x           12345  fail\n"
+		if got != want {
+			t.Errorf("colour=%v:\n%s\nwant\n%s", color, got, want)
+		}
+	}
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b {
+			for i < len(s) && s[i] != 'm' {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDemo runs `hearsay demo` as a user would: it waits for the cluster
+// table, checks the cluster with `hearsay cluster check`, stops the demo
+// with SIGINT and checks that the temp dirs are gone.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "hearsay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	base := 0
+	for try := 0; try < 50 && base == 0; try++ {
+		b := 20000 + rand.IntN(30000)
+		ok := true
+		for i := 0; i < 6 && ok; i++ {
+			ok = portFree(b+i) == nil && portFree(b+i+10000) == nil
+		}
+		if ok {
+			base = b
+		}
+	}
+	if base == 0 {
+		t.Skip("no 6 free consecutive loopback ports found")
+	}
+	cmd := exec.Command(bin, "demo", "--base-port", fmt.Sprint(base), "--node-timeout", "1s")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var out []string
+	timeout := time.After(60 * time.Second)
+	for ready := false; !ready; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("demo exited early:\n%s\nstderr: %s", strings.Join(out, "\n"), stderr.String())
+			}
+			out = append(out, l)
+			ready = l == fmt.Sprintf("connect with: redis-cli -c -p %d", base)
+		case <-timeout:
+			t.Fatalf("no 'connect with' line after 60s:\n%s\nstderr: %s", strings.Join(out, "\n"), stderr.String())
+		}
+	}
+	text := strings.Join(out, "\n")
+	if n := len(regexp.MustCompile(`(?m)^127\.0\.0\.1:\d+ +[0-9a-f]{8} +master `).FindAllString(text, -1)); n != 3 {
+		t.Errorf("%d master rows in the table, want 3:\n%s", n, text)
+	}
+	if !strings.Contains(text, "[OK] 6 nodes agree") {
+		t.Errorf("no agreement line:\n%s", text)
+	}
+	dir := regexp.MustCompile(`data and logs in (\S+)\)`).FindStringSubmatch(text)
+	if dir == nil {
+		t.Fatalf("no temp dir in the output:\n%s", text)
+	}
+
+	check, err := exec.Command(bin, "cluster", "check", fmt.Sprintf("127.0.0.1:%d", base+4)).CombinedOutput()
+	if err != nil || !strings.Contains(string(check), "all 16384 slots covered") {
+		t.Errorf("cluster check: %v\n%s", err, check)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for range lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("demo exit after SIGINT: %v; stderr: %s", err, stderr.String())
+	}
+	if _, err := os.Stat(dir[1]); !os.IsNotExist(err) {
+		t.Errorf("temp dir %s still there after the demo stopped (%v)", dir[1], err)
+	}
+	for i := 0; i < 6; i++ {
+		if err := portFree(base + i); err != nil {
+			t.Errorf("port %d still in use after the demo stopped: %v", base+i, err)
+		}
+	}
+}
