@@ -53,7 +53,7 @@ func ParseFlags(args []string) (Config, bool, error) {
 	fs.SetOutput(&usage)
 	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "join, fail, config or mix")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes (mix: 0 draws 10-20 from the seed)")
-	fs.IntVar(&cfg.Masters, "masters", cfg.Masters, "masters of the formed cluster (0: nodes/2)")
+	fs.IntVar(&cfg.Masters, "masters", cfg.Masters, "masters of the formed cluster (0: nodes/2, at most 500)")
 	fs.Var(lossFlag{&cfg.Loss}, "loss", "message loss probability: 0.05 or 5% (mix: the maximum drawn)")
 	fs.DurationVar(&cfg.Latency, "latency", cfg.Latency, "mean one-way link latency")
 	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "latency spread ± (0: latency/4, negative: none)")

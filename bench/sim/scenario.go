@@ -23,8 +23,9 @@ const (
 // Config is one cluster experiment, as `hearsay sim cluster` takes it.
 type Config struct {
 	Scenario string
-	// Nodes is N. Masters is M for fail and config; 0 means N/2 (at least
-	// 1, at most 16384): one replica per master, Redis's usual layout.
+	// Nodes is N. Masters is M for fail and config; 0 means N/2 (one
+	// replica per master, Redis's usual layout), at least 1 and at most
+	// DefaultMaxMasters.
 	Nodes, Masters int
 	// Loss is the message loss probability in [0,1).
 	Loss float64
@@ -79,7 +80,7 @@ func (c *Config) Validate() error {
 		bad("nodes", c.Nodes, fmt.Sprintf("must be at least %d for the %s scenario (0 picks 10-20 for mix)", minNodes, c.Scenario))
 	}
 	if c.Masters < 0 || (c.Nodes > 0 && c.Masters > c.Nodes) || c.Masters > wire.NumSlots {
-		bad("masters", c.Masters, "must be between 1 and min(nodes, 16384), or 0 for nodes/2")
+		bad("masters", c.Masters, "must be between 1 and min(nodes, 16384), or 0 for min(nodes/2, 500)")
 	}
 	if c.Scenario == ScenarioConfig && c.Masters == 1 {
 		bad("masters", c.Masters, "the config scenario moves a slot between two masters: needs at least 2")
@@ -111,11 +112,16 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultMaxMasters caps the default master count. Every core holds a claim
+// and slot-table entries per master, so at 10,000 nodes N/2 masters would
+// double the simulator's memory for no new behaviour.
+const DefaultMaxMasters = 500
+
 func (c *Config) masters() int {
 	if c.Masters > 0 {
 		return c.Masters
 	}
-	return min(max(c.Nodes/2, 1), wire.NumSlots)
+	return min(max(c.Nodes/2, 1), DefaultMaxMasters)
 }
 
 // Result is what one experiment measured. Rates are per node and per
@@ -143,6 +149,10 @@ type Result struct {
 	// PeakMemPerNodeBytes is the peak Go heap in use while the simulation
 	// ran, above what was in use before it, divided by N.
 	PeakMemPerNodeBytes uint64 `json:"peak_mem_per_node_bytes"`
+	// LiveMemPerNodeBytes is the heap still in use after a collection at
+	// the end of the run, above the baseline, divided by N: what the cores
+	// really hold, without garbage not yet collected.
+	LiveMemPerNodeBytes uint64 `json:"live_mem_per_node_bytes"`
 	Seed                uint64 `json:"seed"`
 	// VirtualMS is the virtual time simulated; WallMS the real time it took.
 	VirtualMS float64 `json:"virtual_ms"`
@@ -214,6 +224,18 @@ func (m *memMeter) sample(now time.Duration) {
 	m.peak = max(m.peak, ms.HeapInuse)
 }
 
+// live collects garbage and returns the heap in use above the baseline,
+// per node.
+func (m *memMeter) live(n int) uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if n <= 0 || ms.HeapInuse < m.base {
+		return 0
+	}
+	return (ms.HeapInuse - m.base) / uint64(n)
+}
+
 func (m *memMeter) perNode(n int) uint64 {
 	if n <= 0 || m.peak < m.base {
 		return 0
@@ -262,6 +284,7 @@ func Run(cfg Config) (Result, error) {
 	}
 	mem.sample(1 << 62)
 	res.PeakMemPerNodeBytes = mem.perNode(cfg.Nodes)
+	res.LiveMemPerNodeBytes = mem.live(cfg.Nodes)
 	res.VirtualMS = durMS(s.Now())
 	res.WallMS = float64(time.Since(start).Microseconds()) / 1000
 	res.Stats = s.Stats()

@@ -64,6 +64,7 @@ func simMain(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return flagError(stdout, stderr, "cluster", err)
 		}
+		sim.SetMemoryLimit(0.8)
 		res, err := sim.Run(cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "hearsay sim cluster: %v\n", err)
