@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os/exec"
@@ -165,6 +164,44 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("MigrationRedirects", func(t *testing.T) {
+		// REDIS-COMPAT.md, "Routing during a migration". Slot 12182 ("foo",
+		// which exists) moves from ps[2] to ps[0]; "{foo}x" is in the same
+		// slot and missing.
+		src, dst := ps[2], ps[0]
+		srcID := do(t, src, "CLUSTER", "MYID").(string)
+		dstID := do(t, dst, "CLUSTER", "MYID").(string)
+		do(t, dst, "CLUSTER", "SETSLOT", 12182, "IMPORTING", srcID)
+		do(t, src, "CLUSTER", "SETSLOT", 12182, "MIGRATING", dstID)
+		defer func() {
+			do(t, src, "CLUSTER", "SETSLOT", 12182, "STABLE")
+			do(t, dst, "CLUSTER", "SETSLOT", 12182, "STABLE")
+		}()
+		checks := []struct {
+			p    *proc
+			cmds [][]string
+			want []string
+		}{
+			{src, [][]string{{"GET", "foo"}}, []string{"$3 bar"}},
+			{src, [][]string{{"GET", "{foo}x"}}, []string{"-ASK 12182 " + dst.addr()}},
+			{src, [][]string{{"MGET", "foo", "{foo}x"}}, []string{"-TRYAGAIN Multiple keys request during rehashing of slot"}},
+			{dst, [][]string{{"GET", "{foo}x"}}, []string{"-MOVED 12182 " + src.addr()}},
+			{dst, [][]string{{"ASKING"}, {"GET", "{foo}x"}, {"GET", "{foo}x"}}, []string{"+OK", "$-1", "-MOVED 12182 " + src.addr()}},
+		}
+		for _, c := range checks {
+			got, err := rawPipeline(c.p.addr(), c.cmds...)
+			if err != nil || strings.Join(got, "|") != strings.Join(c.want, "|") {
+				t.Errorf("%v on %d: %q, %v; want %q", c.cmds, c.p.port, got, err, c.want)
+			}
+		}
+		if l := myselfLine(t, src); !strings.Contains(l, "[12182->-"+dstID+"]") {
+			t.Errorf("source myself line lacks the migrating slot: %s", l)
+		}
+		if l := myselfLine(t, dst); !strings.Contains(l, "[12182-<-"+srcID+"]") {
+			t.Errorf("target myself line lacks the importing slot: %s", l)
+		}
+	})
+
 	t.Run("GarbageOnBus", func(t *testing.T) {
 		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(ps[0].port+10000))
 		if err != nil {
@@ -259,5 +296,5 @@ func TestRedisCliCreate(t *testing.T) {
 		!strings.Contains(string(out), "[OK] All nodes agree about slots configuration.") {
 		t.Fatalf("redis-cli --cluster check: %v\n%s", err, out)
 	}
-	t.Log(fmt.Sprintf("redis-cli --cluster check:\n%s", out))
+	t.Logf("redis-cli --cluster check:\n%s", out)
 }

@@ -36,7 +36,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "hearsay")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/hearsay")
+	// HEARSAY_TEST_RACE=1 builds the nodes with the race detector, so the
+	// process tests also check the runtime's goroutines for data races.
+	args := []string{"build", "-o", binary}
+	if os.Getenv("HEARSAY_TEST_RACE") != "" {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "./cmd/hearsay")...)
 	build.Dir = ".."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -121,7 +127,10 @@ func startNode(t *testing.T, port int, dir string) *proc {
 	procsMu.Lock()
 	procs[p] = struct{}{}
 	procsMu.Unlock()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		p.checkLog(t)
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if r, err := rawCommand(p.addr(), "PING"); err == nil && r == "+PONG" {
@@ -155,6 +164,17 @@ func (p *proc) stop(t *testing.T) {
 	procsMu.Lock()
 	delete(procs, p)
 	procsMu.Unlock()
+	p.checkLog(t)
+}
+
+// checkLog fails the test if the node's log shows a data race or a panic.
+func (p *proc) checkLog(t *testing.T) {
+	b, _ := os.ReadFile(p.log)
+	for _, bad := range []string{"WARNING: DATA RACE", "panic:"} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("node %d log contains %q:\n%s", p.port, bad, b)
+		}
+	}
 }
 
 func (p *proc) kill() {
@@ -267,4 +287,43 @@ func waitAgree(t *testing.T, ps []*proc, timeout time.Duration) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// rawPipeline sends several commands on one connection and returns one
+// reply line per command (bulk replies as their "$len" header and body).
+func rawPipeline(addr string, cmds ...[]string) ([]string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	var b strings.Builder
+	for _, args := range cmds {
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return nil, err
+	}
+	r := bufio.NewReader(c)
+	var out []string
+	for range cmds {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return out, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if strings.HasPrefix(line, "$") && line != "$-1" {
+			body, err := r.ReadString('\n')
+			if err != nil {
+				return out, err
+			}
+			line += " " + strings.TrimRight(body, "\r\n")
+		}
+		out = append(out, line)
+	}
+	return out, nil
 }
