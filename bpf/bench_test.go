@@ -2,8 +2,11 @@ package bpf
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/hearsay/hearsay/bpf/hbpacket"
 )
@@ -136,6 +139,29 @@ func BenchmarkVethRTT(b *testing.B) {
 			b.ReportMetric(pct(0.50), "p50-rtt-ns")
 			b.ReportMetric(pct(0.99), "p99-rtt-ns")
 			b.ReportMetric(float64(len(rtts))/b.Elapsed().Seconds(), "heartbeats/s")
+		})
+	}
+}
+
+// BenchmarkSamples measures one tick's map read (BPF_MAP_LOOKUP_BATCH over
+// the shared peer map) for a node monitoring n peers.
+func BenchmarkSamples(b *testing.B) {
+	for _, n := range []int{8, 64, 1024} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			tp := newTestProg(b, nil)
+			for i := 0; i < n; i++ {
+				k := heartbeatHbPeerKey{PeerKey: uint64(1000 + i), LocalPort: portB}
+				must(b, tp.objs.HbPeers.Update(&k, &heartbeatHbPeer{PongsRx: 1}, ebpf.UpdateAny))
+			}
+			x := &XDP{ifc: &iface{objs: tp.objs, port: portB}}
+			dst := make([]Sample, 0, n+1)
+			for b.Loop() {
+				var err error
+				if dst, err = x.Samples(dst); err != nil || len(dst) != n+1 {
+					b.Fatalf("%d samples, %v", len(dst), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n+1), "ns/peer")
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -237,10 +238,39 @@ func (ifc *iface) loadPinned() (bool, error) {
 		}
 		*dst = m
 		if err := spec.Maps[name].Compatible(m); err != nil {
-			return false, nil // left by another version of hearsay
+			// Left by another version of hearsay: replace it, unless
+			// nodes of that version are still running.
+			if pid := livePinnedOwner(filepath.Join(ifc.pinDir, heartbeatMapHbOwners)); pid != 0 {
+				return false, fmt.Errorf("heartbeat: %s: the pinned XDP state in %s has another layout (%v) and is in use by pid %d (another hearsay version?)", ifc.name, ifc.pinDir, err, pid)
+			}
+			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// livePinnedOwner returns the PID of a live node registered in the pinned
+// owner map at path, or 0. It only assumes the key is a u32 port and the
+// value starts with the u32 PID and u64 start time.
+func livePinnedOwner(path string) uint32 {
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		return 0
+	}
+	defer m.Close()
+	if m.KeySize() != 4 || m.ValueSize() < 16 {
+		return 0
+	}
+	var port uint32
+	v := make([]byte, m.ValueSize())
+	it := m.Iterate()
+	for it.Next(&port, &v) {
+		o := heartbeatHbOwner{Pid: binary.NativeEndian.Uint32(v[0:]), StartTime: binary.NativeEndian.Uint64(v[8:])}
+		if ownerAlive(o) {
+			return o.Pid
+		}
+	}
+	return 0
 }
 
 // reapDead removes the entries of registered nodes whose process is gone
