@@ -416,7 +416,11 @@ func (b *bus) links(byAddr map[netip.AddrPort]wire.NodeID) []linkInfo {
 		ls = append(ls, linkInfo{outbound: true, node: byAddr[l.addr], created: l.created, pending: len(l.pending)})
 	}
 	for l := range b.in {
-		ls = append(ls, linkInfo{node: l.peer, created: l.created})
+		// Redis lists only links attached to a known node; an inbound
+		// link is attached once its first frame names the sender.
+		if !l.peer.IsZero() {
+			ls = append(ls, linkInfo{node: l.peer, created: l.created})
+		}
 	}
 	return ls
 }
