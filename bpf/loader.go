@@ -178,6 +178,9 @@ func openIface(ifname string, port uint16, pinRoot, lockDir string, want AttachM
 	if err := ensureBPFFS(ifc.pinDir); err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+		return nil, unsupported("lock directory: %v", err)
+	}
 	err = withLock(ifc.lock, func() error {
 		if err := ifc.joinLocked(l); err != nil {
 			ifc.closeObjs()
@@ -186,6 +189,7 @@ func openIface(ifname string, port uint16, pinRoot, lockDir string, want AttachM
 		return nil
 	})
 	if err != nil {
+		os.Remove(ifc.pinDir) // only if empty: never another node's pins
 		return nil, err
 	}
 	return ifc, nil
