@@ -138,9 +138,17 @@ func (c *Config) check() error {
 func New(mode Mode, cfg Config) (Heartbeater, error) {
 	switch mode {
 	case ModeXDP:
-		return NewXDP(cfg)
+		if h, err := NewXDP(cfg); err == nil {
+			return h, nil
+		} else {
+			return nil, err // a nil interface, not a nil *XDP
+		}
 	case ModeUDP:
-		return NewUDP(cfg)
+		if h, err := NewUDP(cfg); err == nil {
+			return h, nil
+		} else {
+			return nil, err
+		}
 	case ModeAuto, "":
 		h, err := NewXDP(cfg)
 		if err == nil {
@@ -148,7 +156,7 @@ func New(mode Mode, cfg Config) (Heartbeater, error) {
 			return h, nil
 		}
 		cfg.logf("heartbeat: xdp unavailable, using udp: %v", err)
-		return NewUDP(cfg)
+		return New(ModeUDP, cfg)
 	}
 	return nil, fmt.Errorf("heartbeat: unknown mode %q (want auto, xdp or udp)", mode)
 }
