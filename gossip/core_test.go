@@ -150,6 +150,10 @@ func TestForgetBlacklist(t *testing.T) {
 // currentEpoch+1.
 func TestConfigEpochCollision(t *testing.T) {
 	tn := newTestNet(t, 3, nil)
+	// Three masters with slots, all at configEpoch 0, meet.
+	for i := range tn.cores {
+		tn.addSlots(i, uint16(i*100), uint16(i*100+99))
+	}
 	tn.meetAll()
 	tn.run(3 * time.Second)
 	seen := map[uint64]bool{}

@@ -149,6 +149,16 @@ func (c *Core) uncount(id wire.NodeID) {
 func (c *Core) applyClaim(cl *claim) bool {
 	old := c.claims[cl.owner]
 	c.setClaim(cl)
+	if old != nil && cl.epoch >= old.epoch && slices.Equal(old.ranges, cl.ranges) && c.ownsAll(cl) {
+		// The common case after an epoch bump: same slots, higher epoch.
+		if cl.epoch != old.epoch {
+			c.table.SetEpoch(ring.NodeID(cl.owner), cl.epoch)
+			c.tableChanged()
+			c.event(EventSlotsChanged, cl.owner)
+			return true
+		}
+		return false
+	}
 	changed := false
 	selfLost := false
 	var taker wire.NodeID
@@ -204,6 +214,25 @@ func (c *Core) applyClaim(cl *claim) bool {
 		c.selfLostSlots(taker)
 	}
 	return changed
+}
+
+// ownsAll reports whether the claim's owner holds every slot it claims.
+func (c *Core) ownsAll(cl *claim) bool {
+	n := 0
+	for _, r := range cl.ranges {
+		n += int(r.End-r.Start) + 1
+	}
+	if c.masters[cl.owner] != n {
+		return false
+	}
+	for _, r := range cl.ranges {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			if cur, _ := c.table.Owner(uint16(s)); wire.NodeID(cur) != cl.owner {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // selfLostSlots runs when a higher claim took some of our slots: our own
@@ -321,6 +350,13 @@ func (c *Core) maybeUpdate(n *record) {
 func (c *Core) handleCollision(h *wire.Header) {
 	s := c.self()
 	if h.Flags&wire.FlagMaster == 0 || s.flags&wire.FlagMaster == 0 || h.ConfigEpoch != s.configEpoch {
+		return
+	}
+	// Only a master that serves slots needs an epoch of its own: its claims
+	// are what epochs order. Redis also bumps empty masters, which in a
+	// join of hundreds of fresh nodes turns into a storm of bumps, each
+	// announced to everyone, for epochs that order nothing.
+	if c.masters[c.cfg.ID] == 0 {
 		return
 	}
 	if bytes.Compare(c.cfg.ID[:], h.Sender[:]) >= 0 {
