@@ -55,12 +55,20 @@ type Config struct {
 	// NodeTimeout is how long a peer may stay silent before it is PFAIL
 	// (default 5s).
 	NodeTimeout time.Duration
-	// Heartbeat is auto|xdp|udp|off (default auto). Until the bpf package
-	// is wired in, every mode falls back to the core's bus pings.
+	// Heartbeat is auto|xdp|udp|off (default auto): the transport of the
+	// UDP heartbeats on the bus port number (package bpf). xdp has the
+	// kernel answer PINGs and fails New with the reason when XDP is not
+	// possible; udp answers from a userspace socket; auto tries xdp, then
+	// udp, and logs which it chose and why; off leaves liveness to the
+	// core's bus pings, as Redis does.
 	Heartbeat string
+	// XDPInterface is the interface the XDP program is attached to
+	// (--xdp-iface). Empty means the interface holding Bind (or, for a
+	// wildcard Bind, AnnounceIP); on lo only generic mode attaches.
+	XDPInterface string
 	// Heartbeats, when set, supplies liveness samples from outside the bus
-	// (XDP or the UDP fallback); the core then stops pinging on the bus
-	// just for liveness. Nil means bus pings.
+	// and overrides Heartbeat; the core then stops pinging on the bus
+	// just for liveness. Nil means: open the transport Heartbeat names.
 	Heartbeats Heartbeats
 	// HTTP is the listen address of /metrics and /status; empty disables it.
 	HTTP string

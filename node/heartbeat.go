@@ -1,6 +1,8 @@
 package node
 
 import (
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/hearsay/hearsay/gossip"
@@ -34,37 +36,65 @@ type HeartbeatSample struct {
 	Sample gossip.HeartbeatSample
 }
 
-// heartbeatDriver feeds a Heartbeats transport from the bus loop.
+// heartbeatDriver feeds a Heartbeats transport from the bus loop. Every
+// tick it bumps the progress counter, keeps the transport's peers equal to
+// the core's monitored set, reads all samples once and feeds them to the
+// core; every pingEvery it sends one PING to each monitored peer.
 type heartbeatDriver struct {
-	n        *Node
-	hb       Heartbeats
-	peers    []gossip.Peer
-	samples  []HeartbeatSample
-	lastPing time.Duration
+	n         *Node
+	hb        Heartbeats
+	pingEvery time.Duration
+	peers     []gossip.Peer // the set last given to SetPeers
+	next      []gossip.Peer
+	peersOK   bool // SetPeers succeeded with peers
+	samples   []HeartbeatSample
+	lastPing  time.Duration
+	peerCount atomic.Int64 // len(peers), for INFO and /metrics
+	answering atomic.Int64 // peers whose last PONG is under NodeTimeout old
+	stats     hbStatsCache
+}
+
+func newHeartbeatDriver(n *Node, hb Heartbeats) *heartbeatDriver {
+	d := &heartbeatDriver{n: n, hb: hb, pingEvery: heartbeatPingInterval(n.cfg.NodeTimeout)}
+	d.stats.d = d
+	return d
 }
 
 // tick runs on the bus loop.
 func (d *heartbeatDriver) tick(now time.Duration) {
 	n := d.n
-	_ = d.hb.Tick()
-	if now-d.lastPing < n.core.Config().PingInterval {
-		return
-	}
-	d.lastPing = now
-	d.peers = n.core.Monitored(d.peers[:0])
-	if err := d.hb.SetPeers(d.peers); err != nil {
-		n.log.Warn("heartbeat: cannot set peers", "err", err)
-	}
-	if err := d.hb.SendPings(); err != nil {
+	if err := d.hb.Tick(); err != nil {
 		n.metrics.heartbeatErrors.Inc()
+	}
+	d.next = n.core.Monitored(d.next[:0])
+	if !d.peersOK || !slices.Equal(d.next, d.peers) {
+		d.peers, d.next = d.next, d.peers
+		d.peersOK = true
+		d.peerCount.Store(int64(len(d.peers)))
+		if err := d.hb.SetPeers(d.peers); err != nil {
+			d.peersOK = false // retried next tick
+			n.metrics.heartbeatErrors.Inc()
+			n.log.Warn("heartbeat: cannot set peers", "err", err)
+		}
+	}
+	if now-d.lastPing >= d.pingEvery && len(d.peers) > 0 {
+		d.lastPing = now
+		if err := d.hb.SendPings(); err != nil {
+			n.metrics.heartbeatErrors.Inc()
+		}
 	}
 	var err error
 	if d.samples, err = d.hb.Samples(d.samples[:0]); err != nil {
 		n.metrics.heartbeatErrors.Inc()
 		return
 	}
+	answering := 0
 	for _, s := range d.samples {
+		if s.Sample.PongsRecv > 0 && now-s.Sample.LastPong <= n.cfg.NodeTimeout {
+			answering++
+		}
 		n.bus.apply(n.core.Heartbeat(now, s.Peer, s.Sample))
 	}
+	d.answering.Store(int64(answering))
 	n.metrics.heartbeatSamples.Add(len(d.samples))
 }

@@ -82,7 +82,7 @@ func New(cfg Config) (*Node, error) {
 	gcfg := gossip.Config{
 		Addr:              wire.Addr{IP: a.announce, Port: uint16(cfg.Port), BusPort: uint16(cfg.BusPort)},
 		NodeTimeout:       cfg.NodeTimeout,
-		ExternalHeartbeat: cfg.Heartbeats != nil,
+		ExternalHeartbeat: cfg.Heartbeats != nil || cfg.Heartbeat != HeartbeatOff,
 		Seed:              binary.LittleEndian.Uint64(seed[:]),
 	}
 	if st == nil {
@@ -105,10 +105,18 @@ func New(cfg Config) (*Node, error) {
 	n.metrics = newMetrics(n)
 	n.bus = newBus(n)
 	n.cli = &clientServer{n: n}
-	if cfg.Heartbeats != nil {
-		n.hb = &heartbeatDriver{n: n, hb: cfg.Heartbeats}
-	} else if cfg.Heartbeat != HeartbeatOff {
-		n.log.Warn("XDP/UDP heartbeats are not wired yet; liveness uses bus pings", "heartbeat", cfg.Heartbeat)
+	if hb := cfg.Heartbeats; hb != nil || cfg.Heartbeat != HeartbeatOff {
+		if hb == nil {
+			t, err := openHeartbeats(&n.cfg, a, n.core.ID(), n.now)
+			if err != nil {
+				return nil, err
+			}
+			hb = t
+		}
+		n.hb = newHeartbeatDriver(n, hb)
+		n.metrics.registerHeartbeatMetrics(n.hb)
+	} else {
+		n.log.Info("heartbeats off; liveness uses bus pings")
 	}
 	n.disp = command.New(n.store, command.Options{
 		Router:      n,
@@ -219,6 +227,15 @@ func (n *Node) admin(fn func(c *gossip.Core, now time.Duration) (gossip.Ready, e
 // stops. It returns an error if an engine cannot start.
 func (n *Node) Run(ctx context.Context) error {
 	defer close(n.done)
+	if n.hb != nil {
+		// Runs after the engines stopped: the last XDP node on an
+		// interface detaches the program and unpins it.
+		defer func() {
+			if err := n.hb.hb.Close(); err != nil {
+				n.log.Warn("heartbeat: close", "err", err)
+			}
+		}()
+	}
 	errc := make(chan error, 3)
 	busAddr := "tcp://" + net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.BusPort))
 	cliAddr := "tcp://" + net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.Port))
@@ -273,9 +290,6 @@ func (n *Node) Run(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = n.http.Shutdown(sctx)
 		cancel()
-	}
-	if n.hb != nil {
-		_ = n.hb.hb.Close()
 	}
 	return runErr
 }

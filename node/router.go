@@ -163,7 +163,10 @@ func (n *Node) infoSection(section string, b []byte) ([]byte, bool) {
 	switch section {
 	case "cluster":
 		b = append(b, "# Cluster\r\ncluster_enabled:1\r\n"...)
-		return b, true
+		return n.appendHeartbeatInfo(b), true
+	case "heartbeat":
+		b = append(b, "# Heartbeat\r\n"...)
+		return n.appendHeartbeatInfo(b), true
 	case "replication":
 		b = append(b, "# Replication\r\n"...)
 		if !v.replica {

@@ -33,9 +33,10 @@ func runNode(args []string) int {
 	fs.StringVar(&cfg.AnnounceIP, "announce-ip", "", "address announced to peers and clients (default: --bind)")
 	fs.StringVar(&cfg.Dir, "dir", ".", "directory of the node config file ("+node.StateFile+")")
 	fs.DurationVar(&cfg.NodeTimeout, "node-timeout", node.DefaultNodeTimeout, "how long a silent peer takes to become PFAIL")
-	fs.StringVar(&cfg.Heartbeat, "heartbeat", node.HeartbeatAuto, "heartbeat transport: auto|xdp|udp|off")
+	fs.StringVar(&cfg.Heartbeat, "heartbeat", node.HeartbeatAuto, "heartbeat transport: auto (xdp, else udp)|xdp|udp|off (bus pings)")
+	fs.StringVar(&cfg.XDPInterface, "xdp-iface", "", "interface for the XDP heartbeat program (default: the one holding --bind; lo attaches in generic mode)")
 	fs.StringVar(&cfg.HTTP, "http", "", "listen address for /metrics and /status (off when empty)")
-	fs.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret that authenticates bus frames")
+	fs.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret that authenticates bus frames and keys the heartbeat MAC")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with")
 	fs.StringVar(&logLevel, "log-level", "info", "debug|info|warn|error")
 	if err := fs.Parse(args); err != nil {

@@ -1,0 +1,209 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hearsay/hearsay/bpf"
+	"github.com/hearsay/hearsay/bpf/hbpacket"
+	"github.com/hearsay/hearsay/gossip"
+	"github.com/hearsay/hearsay/gossip/wire"
+)
+
+// HeartbeatStats are the counters of a heartbeat transport, as shown in
+// INFO and /metrics. A Heartbeats implementation may provide them by also
+// implementing HeartbeatStatser.
+type HeartbeatStats = bpf.Stats
+
+// HeartbeatStatser is implemented by heartbeat transports that keep
+// counters (the bpf-backed one does).
+type HeartbeatStatser interface {
+	Stats() (HeartbeatStats, error)
+}
+
+// heartbeatPingInterval is how often every monitored peer gets a PING:
+// NodeTimeout/10, at least once per 100ms and at most once per bus tick
+// (the driver runs on ticks, so the interval is effectively rounded up to
+// a multiple of busTick). Heartbeats are cheap (one 48-byte datagram, and
+// with XDP no userspace work at the responder), and at NodeTimeout/10 a
+// peer must miss about ten in a row before it is PFAIL, so a lost packet
+// or two never accuses anyone.
+func heartbeatPingInterval(nodeTimeout time.Duration) time.Duration {
+	return min(max(nodeTimeout/10, busTick), 100*time.Millisecond)
+}
+
+// bpfHeartbeats adapts a bpf.Heartbeater to Heartbeats: peers are keyed by
+// the first 8 bytes of their node ID (wire.NodeID.Key) and reached on UDP
+// at their IP and bus port, and sample times are moved from
+// CLOCK_MONOTONIC onto the core's clock.
+type bpfHeartbeats struct {
+	h     bpf.Heartbeater
+	clock func() time.Duration // the core's clock (Node.now)
+
+	mu    sync.Mutex // SetPeers/Samples run on the bus loop, Stats anywhere
+	byKey map[uint64]wire.NodeID
+	peers []bpf.Peer
+	raw   []bpf.Sample
+}
+
+// openHeartbeats creates the transport for cfg.Heartbeat (auto, xdp or
+// udp). Under xdp it fails with the reason when XDP is not possible.
+func openHeartbeats(cfg *Config, a addrs, id wire.NodeID, clock func() time.Duration) (*bpfHeartbeats, error) {
+	log := cfg.Logger
+	bcfg := bpf.Config{
+		Key:       id.Key(),
+		Bind:      netip.AddrPortFrom(a.bind, uint16(cfg.BusPort)),
+		Secret:    hbpacket.DeriveKey(cfg.ClusterSecret),
+		Interface: cfg.XDPInterface,
+		Logf:      func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) },
+	}
+	if bcfg.Interface == "" && a.bind.IsUnspecified() {
+		// The interface holding a wildcard bind is not defined; the
+		// announced address is the one peers send heartbeats to.
+		if name, err := interfaceOf(a.announce); err == nil {
+			bcfg.Interface = name
+		}
+	}
+	h, err := bpf.New(bpf.Mode(cfg.Heartbeat), bcfg)
+	if err != nil {
+		if cfg.Heartbeat == HeartbeatXDP {
+			if errors.Is(err, bpf.ErrUnsupported) {
+				why := ""
+				if miss := missingXDPCaps(); miss != "" {
+					why = " (missing " + miss + ")"
+				}
+				return nil, fmt.Errorf("node: --heartbeat xdp: XDP is not possible here%s; use --heartbeat auto or udp: %w", why, err)
+			}
+			return nil, fmt.Errorf("node: --heartbeat xdp: %w", err)
+		}
+		return nil, fmt.Errorf("node: --heartbeat %s: %w", cfg.Heartbeat, err)
+	}
+	attrs := []any{"mode", string(h.Mode()), "requested", cfg.Heartbeat, "bind", bcfg.Bind.String(),
+		"auth", bcfg.Secret != nil, "ping_interval", heartbeatPingInterval(cfg.NodeTimeout)}
+	if x, ok := h.(*bpf.XDP); ok {
+		attrs = append(attrs, "iface", x.Interface(), "attach", string(x.AttachMode()), "pins", x.PinDir())
+	}
+	log.Info("heartbeats on", attrs...)
+	return &bpfHeartbeats{h: h, clock: clock, byKey: map[uint64]wire.NodeID{}}, nil
+}
+
+// missingXDPCaps names the capabilities XDP needs that this process lacks
+// (CAP_BPF, or CAP_SYS_ADMIN before 5.8, and CAP_NET_ADMIN), or "".
+func missingXDPCaps() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	var eff uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			if eff, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64); err != nil {
+				return ""
+			}
+		}
+	}
+	const capNetAdmin, capSysAdmin, capBPF = 12, 21, 39
+	var miss []string
+	if eff&(1<<capBPF|1<<capSysAdmin) == 0 {
+		miss = append(miss, "CAP_BPF")
+	}
+	if eff&(1<<capNetAdmin) == 0 {
+		miss = append(miss, "CAP_NET_ADMIN")
+	}
+	return strings.Join(miss, " and ")
+}
+
+// interfaceOf names the interface that holds addr.
+func interfaceOf(addr netip.Addr) (string, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	for _, ifc := range ifs {
+		as, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range as {
+			if pfx, err := netip.ParsePrefix(a.String()); err == nil && pfx.Addr().Unmap() == addr {
+				return ifc.Name, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no interface holds %v", addr)
+}
+
+// Mode implements Heartbeats.
+func (t *bpfHeartbeats) Mode() string { return string(t.h.Mode()) }
+
+// SetPeers implements Heartbeats.
+func (t *bpfHeartbeats) SetPeers(peers []gossip.Peer) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.byKey)
+	t.peers = t.peers[:0]
+	for _, p := range peers {
+		k := p.ID.Key()
+		if _, dup := t.byKey[k]; dup {
+			continue // two IDs sharing 8 bytes: astronomically unlikely
+		}
+		t.byKey[k] = p.ID
+		t.peers = append(t.peers, bpf.Peer{Key: k, Addr: netip.AddrPortFrom(p.Addr.IP, p.Addr.BusPort)})
+	}
+	return t.h.SetPeers(t.peers)
+}
+
+// Tick implements Heartbeats.
+func (t *bpfHeartbeats) Tick() error { return t.h.Tick() }
+
+// SendPings implements Heartbeats.
+func (t *bpfHeartbeats) SendPings() error { return t.h.SendPings() }
+
+// Samples implements Heartbeats: one batched read, times moved onto the
+// core's clock. Go's monotonic clock is CLOCK_MONOTONIC on Linux, so the
+// two clocks differ by a constant, measured here on every call.
+func (t *bpfHeartbeats) Samples(dst []HeartbeatSample) ([]HeartbeatSample, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	dst = dst[:0]
+	var err error
+	if t.raw, err = t.h.Samples(t.raw[:0]); err != nil {
+		return dst, err
+	}
+	offset := t.clock() - bpf.MonotonicNow()
+	for _, s := range t.raw {
+		id, ok := t.byKey[s.PeerKey]
+		if !ok {
+			continue
+		}
+		var last time.Duration
+		if s.LastPong > 0 {
+			last = max(s.LastPong+offset, 1)
+		}
+		dst = append(dst, HeartbeatSample{Peer: id, Sample: gossip.HeartbeatSample{
+			PongsRecv: s.PongsRecv, LastPong: last, RTT: s.RTT, Progress: s.Progress,
+		}})
+	}
+	return dst, nil
+}
+
+// Stats implements HeartbeatStatser.
+func (t *bpfHeartbeats) Stats() (HeartbeatStats, error) { return t.h.Stats() }
+
+// Close implements Heartbeats.
+func (t *bpfHeartbeats) Close() error { return t.h.Close() }
+
+// xdpInfo reports the interface and attach mode when the transport is XDP.
+func (t *bpfHeartbeats) xdpInfo() (iface, attach string, ok bool) {
+	if x, ok := t.h.(*bpf.XDP); ok {
+		return x.Interface(), string(x.AttachMode()), true
+	}
+	return "", "", false
+}
