@@ -446,3 +446,26 @@ func BenchmarkCoreStepPing(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// Epoch and identity changes must be durable before they are announced.
+func TestDurableChangesAskForPersist(t *testing.T) {
+	tn := formed(t, 3, nil)
+	r, err := tn.cores[1].SetSlot(tn.now, 0, SlotImporting, tn.cores[0].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = tn.cores[1].SetSlot(tn.now, 0, SlotNode, tn.cores[1].ID())
+	if err != nil || !r.Persist {
+		t.Fatalf("SETSLOT NODE on the importing node: persist=%v err=%v", r.Persist, err)
+	}
+	r, err = tn.cores[2].Reset(tn.now, true, testID(77))
+	if err == nil && !r.Persist {
+		t.Fatal("hard reset did not ask for persist")
+	}
+	if tn.cores[2].ID() != testID(77) || tn.cores[2].KnownNodes() != 1 {
+		t.Fatal("hard reset kept the old identity or peers")
+	}
+	if cur, cfg := tn.cores[2].Epochs(); cur != 0 || cfg != 0 {
+		t.Fatalf("hard reset left epochs %d/%d", cur, cfg)
+	}
+}

@@ -72,7 +72,8 @@ type Result struct {
 
 // String renders "residue=<f> traffic=<f> t_ave=<f> t_last=<f>".
 func (r Result) String() string {
-	return fmt.Sprintf("residue=%g traffic=%g t_ave=%g t_last=%g", r.Residue, r.Traffic, r.TAve, r.TLast)
+	// Six significant digits: averages over runs carry float noise beyond that.
+	return fmt.Sprintf("residue=%.6g traffic=%.6g t_ave=%.6g t_last=%.6g", r.Residue, r.Traffic, r.TAve, r.TLast)
 }
 
 // Validate reports configuration errors.
