@@ -5,7 +5,7 @@ PKGS    := ./...
 # Pure packages run under the race detector; they have no I/O, so it is cheap.
 PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
 
-.PHONY: all build test test-short race bench lint generate run sim clean fuzz
+.PHONY: all build test test-short race bench lint generate run sim clean fuzz compare
 
 all: build
 
@@ -28,6 +28,11 @@ lint:
 	gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+# Side-by-side benchmark against Redis 7 (issue 3 Targets); several minutes.
+# COMPARE_FLAGS=-quick for a one-minute run, e.g. COMPARE_FLAGS='-quick -out compare.txt'.
+compare: build
+	$(GO) run ./bench/compare/cmd/compare -hearsay $(BIN) $(COMPARE_FLAGS)
 
 # Regenerating the XDP objects needs: apt-get install clang llvm libbpf-dev
 generate:

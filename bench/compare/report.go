@@ -1,0 +1,206 @@
+package compare
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Write prints the human-readable report followed by one key=value line
+// per figure.
+func (res *Results) Write(w io.Writer) error {
+	res.WriteTable(w)
+	fmt.Fprintln(w)
+	return res.WriteKV(w)
+}
+
+// WriteTable prints the results as tables with a description of the
+// method.
+func (res *Results) WriteTable(w io.Writer) {
+	cfg := res.Config
+	fmt.Fprintf(w, "hearsay %s vs Redis %s, same run, %s, %d CPUs, %v\n",
+		res.HearsayRev, res.RedisVersion, res.Start.UTC().Format("2006-01-02 15:04 MST"), res.CPUs, res.Elapsed.Round(time.Second))
+
+	if len(res.Throughput) > 0 {
+		fmt.Fprintf(w, "\nThroughput: redis-benchmark -t set,get -n %d -P %d -c %d --csv\n", cfg.Requests, cfg.Pipeline, cfg.Clients)
+		fmt.Fprintf(w, "  one hearsay node owning all 16384 slots (never redirects) vs one redis-server --save '' --appendonly no;\n")
+		fmt.Fprintf(w, "  %d rounds in the order %s; figures are the mean over rounds\n", cfg.Rounds,
+			strings.TrimSuffix(strings.Repeat("hearsay, redis, ", cfg.Rounds), ", "))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "test\thearsay req/s\tredis req/s\thearsay/redis\t  hearsay rounds\t  redis rounds\t")
+		for _, t := range res.Throughput {
+			h, r := mean(t.Hearsay), mean(t.Redis)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t  %s\t  %s\t\n", t.Test, group(h), group(r), ratio(h, r), groups(t.Hearsay), groups(t.Redis))
+		}
+		tw.Flush()
+	}
+
+	if len(res.Bus) > 0 {
+		fmt.Fprintf(w, "\nIdle bus traffic: node timeout %v, clusters of half masters and half replicas, settle %v, window %v\n",
+			cfg.NodeTimeout, cfg.Settle, cfg.Window)
+		if res.Method == "capture" {
+			fmt.Fprintln(w, "  bytes/node/s = payload bytes (TCP + UDP, no headers) of every packet to or from a bus port, counted by an")
+			fmt.Fprintln(w, "  AF_PACKET capture on lo, / nodes / window. wire = whole IP packets incl. headers and ACKs. ss tcp = the")
+			fmt.Fprintln(w, "  sum of bytes_sent of bus sockets from `ss -tinH` before and after the window (cross-check, TCP only).")
+		} else {
+			fmt.Fprintln(w, "  bytes/node/s = TCP payload bytes sent by bus sockets (bytes_sent from `ss -tinH` before and after the")
+			fmt.Fprintln(w, "  window) / nodes / window. UDP is not counted: the packet capture needs CAP_NET_RAW.")
+		}
+		fmt.Fprintln(w, "  msgs = cluster_stats_messages_sent summed over the nodes (CLUSTER INFO, TCP bus messages); bytes/msg = tcp bytes / msgs.")
+		fmt.Fprintln(w, "  vs redis = bytes/node/s / Redis's bytes/node/s at the same size (wire vs redis: the same with wire bytes).")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "nodes\tsetup\tbytes/node/s\ttcp\tudp\twire\tss tcp\tmsgs/node/s\tbytes/msg\tvs redis\twire vs redis\t")
+		for _, b := range res.Bus {
+			redis, ok := res.redisRow(b.Nodes)
+			vs, wvs := "-", "-"
+			if ok && b.System != "redis" {
+				vs = ratio(b.BytesPerNodeSec(), redis.BytesPerNodeSec())
+				if b.Captured && redis.Captured {
+					wvs = ratio(b.wirePerNodeSec(), redis.wirePerNodeSec())
+				}
+			}
+			tcp, udp, wire := "-", "-", "-"
+			if b.Captured {
+				tcp, udp = group(b.perNodeSec(b.Traffic.TCPPayload)), group(b.perNodeSec(b.Traffic.UDPPayload))
+				wire = group(b.wirePerNodeSec())
+			}
+			ss := "-"
+			if b.SSOK {
+				ss = group(b.perNodeSec(b.SS.Bytes))
+			}
+			perMsg := "-"
+			if b.Msgs > 0 {
+				perMsg = group(float64(b.tcpBytes()) / float64(b.Msgs))
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t\n", b.Nodes, b.label(), group(b.BytesPerNodeSec()),
+				tcp, udp, wire, ss, float64(b.Msgs)/float64(b.Nodes)/b.Window.Seconds(), perMsg, vs, wvs)
+		}
+		tw.Flush()
+		for _, b := range res.Bus {
+			for _, n := range b.Notes {
+				fmt.Fprintf(w, "  note (%d nodes, %s): %s\n", b.Nodes, b.label(), n)
+			}
+		}
+	}
+}
+
+// tcpBytes is the TCP payload of the window, from the capture or ss.
+func (b BusRow) tcpBytes() uint64 {
+	if b.Captured {
+		return b.Traffic.TCPPayload
+	}
+	return b.SS.Bytes
+}
+
+func (b BusRow) wirePerNodeSec() float64 { return b.perNodeSec(b.Traffic.TCPWire + b.Traffic.UDPWire) }
+
+func (b BusRow) label() string {
+	if b.System == "redis" {
+		return "redis cluster"
+	}
+	return "hearsay --heartbeat " + b.Heartbeat
+}
+
+func (res *Results) redisRow(nodes int) (BusRow, bool) {
+	for _, b := range res.Bus {
+		if b.System == "redis" && b.Nodes == nodes {
+			return b, true
+		}
+	}
+	return BusRow{}, false
+}
+
+// WriteKV prints one key=value line per figure, for scripts and the README.
+func (res *Results) WriteKV(w io.Writer) error {
+	cfg := res.Config
+	kv := func(k string, v any) { fmt.Fprintf(w, "%s=%v\n", k, v) }
+	kv("hearsay_rev", res.HearsayRev)
+	kv("redis_version", res.RedisVersion)
+	kv("cpus", res.CPUs)
+	kv("elapsed_s", int(res.Elapsed.Round(time.Second).Seconds()))
+	if len(res.Throughput) > 0 {
+		kv("throughput_requests", cfg.Requests)
+		kv("throughput_pipeline", cfg.Pipeline)
+		kv("throughput_clients", cfg.Clients)
+		kv("throughput_rounds", cfg.Rounds)
+		for _, t := range res.Throughput {
+			name := "throughput_" + strings.ToLower(t.Test)
+			h, r := mean(t.Hearsay), mean(t.Redis)
+			kv(name+"_hearsay_rps", int64(h+0.5))
+			kv(name+"_redis_rps", int64(r+0.5))
+			kv(name+"_ratio", fmt.Sprintf("%.3f", h/r))
+		}
+	}
+	if len(res.Bus) > 0 {
+		kv("bus_method", res.Method)
+		kv("bus_node_timeout_ms", cfg.NodeTimeout.Milliseconds())
+		kv("bus_settle_s", cfg.Settle.Seconds())
+		kv("bus_window_s", fmt.Sprintf("%.1f", res.Bus[0].Window.Seconds()))
+		for _, b := range res.Bus {
+			name := "bus_" + strconv.Itoa(b.Nodes) + "_" + b.Setup()
+			kv(name+"_bytes_per_node_s", int64(b.BytesPerNodeSec()+0.5))
+			if b.Captured {
+				kv(name+"_tcp_bytes_per_node_s", int64(b.perNodeSec(b.Traffic.TCPPayload)+0.5))
+				kv(name+"_udp_bytes_per_node_s", int64(b.perNodeSec(b.Traffic.UDPPayload)+0.5))
+				kv(name+"_wire_bytes_per_node_s", int64(b.perNodeSec(b.Traffic.TCPWire+b.Traffic.UDPWire)+0.5))
+			}
+			if b.SSOK {
+				kv(name+"_ss_tcp_bytes_per_node_s", int64(b.perNodeSec(b.SS.Bytes)+0.5))
+			}
+			kv(name+"_msgs_per_node_s", fmt.Sprintf("%.1f", float64(b.Msgs)/float64(b.Nodes)/b.Window.Seconds()))
+			if redis, ok := res.redisRow(b.Nodes); ok && b.System != "redis" {
+				kv(name+"_ratio", fmt.Sprintf("%.4f", b.BytesPerNodeSec()/redis.BytesPerNodeSec()))
+				if b.Captured && redis.Captured {
+					kv(name+"_wire_ratio", fmt.Sprintf("%.4f", b.wirePerNodeSec()/redis.wirePerNodeSec()))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	r := a / b
+	if r < 0.1 {
+		return fmt.Sprintf("%.4fx", r)
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
+
+// group formats v rounded to an integer with thousands separators.
+func group(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func groups(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = group(x)
+	}
+	return strings.Join(s, " ")
+}
