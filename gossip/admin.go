@@ -191,21 +191,15 @@ func (c *Core) BumpEpoch(now time.Duration) (bumped bool, epoch uint64, r Ready)
 }
 
 func (c *Core) bumpWithoutConsensus() bool {
-	var maxEpoch uint64
+	// Redis's rule: bump unless this node's configEpoch is already the
+	// greatest epoch it knows, currentEpoch included.
+	maxEpoch := c.currentEpoch
 	for i := range c.records {
 		maxEpoch = max(maxEpoch, c.records[i].configEpoch)
 	}
 	s := c.self()
 	if s.configEpoch != 0 && s.configEpoch == maxEpoch {
-		unique := true
-		for i := 1; i < len(c.records); i++ {
-			if c.records[i].configEpoch == maxEpoch && c.records[i].flags&wire.FlagMaster != 0 {
-				unique = false
-			}
-		}
-		if unique {
-			return false
-		}
+		return false
 	}
 	c.currentEpoch++
 	c.setSelfConfigEpoch(c.currentEpoch)
