@@ -162,6 +162,11 @@ func openIface(ifname string, port uint16, pinRoot, lockDir string, want AttachM
 	if lockDir == "" {
 		lockDir = DefaultLockDir
 	}
+	// Say so plainly, before anything else fails in a less obvious way
+	// (an unreadable pin dir, a program on the interface we cannot inspect).
+	if miss := missingCaps(); miss != "" {
+		return nil, unsupported("missing %s (run as root or grant them)", miss)
+	}
 	l, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: interface %q: %w", ifname, err)

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -75,11 +72,7 @@ func openHeartbeats(cfg *Config, a addrs, id wire.NodeID, clock func() time.Dura
 	if err != nil {
 		if cfg.Heartbeat == HeartbeatXDP {
 			if errors.Is(err, bpf.ErrUnsupported) {
-				why := ""
-				if miss := missingXDPCaps(); miss != "" {
-					why = " (missing " + miss + ")"
-				}
-				return nil, fmt.Errorf("node: --heartbeat xdp: XDP is not possible here%s; use --heartbeat auto or udp: %w", why, err)
+				return nil, fmt.Errorf("node: --heartbeat xdp: XDP is not possible here (use --heartbeat auto or udp): %w", err)
 			}
 			return nil, fmt.Errorf("node: --heartbeat xdp: %w", err)
 		}
@@ -92,32 +85,6 @@ func openHeartbeats(cfg *Config, a addrs, id wire.NodeID, clock func() time.Dura
 	}
 	log.Info("heartbeats on", attrs...)
 	return &bpfHeartbeats{h: h, clock: clock, byKey: map[uint64]wire.NodeID{}}, nil
-}
-
-// missingXDPCaps names the capabilities XDP needs that this process lacks
-// (CAP_BPF, or CAP_SYS_ADMIN before 5.8, and CAP_NET_ADMIN), or "".
-func missingXDPCaps() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return ""
-	}
-	var eff uint64
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			if eff, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64); err != nil {
-				return ""
-			}
-		}
-	}
-	const capNetAdmin, capSysAdmin, capBPF = 12, 21, 39
-	var miss []string
-	if eff&(1<<capBPF|1<<capSysAdmin) == 0 {
-		miss = append(miss, "CAP_BPF")
-	}
-	if eff&(1<<capNetAdmin) == 0 {
-		miss = append(miss, "CAP_NET_ADMIN")
-	}
-	return strings.Join(miss, " and ")
 }
 
 // interfaceOf names the interface that holds addr.

@@ -44,7 +44,10 @@ type heartbeatDriver struct {
 	n         *Node
 	hb        Heartbeats
 	pingEvery time.Duration
-	peers     []gossip.Peer // the set last given to SetPeers
+	peers     []gossip.Peer // the set last given to SetPeers: monitored, then watchers
+	nmon      int           // peers[:nmon] are monitored
+	mon       map[wire.NodeID]bool
+	seen      map[wire.NodeID]bool
 	next      []gossip.Peer
 	peersOK   bool // SetPeers succeeded with peers
 	samples   []HeartbeatSample
@@ -55,7 +58,8 @@ type heartbeatDriver struct {
 }
 
 func newHeartbeatDriver(n *Node, hb Heartbeats) *heartbeatDriver {
-	d := &heartbeatDriver{n: n, hb: hb, pingEvery: heartbeatPingInterval(n.cfg.NodeTimeout)}
+	d := &heartbeatDriver{n: n, hb: hb, pingEvery: heartbeatPingInterval(n.cfg.NodeTimeout),
+		mon: map[wire.NodeID]bool{}, seen: map[wire.NodeID]bool{}}
 	d.stats.d = d
 	return d
 }
@@ -66,9 +70,31 @@ func (d *heartbeatDriver) tick(now time.Duration) {
 	if err := d.hb.Tick(); err != nil {
 		n.metrics.heartbeatErrors.Inc()
 	}
+	// Ping and answer the peers we monitor, and answer (so also ping) the
+	// peers that monitor us: at scale the two sets differ, and a
+	// responder drops PINGs from peers it does not know.
 	d.next = n.core.Monitored(d.next[:0])
+	mon := len(d.next)
+	clear(d.seen)
+	for _, p := range d.next {
+		d.seen[p.ID] = true
+	}
+	d.next = n.core.Watchers(d.next)
+	kept := d.next[:mon]
+	for _, p := range d.next[mon:] {
+		if !d.seen[p.ID] {
+			d.seen[p.ID] = true
+			kept = append(kept, p)
+		}
+	}
+	d.next = kept
 	if !d.peersOK || !slices.Equal(d.next, d.peers) {
 		d.peers, d.next = d.next, d.peers
+		d.nmon = mon
+		clear(d.mon)
+		for _, p := range d.peers[:mon] {
+			d.mon[p.ID] = true
+		}
 		d.peersOK = true
 		d.peerCount.Store(int64(len(d.peers)))
 		if err := d.hb.SetPeers(d.peers); err != nil {
@@ -90,6 +116,9 @@ func (d *heartbeatDriver) tick(now time.Duration) {
 	}
 	answering := 0
 	for _, s := range d.samples {
+		if !d.mon[s.Peer] {
+			continue // a watcher only: the core judges the peers it monitors
+		}
 		if s.Sample.PongsRecv > 0 && now-s.Sample.LastPong <= n.cfg.NodeTimeout {
 			answering++
 		}
