@@ -42,6 +42,9 @@ func BenchmarkSim10k(b *testing.B) {
 	if testing.Short() {
 		b.Skip("10,000 simulated nodes take minutes and several GB; run without -short")
 	}
+	// ~15 GB of live core tables: without a limit the collector would let
+	// the heap grow to twice that.
+	SetMemoryLimit(0.8)
 	benchConfig(b, 10000)
 }
 

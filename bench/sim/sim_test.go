@@ -3,6 +3,7 @@ package sim
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,5 +98,45 @@ func TestParseFlags(t *testing.T) {
 		if _, _, err := ParseFlags(bad); err == nil {
 			t.Errorf("ParseFlags(%q) accepted bad input", bad)
 		}
+	}
+}
+
+// The replay command a failing seed prints must parse back to the very
+// configuration the test ran.
+func TestCommandReplays(t *testing.T) {
+	for _, cfg := range []Config{MixConfig(123), DefaultConfig()} {
+		args := strings.Fields(cfg.Command())
+		if len(args) < 3 || args[0] != "hearsay" || args[1] != "sim" || args[2] != "cluster" {
+			t.Fatalf("command %q", cfg.Command())
+		}
+		got, _, err := ParseFlags(args[3:])
+		if err != nil {
+			t.Fatalf("%q: %v", cfg.Command(), err)
+		}
+		if got != cfg {
+			t.Fatalf("%q parses to\n%+v, want\n%+v", cfg.Command(), got, cfg)
+		}
+	}
+}
+
+// Violations the simulator watches for are reported, not swallowed: a core
+// booted from a state whose epochs are below what the node reported before
+// is an epoch going backwards.
+func TestEpochRegressionIsCaught(t *testing.T) {
+	s := New(Options{Seed: 1, KeepState: true})
+	s.AddNodes(3)
+	if _, err := s.BootCluster(0, 3, 3, 16384); err != nil {
+		t.Fatal(err)
+	}
+	s.RunFor(time.Second)
+	st := s.Core(2).State()
+	st.CurrentEpoch, st.ConfigEpoch = 0, 0
+	s.Crash(2)
+	s.nodes[2].saved = st // as if the disk lost the epochs
+	if err := s.Restart(2); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Violations()) == 0 {
+		t.Fatal("restart with lower epochs went unnoticed")
 	}
 }
