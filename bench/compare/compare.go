@@ -56,8 +56,11 @@ type Results struct {
 	RedisVersion string
 	HearsayRev   string
 	CPUs         int
-	Throughput   []ThroughputRow
-	Bus          []BusRow
+	// LoadStart and LoadEnd are /proc/loadavg's 1-minute figure: other
+	// work on the machine is the main source of noise.
+	LoadStart, LoadEnd string
+	Throughput         []ThroughputRow
+	Bus                []BusRow
 	// Method says how bus bytes were counted.
 	Method string
 }
@@ -166,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}
 
-	res := &Results{Config: cfg, Start: time.Now(), CPUs: runtime.NumCPU(), HearsayRev: gitRev()}
+	res := &Results{Config: cfg, Start: time.Now(), CPUs: runtime.NumCPU(), HearsayRev: gitRev(), LoadStart: loadAvg()}
 	if v, err := runCmd(ctx, 5*time.Second, cfg.RedisServer, "--version"); err == nil {
 		res.RedisVersion = redisVersion(v)
 	}
@@ -211,6 +214,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}
 	res.Elapsed = time.Since(res.Start)
+	res.LoadEnd = loadAvg()
 	return res, nil
 }
 
@@ -511,6 +515,15 @@ func ssSnapshot(ctx context.Context, lo, hi int) (map[SockKey]SockBytes, error) 
 func logMentions(path, s string) bool {
 	b, err := os.ReadFile(path)
 	return err == nil && strings.Contains(string(b), s)
+}
+
+// loadAvg returns the 1-minute load average, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func gitRev() string {

@@ -21,8 +21,9 @@ func (res *Results) Write(w io.Writer) error {
 // method.
 func (res *Results) WriteTable(w io.Writer) {
 	cfg := res.Config
-	fmt.Fprintf(w, "hearsay %s vs Redis %s, same run, %s, %d CPUs, %v\n",
-		res.HearsayRev, res.RedisVersion, res.Start.UTC().Format("2006-01-02 15:04 MST"), res.CPUs, res.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "hearsay %s vs Redis %s, same run, %s, %d CPUs, load average %s at start and %s at end, took %v\n",
+		res.HearsayRev, res.RedisVersion, res.Start.UTC().Format("2006-01-02 15:04 MST"), res.CPUs,
+		res.LoadStart, res.LoadEnd, res.Elapsed.Round(time.Second))
 
 	if len(res.Throughput) > 0 {
 		fmt.Fprintf(w, "\nThroughput: redis-benchmark -t set,get -n %d -P %d -c %d --csv\n", cfg.Requests, cfg.Pipeline, cfg.Clients)
@@ -121,6 +122,8 @@ func (res *Results) WriteKV(w io.Writer) error {
 	kv("redis_version", res.RedisVersion)
 	kv("cpus", res.CPUs)
 	kv("elapsed_s", int(res.Elapsed.Round(time.Second).Seconds()))
+	kv("loadavg_start", res.LoadStart)
+	kv("loadavg_end", res.LoadEnd)
 	if len(res.Throughput) > 0 {
 		kv("throughput_requests", cfg.Requests)
 		kv("throughput_pipeline", cfg.Pipeline)
