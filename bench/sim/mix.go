@@ -68,7 +68,7 @@ const mixPhase = 8 * time.Second
 //   - 3 to 8 faults over the first 8s: crashes (restarted from persisted
 //     state 0.3-3s later), partitions into two random sides (healed 0.5-4s
 //     later), AddSlots of unassigned slots, slot takeovers by a master with
-//     a bumped epoch, and bare epoch bumps.
+//     a bumped epoch, REPLICATE of a master by a node, and bare epoch bumps.
 //
 // At 8s every partition heals and every crashed node restarts; nodes that
 // know nobody MEET a member again, as an operator would, every 2s while
@@ -119,7 +119,7 @@ func RunMix(cfg Config) (Result, error) {
 	for range faults {
 		at := 200*time.Millisecond + randDur(rng, mixPhase-200*time.Millisecond)
 		switch p := rng.IntN(100); {
-		case p < 40:
+		case p < 35:
 			i, back := rng.IntN(n), at+300*time.Millisecond+randDur(rng, 2700*time.Millisecond)
 			s.At(at, func() { s.Crash(i) })
 			s.At(min(back, mixPhase), func() {
@@ -127,7 +127,7 @@ func RunMix(cfg Config) (Result, error) {
 					_ = s.Restart(i)
 				}
 			})
-		case p < 65:
+		case p < 60:
 			var side []int
 			for i := range n {
 				if rng.IntN(2) == 0 {
@@ -136,7 +136,7 @@ func RunMix(cfg Config) (Result, error) {
 			}
 			s.At(at, func() { s.Partition(side) })
 			s.At(min(at+500*time.Millisecond+randDur(rng, 3500*time.Millisecond), mixPhase), s.Heal)
-		case p < 80:
+		case p < 73:
 			i := rng.IntN(n)
 			lo := uint16(wire.NumSlots - 1024 + rng.IntN(1000))
 			r := []wire.SlotRange{{Start: lo, End: lo + uint16(rng.IntN(24))}}
@@ -145,12 +145,22 @@ func RunMix(cfg Config) (Result, error) {
 					_ = s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) { return c.AddSlots(now, r) })
 				}
 			})
-		case p < 95:
+		case p < 87:
 			i, slot := rng.IntN(n), uint16(rng.IntN(wire.NumSlots))
 			s.At(at, func() {
 				// Only a master takes slots: see the "config" scenario.
 				if s.Up(i) && s.isMaster(i) {
 					_ = s.TakeSlot(i, slot)
+				}
+			})
+		case p < 95:
+			// A node without slots (a joiner, usually) becomes a replica
+			// of one of the formed cluster's masters.
+			i, m := rng.IntN(n), rng.IntN(masters)
+			s.At(at, func() {
+				if s.Up(i) {
+					id := s.ID(m)
+					_ = s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) { return c.Replicate(now, id) })
 				}
 			})
 		default:
