@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 admin errors carry Redis's exact texts, punctuation included.
+
 package gossip
 
 import (
@@ -18,12 +20,15 @@ type Config struct {
 	// NodeTimeout is how long a monitored peer may stay silent before it is
 	// PFAIL. Failure reports expire after twice this. Default 5s.
 	NodeTimeout time.Duration
-	// GossipInterval is the period of the gossip PING to one random peer,
-	// which carries the gossip section. Default 100ms.
+	// GossipInterval is the period of the gossip PING to one random peer
+	// while rumors are waiting to be sent. Default 100ms. With nothing to
+	// spread, the random PING goes out once per SyncInterval instead: it
+	// still compares digests and probes a random peer, for a tenth of the
+	// idle traffic.
 	GossipInterval time.Duration
 	// PingInterval is how often monitored peers are pinged on the bus when
 	// heartbeats do not come from outside (ExternalHeartbeat false).
-	// Default NodeTimeout/4, at least GossipInterval.
+	// Default NodeTimeout/2 (Redis's rule), at least GossipInterval.
 	PingInterval time.Duration
 	// SyncInterval is the period of the push-pull anti-entropy exchange with
 	// one peer whose state digest differs from ours. Default 1s.

@@ -155,7 +155,7 @@ func (cfg *Config) withDefaults() {
 		cfg.GossipInterval = 100 * time.Millisecond
 	}
 	if cfg.PingInterval <= 0 {
-		cfg.PingInterval = max(cfg.NodeTimeout/4, cfg.GossipInterval)
+		cfg.PingInterval = max(cfg.NodeTimeout/2, cfg.GossipInterval)
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = time.Second

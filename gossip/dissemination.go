@@ -241,7 +241,8 @@ func (c *Core) Tick(now time.Duration) Ready {
 	c.refreshMonitors()
 	c.expireBlacklist()
 	c.tickHandshakes()
-	if now-c.lastGossip >= c.cfg.GossipInterval {
+	if since := now - c.lastGossip; since >= c.cfg.SyncInterval ||
+		since >= c.cfg.GossipInterval && c.recordQ.Len()+c.claimQ.Len() > 0 {
 		c.lastGossip = now
 		c.gossipRound()
 	}

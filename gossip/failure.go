@@ -30,7 +30,6 @@ type peer struct {
 
 	reports []report
 
-	digest     uint64 // its StateDigest as last seen
 	updated    bool
 	lastUpdate time.Duration
 	lastFail   time.Duration // last time we told it that it is FAIL
@@ -354,15 +353,6 @@ func (c *Core) markFail(r *record, v uint64) {
 	c.recordQ.Add(r.id)
 	c.eager = true
 	c.event(EventNodeFail, r.id)
-	c.dirty = true
-}
-
-// clearFail undoes FAIL on r; the caller has checked the undo rule.
-func (c *Core) clearFail(r *record) {
-	c.hashIn(r, -1)
-	r.flags &^= wire.FlagFail
-	c.hashIn(r, +1)
-	c.event(EventNodeFailCleared, r.id)
 	c.dirty = true
 }
 

@@ -13,7 +13,7 @@ func (c *Core) blacklisted(id wire.NodeID) bool {
 
 // observeHeader applies what every message says about its sender: epochs,
 // the sender's own record, proof of life, its digest, and epoch collisions.
-func (c *Core) observeHeader(n *record, h *wire.Header) {
+func (c *Core) observeHeader(h *wire.Header) {
 	if h.CurrentEpoch > c.currentEpoch {
 		c.currentEpoch = h.CurrentEpoch
 		c.markPersist()
@@ -21,7 +21,7 @@ func (c *Core) observeHeader(n *record, h *wire.Header) {
 	}
 	self := wire.NodeRecord{ID: h.Sender, Addr: h.Addr, Flags: h.Flags & roleFlags, Master: h.Master, ConfigEpoch: h.ConfigEpoch, Version: h.Version}
 	c.mergeRecord(&self)
-	n = c.lookup(h.Sender)
+	n := c.lookup(h.Sender)
 	if n == nil {
 		return
 	}

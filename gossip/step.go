@@ -35,7 +35,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 			return c.finish()
 		}
 	}
-	c.observeHeader(n, h)
+	c.observeHeader(h)
 	if n = c.lookup(h.Sender); n == nil {
 		return c.finish()
 	}
