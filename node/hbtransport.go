@@ -26,14 +26,14 @@ type HeartbeatStatser interface {
 }
 
 // heartbeatPingInterval is how often every monitored peer gets a PING:
-// NodeTimeout/10, at least once per 100ms and at most once per bus tick
-// (the driver runs on ticks, so the interval is effectively rounded up to
-// a multiple of busTick). Heartbeats are cheap (one 48-byte datagram, and
-// with XDP no userspace work at the responder), and at NodeTimeout/10 a
-// peer must miss about ten in a row before it is PFAIL, so a lost packet
-// or two never accuses anyone.
+// NodeTimeout/4, at most once per bus tick (the driver runs on ticks, so the
+// interval is effectively rounded up to a multiple of busTick). A peer must
+// miss four in a row before it is PFAIL, so one lost datagram never accuses
+// anyone, and idle heartbeat traffic stays proportional to 1/NodeTimeout,
+// like Redis's pings at NodeTimeout/2: a short timeout (which XDP makes
+// cheap) buys fast detection, a long one costs almost nothing.
 func heartbeatPingInterval(nodeTimeout time.Duration) time.Duration {
-	return min(max(nodeTimeout/10, busTick), 100*time.Millisecond)
+	return max(nodeTimeout/4, busTick)
 }
 
 // bpfHeartbeats adapts a bpf.Heartbeater to Heartbeats: peers are keyed by

@@ -74,9 +74,9 @@ func TestBPFHeartbeatsAdapter(t *testing.T) {
 
 func TestHeartbeatPingInterval(t *testing.T) {
 	for _, c := range []struct{ timeout, want time.Duration }{
-		{5 * time.Second, 100 * time.Millisecond},
-		{300 * time.Millisecond, 30 * time.Millisecond},
-		{100 * time.Millisecond, busTick},
+		{5 * time.Second, 1250 * time.Millisecond},
+		{300 * time.Millisecond, 75 * time.Millisecond},
+		{40 * time.Millisecond, busTick},
 	} {
 		if got := heartbeatPingInterval(c.timeout); got != c.want {
 			t.Errorf("heartbeatPingInterval(%v) = %v, want %v", c.timeout, got, c.want)

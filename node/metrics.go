@@ -145,7 +145,10 @@ func (m *nodeMetrics) observe(cmd *command.Command, d time.Duration) {
 	}
 	cm := v.(*cmdMetrics)
 	cm.calls.Inc()
-	cm.dur.Update(d.Seconds())
+	if d >= 0 {
+		// Durations are sampled (command.ObserveSample); counts are exact.
+		cm.dur.Update(d.Seconds())
+	}
 }
 
 // published records the gauges of a new route view.

@@ -86,6 +86,10 @@ type Cluster interface {
 	ClusterCommand(x *Ctx)
 }
 
+// ObserveSample is how many commands of a connection share one timed
+// command: one in ObserveSample is timed for Options.Observe.
+const ObserveSample = 16
+
 // Options configure a Dispatcher. The zero value serves every key locally
 // with no password and cluster support disabled.
 type Options struct {
@@ -106,7 +110,10 @@ type Options struct {
 	Info func(section string, b []byte) ([]byte, bool)
 	// Role is reported by HELLO and INFO (default "master").
 	Role func() string
-	// Observe, when set, is called after every executed command with its
+	// Observe, when set, is called after every executed command. Its
+	// duration is measured for one command in ObserveSample per
+	// connection, and is negative for the others: two clock reads per
+	// command cost several percent of a pipelined GET.
 	// duration (for metrics).
 	Observe func(cmd *Command, d time.Duration)
 }
@@ -132,6 +139,7 @@ type ConnState struct {
 	keys      [][]byte
 	askingSet bool
 	closing   bool
+	observed  uint32 // commands seen, for sampling durations
 	scratch   []byte
 }
 
@@ -322,6 +330,11 @@ func (d *Dispatcher) exec1(x *Ctx) {
 	}
 	if d.opts.Observe == nil {
 		cmd.Handler(x)
+		return
+	}
+	if x.Conn.observed++; x.Conn.observed%ObserveSample != 0 {
+		cmd.Handler(x)
+		d.opts.Observe(cmd, -1)
 		return
 	}
 	t0 := time.Now()
