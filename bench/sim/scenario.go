@@ -443,19 +443,13 @@ func runFail(s *Sim, cfg *Config, res *Result, mem *memMeter) error {
 	t0 := s.now
 	s.Crash(victim)
 	w := mark(s)
-	var views []NodeView
 	p := newPending(s, func(i int) bool { return i == victim })
 	sees := func(i int) bool {
 		if !seen[i] {
 			return false
 		}
-		views = s.Core(i).Nodes(views[:0])
-		for k := range views {
-			if views[k].ID == vid {
-				return views[k].Flags&wire.FlagFail != 0
-			}
-		}
-		return false
+		v, ok := s.Core(i).Node(vid)
+		return ok && v.Flags&wire.FlagFail != 0
 	}
 	at, ok := s.RunUntilTrue(func() bool {
 		mem.sample(s.now)

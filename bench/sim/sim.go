@@ -476,6 +476,8 @@ func (s *Sim) send(from int, env *gossip.Envelope) {
 	ts.Msgs++
 	ts.Bytes += uint64(len(buf))
 	switch {
+	case ok && int(to) == from:
+		s.violate("node %d sent a %v to itself", from, env.Msg.Type)
 	case !ok:
 		s.stats.Undeliverable++
 	case s.opt.Loss > 0 && s.rng.Float64() < s.opt.Loss:
