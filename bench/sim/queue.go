@@ -8,7 +8,7 @@ type evKind uint8
 const (
 	evDeliver evKind = iota + 1 // a frame arrives at node to
 	evTick                      // node to's core is ticked
-	evAction                    // actions[aux] runs (crash, restart, partition, admin call, ...)
+	evAction                    // actions[from] runs (crash, restart, partition, admin call, ...)
 )
 
 // event is one entry of the queue. It is a small value, not a pointer, so a

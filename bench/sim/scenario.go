@@ -73,8 +73,11 @@ func (c *Config) Validate() error {
 		bad("scenario", fmt.Sprintf("%q", c.Scenario), "must be join, fail, config or mix")
 	}
 	minNodes := 2
-	if c.Scenario == ScenarioConfig {
+	switch c.Scenario {
+	case ScenarioConfig:
 		minNodes = 4 // two masters, by default one replica each
+	case ScenarioFail:
+		minNodes = 3 // FAIL needs a majority of the masters alive
 	}
 	if c.Nodes < minNodes && !(c.Scenario == ScenarioMix && c.Nodes == 0) {
 		bad("nodes", c.Nodes, fmt.Sprintf("must be at least %d for the %s scenario (0 picks 10-20 for mix)", minNodes, c.Scenario))
@@ -84,6 +87,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Scenario == ScenarioConfig && c.Masters == 1 {
 		bad("masters", c.Masters, "the config scenario moves a slot between two masters: needs at least 2")
+	}
+	if c.Scenario == ScenarioFail && c.Nodes >= minNodes && c.masters() < 3 {
+		bad("masters", c.Masters, fmt.Sprintf("the fail scenario crashes one of %d masters, and the rest are no majority: needs at least 3", c.masters()))
 	}
 	if !(c.Loss >= 0 && c.Loss < 1) {
 		bad("loss", c.Loss, "must be in [0,1) (a fraction, or a percentage such as 5%)")
@@ -401,8 +407,8 @@ func runJoin(s *Sim, cfg *Config, res *Result, mem *memMeter) error {
 	return nil
 }
 
-// formed boots a formed cluster, runs the warmup and the steady window, and
-// returns the steady rates' window end (the event time).
+// formed boots a formed cluster, runs the warmup and the steady window (whose
+// rates it records in res), and returns the claims it assigned.
 func formed(s *Sim, cfg *Config, res *Result, mem *memMeter) ([]wire.SlotClaim, error) {
 	n, m := cfg.Nodes, cfg.masters()
 	res.Masters = m

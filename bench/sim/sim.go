@@ -364,8 +364,10 @@ func (s *Sim) RunUntil(t time.Duration) {
 	if t > s.now {
 		s.now = t
 	}
-	if s.q.len() == 0 {
-		s.actions = s.actions[:0]
+	// Actions that ran are nil; drop the trailing ones so a long run
+	// does not keep a slot per action it ever scheduled.
+	for k := len(s.actions); k > 0 && s.actions[k-1] == nil; k-- {
+		s.actions = s.actions[:k-1]
 	}
 }
 

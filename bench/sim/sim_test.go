@@ -93,6 +93,8 @@ func TestParseFlags(t *testing.T) {
 		{"--loss", "x"},
 		{"--latency", "0s"},
 		{"--scenario", "config", "--masters", "1"},
+		{"--scenario", "fail", "--nodes", "4"},
+		{"--scenario", "fail", "--nodes", "10", "--masters", "2"},
 		{"extra"},
 	} {
 		if _, _, err := ParseFlags(bad); err == nil {
