@@ -119,14 +119,7 @@ func (c *Core) AddSlots(now time.Duration, rs []wire.SlotRange) (Ready, error) {
 	if c.self().flags&wire.FlagMaster == 0 {
 		return c.finish(), fmt.Errorf("ERR Replica can't own slots")
 	}
-	epoch := c.self().configEpoch
-	for _, r := range rs {
-		for s := int(r.Start); s <= int(r.End); s++ {
-			c.assign(uint16(s), c.cfg.ID, epoch)
-		}
-	}
-	c.tableChanged()
-	c.event(EventSlotsChanged, c.cfg.ID)
+	c.own.Union(&seen)
 	c.publishSelf(true)
 	return c.finish(), nil
 }
@@ -149,17 +142,18 @@ func (c *Core) DelSlots(now time.Duration, rs []wire.SlotRange) (Ready, error) {
 	mine := false
 	for _, r := range rs {
 		for s := int(r.Start); s <= int(r.End); s++ {
-			cur, _ := c.table.Owner(uint16(s))
-			mine = mine || wire.NodeID(cur) == c.cfg.ID
-			c.unassign(uint16(s))
+			if c.own.Has(uint16(s)) {
+				c.own.Remove(uint16(s))
+				mine = true
+			}
 			_ = c.table.ClearMarks(uint16(s))
 		}
 	}
-	c.tableChanged()
-	c.event(EventSlotsChanged, c.cfg.ID)
 	if mine {
 		c.publishSelf(true)
 	}
+	// Another master's slots stay with its claim, as in Redis they come back
+	// on that master's next PING.
 	c.markPersist()
 	return c.finish(), nil
 }
@@ -247,6 +241,7 @@ func (c *Core) Reset(now time.Duration, hard bool, newID wire.NodeID) (Ready, er
 		c.removeNode(c.records[len(c.records)-1].id)
 	}
 	c.dropClaim(c.cfg.ID)
+	c.own = ring.SlotSet{}
 	for s := 0; s < ring.Slots; s++ {
 		c.unassign(uint16(s))
 		_ = c.table.ClearMarks(uint16(s))
@@ -294,6 +289,9 @@ func (c *Core) SetSlot(now time.Duration, slot uint16, st SlotState, id wire.Nod
 	if slot >= ring.Slots {
 		return c.finish(), ErrSlotRange
 	}
+	if c.self().flags&wire.FlagMaster == 0 {
+		return c.finish(), ErrSetSlotReplica
+	}
 	owner, _ := c.table.Owner(slot)
 	mine := wire.NodeID(owner) == c.cfg.ID
 	if st != SlotStable && c.lookup(id) == nil {
@@ -315,27 +313,33 @@ func (c *Core) SetSlot(now time.Duration, slot uint16, st SlotState, id wire.Nod
 	case SlotStable:
 		_ = c.table.ClearMarks(slot)
 	case SlotNode:
-		_, importing := c.table.Importing(slot)
-		if to, ok := c.table.Migrating(slot); ok && wire.NodeID(to) == id || id != c.cfg.ID {
-			_ = c.table.ClearMarks(slot)
+		if c.lookup(id).flags&wire.FlagMaster == 0 {
+			return c.finish(), fmt.Errorf("ERR Target node is not a master")
 		}
-		if id == c.cfg.ID {
-			_ = c.table.ClearMarks(slot)
+		_, importing := c.table.Importing(slot)
+		_ = c.table.ClearMarks(slot)
+		switch {
+		case id == c.cfg.ID:
 			if importing {
 				// The new owner takes a fresh epoch so that its claim
 				// beats the source's everywhere.
 				c.currentEpoch++
 				c.setSelfConfigEpoch(c.currentEpoch)
 			}
-			c.assign(slot, id, c.self().configEpoch)
-		} else {
-			c.assign(slot, id, c.lookup(id).configEpoch)
-		}
-		c.tableChanged()
-		c.event(EventSlotsChanged, id)
-		if mine || id == c.cfg.ID {
+			// Claimed at our epoch: it wins if that is the highest, as in
+			// Redis, where a BUMPEPOCH that follows makes it so.
+			c.own.Add(slot)
+			c.publishSelf(true)
+		case c.own.Has(slot):
+			c.own.Remove(slot)
 			c.publishSelf(true)
 		}
+		// Elsewhere the slot follows the claims: the new owner's claim, made
+		// when it took the slot, is what moves it here. Binding it by hand
+		// could leave this table out of step with every digest, where
+		// nothing would ever repair it.
+		c.tableChanged()
+		c.event(EventSlotsChanged, id)
 	default:
 		return c.finish(), fmt.Errorf("ERR Invalid CLUSTER SETSLOT action or number of arguments")
 	}

@@ -165,4 +165,5 @@ var (
 	ErrNotOwner         = errors.New("ERR I'm not the owner of hash slot")
 	ErrSlotUnassigned   = errors.New("ERR Slot is not assigned")
 	ErrResetMaster      = errors.New("ERR CLUSTER RESET can't be called with master nodes containing keys")
+	ErrSetSlotReplica   = errors.New("ERR Please use SETSLOT only with masters.")
 )

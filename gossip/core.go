@@ -86,6 +86,7 @@ type Core struct {
 	index   idTable
 	claims  map[wire.NodeID]*claim
 	table   ring.Table
+	own     ring.SlotSet // the slots this node claims; its claim is built from it
 	masters map[wire.NodeID]int // slots owned per node, rebuilt when the table changes
 
 	handshakes []handshake
@@ -254,6 +255,9 @@ func (c *Core) restore(st *State) error {
 		}
 		cl := &claim{owner: w.Owner, epoch: w.ConfigEpoch, version: w.Version, ranges: append([]wire.SlotRange(nil), w.Ranges...)}
 		c.setClaim(cl)
+		if w.Owner == c.cfg.ID {
+			c.own = toSet(w.Ranges)
+		}
 	}
 	c.rebuildTable()
 	return nil

@@ -235,29 +235,47 @@ func (c *Core) ownsAll(cl *claim) bool {
 	return true
 }
 
-// selfLostSlots runs when a higher claim took some of our slots: our own
-// claim shrinks, and a master left with no slots follows the node that took
+// selfLostSlots runs when a higher claim took some of our slots: they leave
+// our own claim, and a master left with no slots follows the node that took
 // them, as Redis does after a failover.
 func (c *Core) selfLostSlots(taker wire.NodeID) {
+	had := !c.own.IsEmpty()
+	for _, r := range c.own.Ranges(nil) {
+		for slot := int(r.Start); slot <= int(r.End); slot++ {
+			if cur, _ := c.table.Owner(uint16(slot)); wire.NodeID(cur) != c.cfg.ID {
+				c.own.Remove(uint16(slot))
+			}
+		}
+	}
 	s := c.self()
-	if s.flags&wire.FlagMaster != 0 && c.masters[c.cfg.ID] == 0 && c.lookup(taker) != nil {
+	if had && c.own.IsEmpty() && s.flags&wire.FlagMaster != 0 && c.lookup(taker) != nil {
 		c.hashIn(s, -1)
 		s.flags = s.flags&^wire.FlagMaster | wire.FlagReplica
 		s.master = taker
 		c.hashIn(s, +1)
+		c.membershipGen++
 		c.event(EventRoleChanged, c.cfg.ID)
 	}
 	c.publishSelf(true)
 }
 
-// ownRanges is this node's slots in its own table.
-func (c *Core) ownRanges() []wire.SlotRange {
-	set := c.table.SlotsOf(ring.NodeID(c.cfg.ID))
-	return fromSet(&set)
+// ownStale reports whether this node claims a slot its table gives to
+// another node.
+func (c *Core) ownStale() bool {
+	for _, r := range c.own.Ranges(nil) {
+		for slot := int(r.Start); slot <= int(r.End); slot++ {
+			if cur, _ := c.table.Owner(uint16(slot)); wire.NodeID(cur) != c.cfg.ID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
-// publishSelf bumps this node's record version and rebuilds its claim from
-// the table, then queues both as rumors. priority pushes them at once.
+// publishSelf bumps this node's record version, rebuilds its claim from the
+// slots it claims (c.own) and applies that claim like any other, so the
+// slot table stays a function of the claims. Both are queued as rumors;
+// priority pushes them at once.
 func (c *Core) publishSelf(priority bool) {
 	s := c.self()
 	c.hashIn(s, -1)
@@ -267,12 +285,14 @@ func (c *Core) publishSelf(priority bool) {
 	old := c.claims[s.id]
 	var ranges []wire.SlotRange
 	if s.flags&wire.FlagMaster != 0 {
-		ranges = c.ownRanges()
+		ranges = fromSet(&c.own)
+	} else {
+		c.own = ring.SlotSet{}
 	}
 	if old == nil && len(ranges) == 0 {
 		// Never claimed anything: nothing to retract.
 	} else if old == nil || old.epoch != s.configEpoch || !slices.Equal(old.ranges, ranges) {
-		c.setClaim(&claim{owner: s.id, epoch: s.configEpoch, version: s.version, ranges: ranges})
+		c.applyClaim(&claim{owner: s.id, epoch: s.configEpoch, version: s.version, ranges: ranges})
 		c.claimQ.Add(s.id)
 	}
 	if priority {

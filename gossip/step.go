@@ -64,6 +64,11 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 		for i := range m.Claims {
 			c.receiveClaim(&m.Claims[i])
 		}
+		// We may already have held that claim while still claiming slots
+		// it beats (a SETSLOT NODE at a low epoch): now let them go.
+		if len(m.Claims) == 1 && c.ownStale() {
+			c.selfLostSlots(m.Claims[0].Owner)
+		}
 	case wire.TypeSync:
 		c.receiveSync(n, m)
 	case wire.TypeSyncData:
