@@ -86,7 +86,7 @@ type Core struct {
 	index   idTable
 	claims  map[wire.NodeID]*claim
 	table   ring.Table
-	own     ring.SlotSet // the slots this node claims; its claim is built from it
+	own     ring.SlotSet        // the slots this node claims; its claim is built from it
 	masters map[wire.NodeID]int // slots owned per node, rebuilt when the table changes
 
 	handshakes []handshake
