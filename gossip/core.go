@@ -162,7 +162,7 @@ func (cfg *Config) withDefaults() {
 		cfg.SyncInterval = time.Second
 	}
 	if cfg.Lambda <= 0 {
-		cfg.Lambda = 3
+		cfg.Lambda = 2
 	}
 	if cfg.Fanout <= 0 {
 		cfg.Fanout = 3

@@ -245,7 +245,7 @@ func TestHeartbeatNeedsProgress(t *testing.T) {
 	}
 	peerRec := wire.NodeRecord{ID: testID(2), Addr: testAddr(2), Flags: wire.FlagMaster, Version: 1}
 	c.begin(0)
-	c.mergeRecord(&peerRec)
+	c.mergeRecord(&peerRec, true)
 	now := time.Duration(0)
 	var progress uint64
 	for ; now < 3*time.Second; now += 100 * time.Millisecond {
@@ -389,7 +389,7 @@ func TestStaleClaimerGetsUpdate(t *testing.T) {
 	// b learns a claim for slot 0 at an epoch above a's.
 	_, aEpoch := a.Epochs()
 	b.begin(tn.now)
-	b.receiveClaim(&wire.SlotClaim{Owner: tn.cores[2].ID(), ConfigEpoch: aEpoch + 10, Version: 1 << 40, Ranges: []wire.SlotRange{{Start: 0, End: 0}}})
+	b.receiveClaim(&wire.SlotClaim{Owner: tn.cores[2].ID(), ConfigEpoch: aEpoch + 10, Version: 1 << 40, Ranges: []wire.SlotRange{{Start: 0, End: 0}}}, true)
 	// a, still claiming slot 0, pings b.
 	ping := a.newMessage(wire.TypePing)
 	r := b.Step(tn.now, cloneMsg(ping))
@@ -415,7 +415,7 @@ func TestMasterLosingAllSlotsFollows(t *testing.T) {
 	_, e := a.Epochs()
 	winner := tn.cores[2].ID()
 	a.begin(tn.now)
-	a.receiveClaim(&wire.SlotClaim{Owner: winner, ConfigEpoch: e + 100, Version: 1 << 40, Ranges: []wire.SlotRange{{Start: 0, End: 16383 / 3}}})
+	a.receiveClaim(&wire.SlotClaim{Owner: winner, ConfigEpoch: e + 100, Version: 1 << 40, Ranges: []wire.SlotRange{{Start: 0, End: 16383 / 3}}}, true)
 	v, _ := a.Node(a.ID())
 	if v.Flags&wire.FlagReplica == 0 || v.Master != winner {
 		t.Fatalf("a master that lost all slots is %+v", v)

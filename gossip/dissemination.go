@@ -155,10 +155,10 @@ func (c *Core) receiveSync(from *record, m *wire.Message) {
 // chunk of a push-pull answer sends ours back for the same buckets.
 func (c *Core) receiveSyncData(from *record, m *wire.Message) {
 	for i := range m.Gossip {
-		c.mergeRecord(&m.Gossip[i])
+		c.mergeRecord(&m.Gossip[i], false)
 	}
 	for i := range m.Claims {
-		c.receiveClaim(&m.Claims[i])
+		c.receiveClaim(&m.Claims[i], false)
 	}
 	if m.Reply && m.Last {
 		if r := c.lookup(from.id); r != nil {

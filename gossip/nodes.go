@@ -20,7 +20,7 @@ func (c *Core) observeHeader(h *wire.Header) {
 		c.event(EventEpochChanged, c.cfg.ID)
 	}
 	self := wire.NodeRecord{ID: h.Sender, Addr: h.Addr, Flags: h.Flags & roleFlags, Master: h.Master, ConfigEpoch: h.ConfigEpoch, Version: h.Version}
-	c.mergeRecord(&self)
+	c.mergeRecord(&self, true)
 	n := c.lookup(h.Sender)
 	if n == nil {
 		return
@@ -52,7 +52,12 @@ func (c *Core) noteMismatch(id wire.NodeID) {
 // mergeRecord folds one record from the wire into the table: a higher
 // version replaces what we hold, and FAIL travels with the version it is
 // about. It reports whether anything changed.
-func (c *Core) mergeRecord(w *wire.NodeRecord) bool {
+//
+// Rumor says whether news is passed on: true for what arrives as gossip,
+// false for records an anti-entropy exchange repairs. The exchange already
+// reaches whoever lacks them, and re-rumoring a thousand records a joiner
+// pulled at once kept gossip sections full for minutes.
+func (c *Core) mergeRecord(w *wire.NodeRecord, rumor bool) bool {
 	if w.ID.IsZero() {
 		return false
 	}
@@ -75,8 +80,7 @@ func (c *Core) mergeRecord(w *wire.NodeRecord) bool {
 		}
 		rec.setAddr(w.Addr)
 		c.addRecord(rec)
-		c.recordQ.Add(w.ID)
-		c.eager = true
+		c.spread(w.ID, rumor)
 		c.event(EventNodeAdded, w.ID)
 		c.dirty = true
 		return true
@@ -106,8 +110,7 @@ func (c *Core) mergeRecord(w *wire.NodeRecord) bool {
 		if roleChanged {
 			c.membershipGen++
 		}
-		c.recordQ.Add(r.id)
-		c.eager = true
+		c.spread(r.id, rumor)
 		c.dirty = true
 		return true
 	case w.Version == r.version && flags&wire.FlagFail != 0 && !r.failed():
@@ -117,6 +120,14 @@ func (c *Core) mergeRecord(w *wire.NodeRecord) bool {
 	return false
 }
 
+// spread queues a changed record as a rumor and pushes it at once.
+func (c *Core) spread(id wire.NodeID, rumor bool) {
+	if rumor {
+		c.recordQ.Add(id)
+		c.eager = true
+	}
+}
+
 // addFromHeader adds an unknown sender from its header (MEET, or a node that
 // learned of us before we learned of it).
 func (c *Core) addFromHeader(h *wire.Header) *record {
@@ -124,7 +135,7 @@ func (c *Core) addFromHeader(h *wire.Header) *record {
 		return nil
 	}
 	w := wire.NodeRecord{ID: h.Sender, Addr: h.Addr, Flags: h.Flags & roleFlags, Master: h.Master, ConfigEpoch: h.ConfigEpoch, Version: h.Version}
-	c.mergeRecord(&w)
+	c.mergeRecord(&w, true)
 	return c.lookup(h.Sender)
 }
 

@@ -316,7 +316,7 @@ func (c *Core) setSelfConfigEpoch(e uint64) {
 
 // receiveClaim handles a claim from the wire; its ranges alias the decoder
 // and are copied before they are kept.
-func (c *Core) receiveClaim(w *wire.SlotClaim) {
+func (c *Core) receiveClaim(w *wire.SlotClaim, rumor bool) {
 	if w.Owner == c.cfg.ID || w.Owner.IsZero() || c.blacklisted(w.Owner) {
 		return
 	}
@@ -329,8 +329,10 @@ func (c *Core) receiveClaim(w *wire.SlotClaim) {
 	}
 	cl := &claim{owner: w.Owner, epoch: w.ConfigEpoch, version: w.Version, ranges: slices.Clone(w.Ranges)}
 	c.applyClaim(cl)
-	c.claimQ.Add(cl.owner)
-	c.eager = true
+	if rumor {
+		c.claimQ.Add(cl.owner)
+		c.eager = true
+	}
 	c.currentEpoch = max(c.currentEpoch, cl.epoch)
 }
 

@@ -62,7 +62,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 		}
 	case wire.TypeUpdate:
 		for i := range m.Claims {
-			c.receiveClaim(&m.Claims[i])
+			c.receiveClaim(&m.Claims[i], true)
 		}
 		// We may already have held that claim while still claiming slots
 		// it beats (a SETSLOT NODE at a low epoch): now let them go.
@@ -89,7 +89,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 func (c *Core) receiveGossip(from wire.NodeID, m *wire.Message) {
 	for i := range m.Gossip {
 		w := &m.Gossip[i]
-		c.mergeRecord(w)
+		c.mergeRecord(w, true)
 		if w.ID == c.cfg.ID || w.ID == from {
 			continue
 		}
@@ -101,7 +101,7 @@ func (c *Core) receiveGossip(from wire.NodeID, m *wire.Message) {
 		}
 	}
 	for i := range m.Claims {
-		c.receiveClaim(&m.Claims[i])
+		c.receiveClaim(&m.Claims[i], true)
 	}
 }
 
