@@ -106,15 +106,42 @@ func lineEnd(b []byte, from int) int {
 	return i
 }
 
-func (p *Parser) parseMultibulk(b []byte) ([][]byte, int, error) {
-	cr := lineEnd(b, 1)
-	switch cr {
-	case -1:
-		return nil, 0, ErrIncomplete
-	case -2:
-		return nil, 0, errTooBigMbulk
+// shortLen is the fast path of a length line: up to 9 digits without a
+// leading zero, then "\r\n" (only '\r' is checked, and the '\n' must
+// have arrived, as lineEnd requires). It returns the value and the index of
+// '\r', or ok false for anything else (signs, zeros, long or incomplete
+// lines), which the general path (lineEnd, ParseInt) then handles.
+func shortLen(b []byte, from int) (v int64, cr int, ok bool) {
+	i := from
+	if i >= len(b) || b[i] < '1' || b[i] > '9' {
+		return 0, 0, false
 	}
-	count, ok := ParseInt(b[1:cr])
+	end := min(len(b), from+9)
+	for ; i < end; i++ {
+		c := b[i]
+		if c < '0' || c > '9' {
+			break
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if i+1 >= len(b) || b[i] != '\r' {
+		return 0, 0, false
+	}
+	return v, i, true
+}
+
+func (p *Parser) parseMultibulk(b []byte) ([][]byte, int, error) {
+	count, cr, ok := shortLen(b, 1)
+	if !ok {
+		cr = lineEnd(b, 1)
+		switch cr {
+		case -1:
+			return nil, 0, ErrIncomplete
+		case -2:
+			return nil, 0, errTooBigMbulk
+		}
+		count, ok = ParseInt(b[1:cr])
+	}
 	maxMB := p.MaxMultibulkLen
 	if maxMB <= 0 {
 		maxMB = DefaultMaxMultibulkLen
@@ -141,16 +168,19 @@ func (p *Parser) parseMultibulk(b []byte) ([][]byte, int, error) {
 			p.args = args
 			return nil, 0, &ProtocolError{"ERR Protocol error: expected '$', got '" + string(b[pos:pos+1]) + "'"}
 		}
-		cr := lineEnd(b, pos+1)
-		switch cr {
-		case -1:
-			p.args = args
-			return nil, 0, ErrIncomplete
-		case -2:
-			p.args = args
-			return nil, 0, errTooBigBulk
+		l, cr, ok := shortLen(b, pos+1)
+		if !ok {
+			cr = lineEnd(b, pos+1)
+			switch cr {
+			case -1:
+				p.args = args
+				return nil, 0, ErrIncomplete
+			case -2:
+				p.args = args
+				return nil, 0, errTooBigBulk
+			}
+			l, ok = ParseInt(b[pos+1 : cr])
 		}
-		l, ok := ParseInt(b[pos+1 : cr])
 		if !ok || l < 0 || l > maxBulk {
 			p.args = args
 			return nil, 0, errBulkLen
