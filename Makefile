@@ -5,7 +5,7 @@ PKGS    := ./...
 # Pure packages run under the race detector; they have no I/O, so it is cheap.
 PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
 
-.PHONY: all build test test-short race bench lint generate run sim clean fuzz compare
+.PHONY: all build test test-short bench lint generate run sim clean fuzz compare
 
 all: build
 
@@ -23,6 +23,22 @@ test-short:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+# Every fuzz target in turn, FUZZTIME each (go test fuzzes one target per run).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# The simulator's three cluster experiments at 1000 nodes.
+sim: build
+	./$(BIN) sim cluster --nodes 1000 --scenario join
+	./$(BIN) sim cluster --nodes 1000 --scenario fail
+	./$(BIN) sim cluster --nodes 1000 --scenario config
 
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -30,6 +31,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// Fuzzing runs no process test, and every fuzz worker would
+		// otherwise build the binary again.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "hearsay-node-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
