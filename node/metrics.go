@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ type nodeMetrics struct {
 	persistSeconds   *metrics.Histogram
 	events           [16]*metrics.Counter
 
+	// Per-command metrics by Command.ID, created on first use; commands
+	// numbered after newMetrics (none today) fall back to the map.
+	cmdByID  []atomic.Pointer[cmdMetrics]
 	commands sync.Map // *command.Command -> *cmdMetrics
 
 	// Values published by the bus loop for gauges.
@@ -56,7 +60,7 @@ type cmdMetrics struct {
 
 func newMetrics(n *Node) *nodeMetrics {
 	s := metrics.NewSet()
-	m := &nodeMetrics{set: s}
+	m := &nodeMetrics{set: s, cmdByID: make([]atomic.Pointer[cmdMetrics], command.NumIDs())}
 	for t := wire.TypePing; t.Valid(); t++ {
 		name := strings.ToLower(t.String())
 		for dir, label := range [2]string{"in", "out"} {
@@ -135,19 +139,32 @@ func (m *nodeMetrics) event(k gossip.EventKind) {
 
 // observe is command.Options.Observe: calls and latency by command.
 func (m *nodeMetrics) observe(cmd *command.Command, d time.Duration) {
-	v, ok := m.commands.Load(cmd)
-	if !ok {
-		name := strings.ReplaceAll(cmd.Name, "|", "_")
-		v, _ = m.commands.LoadOrStore(cmd, &cmdMetrics{
-			calls: m.set.GetOrCreateCounter(`hearsay_commands_total{cmd="` + name + `"}`),
-			dur:   m.set.GetOrCreatePrometheusHistogram(`hearsay_command_duration_seconds{cmd="` + name + `"}`),
-		})
+	var cm *cmdMetrics
+	if id := cmd.ID; id > 0 && id < len(m.cmdByID) {
+		if cm = m.cmdByID[id].Load(); cm == nil {
+			// Racing loops get the same metrics from the set.
+			cm = m.newCmdMetrics(cmd)
+			m.cmdByID[id].Store(cm)
+		}
+	} else {
+		v, ok := m.commands.Load(cmd)
+		if !ok {
+			v, _ = m.commands.LoadOrStore(cmd, m.newCmdMetrics(cmd))
+		}
+		cm = v.(*cmdMetrics)
 	}
-	cm := v.(*cmdMetrics)
 	cm.calls.Inc()
 	if d >= 0 {
 		// Durations are sampled (command.ObserveSample); counts are exact.
 		cm.dur.Update(d.Seconds())
+	}
+}
+
+func (m *nodeMetrics) newCmdMetrics(cmd *command.Command) *cmdMetrics {
+	name := strings.ReplaceAll(cmd.Name, "|", "_")
+	return &cmdMetrics{
+		calls: m.set.GetOrCreateCounter(`hearsay_commands_total{cmd="` + name + `"}`),
+		dur:   m.set.GetOrCreatePrometheusHistogram(`hearsay_command_duration_seconds{cmd="` + name + `"}`),
 	}
 }
 
@@ -220,5 +237,12 @@ func (n *Node) httpHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(n.Status())
 	})
+	// The standard Go profiles, for operators (the --http listener is
+	// off by default and usually bound to loopback).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }

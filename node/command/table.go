@@ -110,6 +110,7 @@ func buildTable() map[string]*Command {
 	}
 	m := make(map[string]*Command, len(cmds))
 	for _, c := range cmds {
+		assignIDs(c)
 		m[c.Name] = c
 	}
 	return m
