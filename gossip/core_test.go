@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -540,5 +541,76 @@ func TestReshardSequence(t *testing.T) {
 	}
 	if src.SlotCount(src.ID()) != 16384/4-1 {
 		t.Fatalf("source holds %d slots", src.SlotCount(src.ID()))
+	}
+}
+
+// A node removed with FORGET everywhere and RESET SOFT keeps its ID, so it
+// is still on every blacklist when an operator adds it back within 60 s.
+// Redis (7.0.15, checked side by side): the node it MEETs takes it at once,
+// because a MEET from an unknown sender starts a handshake whatever the
+// blacklist says; the other nodes keep dropping gossip about it until their
+// blacklist entries expire, then learn it. The same holds for the other
+// direction: the answer to our own MEET is taken even from a forgotten ID.
+func TestMeetOverridesBlacklist(t *testing.T) {
+	for _, reverse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reverse=%v", reverse), func(t *testing.T) {
+			tn := newTestNet(t, 5, nil)
+			tn.meetAll()
+			tn.run(3 * time.Second)
+			for i := 0; i < 4; i++ {
+				tn.addSlots(i, uint16(i*4096), uint16(i*4096+4095))
+			}
+			tn.run(3 * time.Second)
+			if err := tn.converged(); err != nil {
+				t.Fatal(err)
+			}
+			gone := tn.cores[4].ID()
+			for i := 0; i < 4; i++ {
+				r, err := tn.cores[i].Forget(tn.now, gone)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tn.out(i, r)
+			}
+			r, err := tn.cores[4].Reset(tn.now, false, wire.NodeID{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.out(4, r)
+			tn.run(time.Second)
+			forgotAt := tn.now
+			// Back in, 1 s after FORGET: node 4 meets node 0, or the other way.
+			if reverse {
+				r, err = tn.cores[0].Meet(tn.now, tn.cores[4].cfg.Addr)
+				tn.out(0, r)
+			} else {
+				r, err = tn.cores[4].Meet(tn.now, tn.cores[0].cfg.Addr)
+				tn.out(4, r)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.run(5 * time.Second)
+			if _, ok := tn.cores[0].Node(gone); !ok {
+				t.Fatal("the met node did not take the forgotten node back")
+			}
+			if _, ok := tn.cores[4].Node(tn.cores[0].ID()); !ok {
+				t.Fatal("the re-added node does not know the node it met")
+			}
+			for i := 1; i < 4; i++ {
+				if _, ok := tn.cores[i].Node(gone); ok {
+					t.Fatalf("node %d learned the forgotten node from gossip within 60 s", i)
+				}
+			}
+			tn.run(blacklistTTL - (tn.now - forgotAt) + 10*time.Second)
+			for i := 0; i < 4; i++ {
+				if _, ok := tn.cores[i].Node(gone); !ok {
+					t.Fatalf("node %d still does not know the re-added node after the blacklist expired", i)
+				}
+			}
+			if err := tn.converged(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

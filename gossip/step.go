@@ -20,10 +20,22 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 	if n == nil {
 		switch m.Type {
 		case wire.TypeMeet, wire.TypePing:
+			if m.Type == wire.TypeMeet {
+				// Only an operator's CLUSTER MEET sends MEET, and it
+				// overrides FORGET's blacklist here, as in Redis, where
+				// a MEET from an unknown sender starts a handshake
+				// whatever the blacklist holds.
+				delete(c.blacklist, h.Sender)
+			}
 			n = c.addFromHeader(h)
 			c.dropHandshake(h.Addr)
 		case wire.TypePong:
-			if c.dropHandshake(h.Addr) || !c.blacklisted(h.Sender) {
+			if c.dropHandshake(h.Addr) {
+				// The answer to our own MEET: taken even from a
+				// forgotten ID, as Redis's handshake takes it.
+				delete(c.blacklist, h.Sender)
+			}
+			if !c.blacklisted(h.Sender) {
 				n = c.addFromHeader(h)
 				if n != nil {
 					c.startSync(n)
