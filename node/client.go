@@ -71,7 +71,11 @@ func (s *clientServer) OnTraffic(c gnet.Conn) gnet.Action {
 	if len(out) > 0 {
 		_, _ = c.Write(out)
 	}
-	_, _ = c.Discard(consumed)
+	// gnet's Discard(0) drops the whole inbound buffer, which would lose
+	// the start of a request that is still arriving.
+	if consumed > 0 {
+		_, _ = c.Discard(consumed)
+	}
 	if cap(out) <= maxKeptOut {
 		cc.out = out[:0]
 	} else {
