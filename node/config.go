@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/hearsay/hearsay/node/resp"
 )
 
 // Heartbeat modes accepted by Config.Heartbeat (the --heartbeat flag).
@@ -32,6 +34,8 @@ const (
 	DefaultBusOffset   = 10000 // bus port = client port + 10000, as Redis
 	DefaultNodeTimeout = 5 * time.Second
 	DefaultMaxLinks    = 512
+	// MinMaxBulkLen is the smallest proto-max-bulk-len, as in Redis.
+	MinMaxBulkLen = 1 << 20
 	// StateFile is the node config file kept in Config.Dir.
 	StateFile = "nodes.json"
 )
@@ -77,6 +81,11 @@ type Config struct {
 	ClusterSecret []byte
 	// RequirePass is the client password (AUTH); empty means none.
 	RequirePass string
+	// MaxBulkLen is the longest bulk string a client may send
+	// (--proto-max-bulk-len, Redis's proto-max-bulk-len): a longer "$"
+	// length gets "-ERR Protocol error: invalid bulk length" and the
+	// connection is closed. Default 512 MiB; at least 1 MiB, as Redis.
+	MaxBulkLen int64
 	// MaxLinks caps the outbound bus links; the least recently used one is
 	// closed to make room (default 512).
 	MaxLinks int
@@ -122,6 +131,12 @@ func (c *Config) withDefaults() (addrs, error) {
 	}
 	if c.MaxLinks <= 0 {
 		c.MaxLinks = DefaultMaxLinks
+	}
+	if c.MaxBulkLen == 0 {
+		c.MaxBulkLen = resp.DefaultMaxBulkLen
+	}
+	if c.MaxBulkLen < MinMaxBulkLen {
+		return a, fmt.Errorf("node: --proto-max-bulk-len %d is below %d (1mb), the least Redis allows", c.MaxBulkLen, MinMaxBulkLen)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -122,6 +122,7 @@ func New(cfg Config) (*Node, error) {
 		Router:      n,
 		Cluster:     n,
 		RequirePass: cfg.RequirePass,
+		MaxBulkLen:  cfg.MaxBulkLen,
 		Port:        cfg.Port,
 		Config: map[string]string{
 			"cluster-node-timeout": strconv.FormatInt(cfg.NodeTimeout.Milliseconds(), 10),

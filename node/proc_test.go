@@ -115,8 +115,8 @@ type proc struct {
 func (p *proc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
 
 // startNode starts a node on port with its state in dir and waits until
-// it answers PING.
-func startNode(t *testing.T, port int, dir string) *proc {
+// it answers PING. extra flags are appended to the command line.
+func startNode(t *testing.T, port int, dir string, extra ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(dir, fmt.Sprintf("node-%d.log", time.Now().UnixNano()))
 	logf, err := os.Create(logPath)
@@ -124,8 +124,9 @@ func startNode(t *testing.T, port int, dir string) *proc {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(binary, "node", "--port", strconv.Itoa(port), "--dir", dir,
-		"--node-timeout", "1s", "--heartbeat", "off", "--log-level", "info")
+	args := append([]string{"node", "--port", strconv.Itoa(port), "--dir", dir,
+		"--node-timeout", "1s", "--heartbeat", "off", "--log-level", "info"}, extra...)
+	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
