@@ -614,3 +614,65 @@ func TestMeetOverridesBlacklist(t *testing.T) {
 		})
 	}
 }
+
+// REDIS-COMPAT.md "Epochs": currentEpoch only grows, and it follows the
+// greatest currentEpoch heard in any header.
+func TestCurrentEpochMerges(t *testing.T) {
+	tn := formed(t, 3, nil)
+	a, b := tn.cores[0], tn.cores[1]
+	cur, _ := a.Epochs()
+	ping := cloneMsg(b.newMessage(wire.TypePing))
+	ping.Header.CurrentEpoch = cur + 40
+	a.Step(tn.now, ping)
+	if got, _ := a.Epochs(); got != cur+40 {
+		t.Fatalf("currentEpoch %d after a header with %d", got, cur+40)
+	}
+	ping.Header.CurrentEpoch = 1
+	a.Step(tn.now, ping)
+	if got, _ := a.Epochs(); got != cur+40 {
+		t.Fatalf("currentEpoch went back to %d", got)
+	}
+}
+
+// A MEET nobody answers is dropped after the handshake timeout (node
+// timeout, at least 1 s), as in Redis.
+func TestHandshakeTimesOut(t *testing.T) {
+	c, err := New(Config{ID: testID(1), Addr: testAddr(1), NodeTimeout: 2 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Meet(0, testAddr(9)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Duration(0)
+	for ; now < 1900*time.Millisecond; now += 100 * time.Millisecond {
+		c.Tick(now)
+	}
+	if len(c.Nodes(nil)) != 2 {
+		t.Fatal("handshake dropped before the timeout")
+	}
+	for ; now < 2500*time.Millisecond; now += 100 * time.Millisecond {
+		c.Tick(now)
+	}
+	if len(c.Nodes(nil)) != 1 {
+		t.Fatal("handshake kept past the timeout")
+	}
+}
+
+// PFAIL only after node-timeout of silence (DESIGN.md "Failure detection").
+// Silence counts from the last message heard, which with pings every
+// timeout/2 is at most 500 ms before the crash here: 400 ms after it the
+// peer has been silent for under 1 s.
+func TestPFailAfterTimeout(t *testing.T) {
+	tn := formed(t, 3, nil)
+	victim := tn.cores[2].ID()
+	tn.down[2] = true
+	tn.run(400 * time.Millisecond)
+	if hasFlag(tn.cores[0], victim, wire.FlagPFail|wire.FlagFail) {
+		t.Fatal("PFAIL before node-timeout of silence")
+	}
+	tn.run(1500 * time.Millisecond)
+	if !hasFlag(tn.cores[0], victim, wire.FlagPFail|wire.FlagFail) {
+		t.Fatal("no PFAIL after node-timeout of silence")
+	}
+}
