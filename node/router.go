@@ -22,6 +22,10 @@ type routeView struct {
 	replica bool
 	master  ring.NodeID
 	ok      bool // cluster_state:ok
+	// local has a bit per slot that self owns and that is not MIGRATING:
+	// the slots Route serves with one bit test. It is shared by views of
+	// the same snapshot and self.
+	local *[ring.Slots / 64]uint64
 
 	// For /status, INFO and metrics.
 	currentEpoch, configEpoch uint64
@@ -62,8 +66,20 @@ func (n *Node) publish() {
 	// coverage required), so that routing and INFO never disagree.
 	info := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch)
 	v.ok, v.size = info.OK, info.Size
+	if prev := n.view.Load(); prev != nil && prev.snap == v.snap && prev.self == v.self {
+		v.local = prev.local
+	} else {
+		v.local = localSlots(v.snap, v.self)
+	}
 	n.view.Store(v)
 	n.metrics.published(v)
+}
+
+// localSlots returns the bitmap of routeView.local.
+func localSlots(snap *ring.Snapshot, self ring.NodeID) *[ring.Slots / 64]uint64 {
+	var b [ring.Slots / 64]uint64
+	snap.ServedSlots(self, &b)
+	return &b
 }
 
 // Redirect and error replies, exactly as Redis sends them (without '-').
@@ -90,6 +106,10 @@ func redirect(kind string, slot uint16, addr string) string {
 // view and, during a migration, the local store.
 func (n *Node) Route(conn *command.ConnState, cmd *command.Command, slot uint16, keys [][]byte) (string, bool) {
 	v := n.view.Load()
+	// The common case: a slot of ours, not migrating, cluster ok.
+	if v.ok && slot < ring.Slots && v.local[slot>>6]&(1<<(slot&63)) != 0 {
+		return "", true
+	}
 	owner, _ := v.snap.Owner(slot)
 	if owner.IsZero() {
 		return errUnbound, false

@@ -68,6 +68,27 @@ func (s *Snapshot) Owner(slot uint16) (NodeID, uint64) {
 	return o.id, o.epoch
 }
 
+// ServedSlots sets in dst the bit of every slot (bit slot&63 of word
+// slot>>6) that id owns and that is not marked MIGRATING, and clears the
+// others: the slots a node serves without further checks. It reads the
+// compact index, so it costs a few microseconds rather than 16384 Owner
+// calls.
+func (s *Snapshot) ServedSlots(id NodeID, dst *[Slots / 64]uint64) {
+	*dst = [Slots / 64]uint64{}
+	if s == nil || id.IsZero() {
+		return
+	}
+	mine := make([]bool, max(1, len(s.owners))) // index 0: unassigned
+	for i := 1; i < len(s.owners); i++ {
+		mine[i] = s.owners[i].id == id
+	}
+	for slot, i := range s.slot {
+		if mine[i] && (s.marks == nil || s.marks.migrating[slot] == 0) {
+			dst[slot>>6] |= 1 << (slot & 63)
+		}
+	}
+}
+
 // Migrating returns the node slot was migrating to, if it was marked.
 func (s *Snapshot) Migrating(slot uint16) (NodeID, bool) {
 	if s == nil || s.marks == nil || slot >= Slots {
