@@ -27,100 +27,22 @@ func TestMeetJoinsEveryone(t *testing.T) {
 	}
 }
 
-func TestSlotsPropagate(t *testing.T) {
-	tn := formed(t, 4, nil)
-	for i, c := range tn.cores {
-		for _, slot := range []uint16{0, 4095, 4096, 16383} {
-			owner, _ := c.SlotOwner(slot)
-			want := tn.cores[int(slot)/4096].ID()
-			if owner != want {
-				t.Fatalf("node %d: slot %d owned by %s, want %s", i, slot, owner, want)
-			}
-		}
-	}
-}
-
 // REDIS-COMPAT.md "Failure detection": PFAIL after node-timeout of silence,
+
 // FAIL when a majority of slot-owning masters agree, FAIL seen everywhere.
-func TestCrashedMasterBecomesFail(t *testing.T) {
-	tn := formed(t, 5, nil)
-	victim := tn.cores[2].ID()
-	tn.down[2] = true
-	tn.run(500 * time.Millisecond)
-	for _, i := range tn.live() {
-		if hasFlag(tn.cores[i], victim, wire.FlagFail) {
-			t.Fatalf("node %d marked FAIL before node-timeout", i)
-		}
-	}
-	tn.run(2 * time.Second)
-	for _, i := range tn.live() {
-		if !hasFlag(tn.cores[i], victim, wire.FlagFail) {
-			t.Fatalf("node %d does not see the crashed node as FAIL", i)
-		}
-	}
-}
 
 // A minority cannot fail a node: one master's PFAIL is not enough.
-func TestMinorityCannotFail(t *testing.T) {
-	tn := formed(t, 5, nil)
-	victim := 4
-	// Only node 0 loses touch with the victim.
-	tn.partition([]int{0}, []int{victim}, true)
-	tn.run(4 * time.Second)
-	if !hasFlag(tn.cores[0], tn.cores[victim].ID(), wire.FlagPFail) {
-		t.Fatal("node 0 should see the cut-off node as PFAIL")
-	}
-	for _, i := range tn.live() {
-		if hasFlag(tn.cores[i], tn.cores[victim].ID(), wire.FlagFail) {
-			t.Fatalf("node %d marked FAIL on a single report", i)
-		}
-	}
-}
 
 // REDIS-COMPAT.md: failure reports are valid for 2×timeout.
-func TestFailureReportsExpire(t *testing.T) {
-	tn := formed(t, 5, nil)
-	victim := tn.cores[4].ID()
-	tn.partition([]int{0}, []int{4}, true)
-	tn.run(2 * time.Second)
-	if n := tn.cores[1].FailureReports(victim); n != 1 {
-		t.Fatalf("node 1 holds %d reports about the victim, want 1 (from node 0)", n)
-	}
-	tn.partition([]int{0}, []int{4}, false)
-	tn.run(3 * time.Second)
-	if n := tn.cores[1].FailureReports(victim); n != 0 {
-		t.Fatalf("node 1 still holds %d reports after the link healed and 2×timeout passed", n)
-	}
-}
 
 // A FAIL on a replica is undone as soon as it is reachable again; a master
+
 // with slots keeps FAIL for 2×timeout (REDIS-COMPAT.md, undo rules).
-func TestFailUndo(t *testing.T) {
-	tn := formed(t, 5, nil)
-	victim := tn.cores[3].ID()
-	tn.down[3] = true
-	tn.run(3 * time.Second)
-	if !hasFlag(tn.cores[0], victim, wire.FlagFail) {
-		t.Fatal("victim not FAIL")
-	}
-	tn.down[3] = false
-	tn.run(500 * time.Millisecond)
-	if !hasFlag(tn.cores[0], victim, wire.FlagFail) {
-		t.Fatal("a master with slots lost FAIL before 2×timeout")
-	}
-	tn.run(3 * time.Second)
-	for _, i := range tn.live() {
-		if hasFlag(tn.cores[i], victim, wire.FlagFail) {
-			t.Fatalf("node %d still holds FAIL long after the master came back", i)
-		}
-	}
-	if err := tn.converged(); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // REDIS-COMPAT.md: FORGET keeps the ID on a blacklist for 60 s, so gossip
+
 // does not bring the node back; it refuses to forget itself or its master.
+
 func TestForgetBlacklist(t *testing.T) {
 	tn := formed(t, 4, nil)
 	gone := tn.cores[3].ID()
@@ -148,59 +70,17 @@ func TestForgetBlacklist(t *testing.T) {
 }
 
 // REDIS-COMPAT.md: two masters with equal configEpochs; the smaller ID takes
+
 // currentEpoch+1.
-func TestConfigEpochCollision(t *testing.T) {
-	tn := newTestNet(t, 3, nil)
-	// Three masters with slots, all at configEpoch 0, meet.
-	for i := range tn.cores {
-		tn.addSlots(i, uint16(i*100), uint16(i*100+99))
-	}
-	tn.meetAll()
-	tn.run(3 * time.Second)
-	seen := map[uint64]bool{}
-	for i, c := range tn.cores {
-		_, e := c.Epochs()
-		if seen[e] {
-			t.Fatalf("node %d shares configEpoch %d with another master", i, e)
-		}
-		seen[e] = true
-	}
-}
 
 // A higher configEpoch rebinds a slot; the loser gets an UPDATE, drops the
+
 // slot from its claim, and having no slots left follows the new owner.
-func TestHigherEpochRebindsAndUpdates(t *testing.T) {
-	tn := formed(t, 3, nil)
-	old := tn.cores[0].ID()
-	// Node 1 takes node 0's slots with a higher epoch, as a failover would,
-	// while node 0 is cut off and does not hear about it.
-	tn.down[0] = true
-	r, err := tn.cores[1].SetSlot(tn.now, 0, SlotNode, tn.cores[1].ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.out(1, r)
-	_, _, r = tn.cores[1].BumpEpoch(tn.now)
-	tn.out(1, r)
-	tn.run(time.Second)
-	if owner, _ := tn.cores[2].SlotOwner(0); owner != tn.cores[1].ID() {
-		t.Fatalf("slot 0 owned by %s at node 2, want node 1", owner)
-	}
-	tn.down[0] = false
-	tn.run(5 * time.Second)
-	if owner, _ := tn.cores[0].SlotOwner(0); owner != tn.cores[1].ID() {
-		t.Fatalf("stale node 0 still maps slot 0 to %s", owner)
-	}
-	if err := tn.converged(); err != nil {
-		t.Fatal(err)
-	}
-	if tn.cores[0].SlotCount(old) == 0 {
-		t.Fatal("node 0 lost all its slots, but only slot 0 moved")
-	}
-}
 
 // Anti-entropy repairs what rumors missed: a node cut off while a change
+
 // spread converges after the cut heals.
+
 func TestAntiEntropyRepairsPartition(t *testing.T) {
 	for _, dir := range []SyncDirection{SyncPushPull, SyncPull, SyncPush} {
 		tn := formed(t, 6, func(c *Config) { c.AntiEntropy = dir })
@@ -217,62 +97,15 @@ func TestAntiEntropyRepairsPartition(t *testing.T) {
 }
 
 // At scale each node is watched by its K observers on the hash ring, and a
+
 // majority of them declare FAIL, which then floods the cluster.
-func TestObserversFailAtScale(t *testing.T) {
-	tn := formed(t, 32, func(c *Config) { c.SmallCluster = 8 })
-	if tn.cores[0].smallCluster() {
-		t.Fatal("expected observer mode")
-	}
-	mon := tn.cores[0].Monitored(nil)
-	if len(mon) > 8+2 {
-		t.Fatalf("node 0 watches %d peers; at scale it should watch about K=8", len(mon))
-	}
-	victim := 17
-	tn.down[victim] = true
-	tn.run(3 * time.Second)
-	for _, i := range tn.live() {
-		if !hasFlag(tn.cores[i], tn.cores[victim].ID(), wire.FlagFail) {
-			t.Fatalf("node %d does not see node %d FAIL", i, victim)
-		}
-	}
-}
 
 // DESIGN.md "Progress counter": a PONG from a hung process's kernel does
+
 // not keep it alive; only advancing progress does.
-func TestHeartbeatNeedsProgress(t *testing.T) {
-	c, err := New(Config{ID: testID(1), Addr: testAddr(1), NodeTimeout: time.Second, ExternalHeartbeat: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	peerRec := wire.NodeRecord{ID: testID(2), Addr: testAddr(2), Flags: wire.FlagMaster, Version: 1}
-	c.begin(0)
-	c.mergeRecord(&peerRec, true)
-	now := time.Duration(0)
-	var progress uint64
-	for ; now < 3*time.Second; now += 100 * time.Millisecond {
-		progress++
-		c.Heartbeat(now, peerRec.ID, HeartbeatSample{PongsRecv: progress, LastPong: now, Progress: progress})
-		c.Tick(now)
-	}
-	if hasFlag(c, peerRec.ID, wire.FlagPFail) {
-		t.Fatal("peer with advancing progress marked PFAIL")
-	}
-	// The process hangs: PONGs keep coming, progress stops.
-	for end := now + 2*time.Second; now < end; now += 100 * time.Millisecond {
-		c.Heartbeat(now, peerRec.ID, HeartbeatSample{PongsRecv: uint64(now), LastPong: now, Progress: progress})
-		c.Tick(now)
-	}
-	if !hasFlag(c, peerRec.ID, wire.FlagPFail) {
-		t.Fatal("a hung peer whose kernel still answers was not marked PFAIL")
-	}
-	progress++
-	c.Heartbeat(now, peerRec.ID, HeartbeatSample{PongsRecv: uint64(now), LastPong: now, Progress: progress})
-	if hasFlag(c, peerRec.ID, wire.FlagPFail) {
-		t.Fatal("PFAIL not cleared when progress resumed")
-	}
-}
 
 // The core is deterministic: the same seeds and inputs give the same run.
+
 func TestDeterministic(t *testing.T) {
 	run := func() (uint64, int) {
 		tn := formed(t, 8, nil)
@@ -343,6 +176,7 @@ func TestAdminErrors(t *testing.T) {
 }
 
 // A replica follows its master, and the cluster learns the new role.
+
 func TestReplicateSpreads(t *testing.T) {
 	tn := newTestNet(t, 3, nil)
 	tn.meetAll()
@@ -364,6 +198,7 @@ func TestReplicateSpreads(t *testing.T) {
 }
 
 // Restart from State keeps the ID, epochs, role and slots.
+
 func TestRestoreState(t *testing.T) {
 	tn := formed(t, 3, nil)
 	c := tn.cores[1]
@@ -383,48 +218,12 @@ func TestRestoreState(t *testing.T) {
 }
 
 // REDIS-COMPAT.md "Epochs": a stale claimer is sent an UPDATE carrying the
+
 // claim that beats it.
-func TestStaleClaimerGetsUpdate(t *testing.T) {
-	tn := formed(t, 3, nil)
-	a, b := tn.cores[0], tn.cores[1]
-	// b learns a claim for slot 0 at an epoch above a's.
-	_, aEpoch := a.Epochs()
-	b.begin(tn.now)
-	b.receiveClaim(&wire.SlotClaim{Owner: tn.cores[2].ID(), ConfigEpoch: aEpoch + 10, Version: 1 << 40, Ranges: []wire.SlotRange{{Start: 0, End: 0}}}, true)
-	// a, still claiming slot 0, pings b.
-	ping := a.newMessage(wire.TypePing)
-	r := b.Step(tn.now, cloneMsg(ping))
-	var update *wire.Message
-	for _, e := range r.Messages {
-		if e.Msg.Type == wire.TypeUpdate && e.To == a.ID() {
-			update = e.Msg
-		}
-	}
-	if update == nil {
-		t.Fatal("no UPDATE sent to the stale claimer")
-	}
-	if len(update.Claims) != 1 || update.Claims[0].Owner != tn.cores[2].ID() || update.Claims[0].ConfigEpoch != aEpoch+10 {
-		t.Fatalf("UPDATE carries %+v", update.Claims)
-	}
-}
 
 // REDIS-COMPAT.md "Epochs": a master that loses all its slots to a higher
+
 // claim becomes a replica of the node that took them.
-func TestMasterLosingAllSlotsFollows(t *testing.T) {
-	tn := formed(t, 3, nil)
-	a := tn.cores[0]
-	_, e := a.Epochs()
-	winner := tn.cores[2].ID()
-	a.begin(tn.now)
-	a.receiveClaim(&wire.SlotClaim{Owner: winner, ConfigEpoch: e + 100, Version: 1 << 40, Ranges: []wire.SlotRange{{Start: 0, End: 16383 / 3}}}, true)
-	v, _ := a.Node(a.ID())
-	if v.Flags&wire.FlagReplica == 0 || v.Master != winner {
-		t.Fatalf("a master that lost all slots is %+v", v)
-	}
-	if a.SlotCount(a.ID()) != 0 {
-		t.Fatal("slots left")
-	}
-}
 
 func BenchmarkCoreStepPing(b *testing.B) {
 	tn := formed(b, 12, nil)
@@ -445,112 +244,33 @@ func BenchmarkCoreStepPing(b *testing.B) {
 }
 
 // Epoch and identity changes must be durable before they are announced.
-func TestDurableChangesAskForPersist(t *testing.T) {
-	tn := formed(t, 3, nil)
-	r, err := tn.cores[1].SetSlot(tn.now, 0, SlotImporting, tn.cores[0].ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err = tn.cores[1].SetSlot(tn.now, 0, SlotNode, tn.cores[1].ID())
-	if err != nil || !r.Persist {
-		t.Fatalf("SETSLOT NODE on the importing node: persist=%v err=%v", r.Persist, err)
-	}
-	r, err = tn.cores[2].Reset(tn.now, true, testID(77))
-	if err == nil && !r.Persist {
-		t.Fatal("hard reset did not ask for persist")
-	}
-	if tn.cores[2].ID() != testID(77) || tn.cores[2].KnownNodes() != 1 {
-		t.Fatal("hard reset kept the old identity or peers")
-	}
-	if cur, cfg := tn.cores[2].Epochs(); cur != 0 || cfg != 0 {
-		t.Fatalf("hard reset left epochs %d/%d", cur, cfg)
-	}
-}
 
 // The simulator found tables that drifted from the claims after SETSLOT NODE
-// on a replica, or naming a master with a lower epoch; nothing repaired them
-// because digests cover claims. These pin the fixed behaviour.
-func TestSetSlotNodeKeepsTableOnClaims(t *testing.T) {
-	tn := formed(t, 4, nil)
-	// A third node told that node 0 owns one of node 1's slots: the slot
-	// stays with the claim that wins it.
-	slot := uint16(5000) // node 1's
-	before, _ := tn.cores[2].SlotOwner(slot)
-	if _, err := tn.cores[2].SetSlot(tn.now, slot, SlotNode, tn.cores[0].ID()); err != nil {
-		t.Fatal(err)
-	}
-	if after, _ := tn.cores[2].SlotOwner(slot); after != before {
-		t.Fatalf("a bystander rebound slot %d by hand to %s", slot, after)
-	}
-	tn.run(2 * time.Second)
-	if err := tn.converged(); err != nil {
-		t.Fatal(err)
-	}
-}
 
-func TestSetSlotNodeErrors(t *testing.T) {
-	tn := newTestNet(t, 3, nil)
-	tn.meetAll()
-	tn.run(2 * time.Second)
-	tn.addSlots(0, 0, 16383)
-	r, err := tn.cores[2].Replicate(tn.now, tn.cores[0].ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.out(2, r)
-	tn.run(time.Second)
-	if _, err := tn.cores[2].SetSlot(tn.now, 1, SlotNode, tn.cores[2].ID()); err != ErrSetSlotReplica {
-		t.Fatalf("SETSLOT on a replica: %v", err)
-	}
-	if _, err := tn.cores[1].SetSlot(tn.now, 1, SlotNode, tn.cores[2].ID()); err == nil || err.Error() != "ERR Target node is not a master" {
-		t.Fatalf("SETSLOT NODE naming a replica: %v", err)
-	}
-}
+// on a replica, or naming a master with a lower epoch; nothing repaired them
+
+// because digests cover claims. These pin the fixed behaviour.
 
 // REDIS-COMPAT.md "reshard": IMPORTING on the target, MIGRATING on the
+
 // source, then SETSLOT NODE to the target, the source and every master.
+
 // Every node ends with the target as owner and one digest.
-func TestReshardSequence(t *testing.T) {
-	tn := formed(t, 4, nil)
-	src, dst := tn.cores[0], tn.cores[3]
-	slot := uint16(7)
-	steps := []struct {
-		c  int
-		st SlotState
-		id *Core
-	}{{3, SlotImporting, src}, {0, SlotMigrating, dst}, {3, SlotNode, dst}, {0, SlotNode, dst}, {1, SlotNode, dst}, {2, SlotNode, dst}}
-	for _, s := range steps {
-		r, err := tn.cores[s.c].SetSlot(tn.now, slot, s.st, s.id.ID())
-		if err != nil {
-			t.Fatalf("node %d SETSLOT %d: %v", s.c, s.st, err)
-		}
-		tn.out(s.c, r)
-		tn.run(5 * time.Millisecond)
-	}
-	tn.run(2 * time.Second)
-	for i, c := range tn.cores {
-		if owner, _ := c.SlotOwner(slot); owner != dst.ID() {
-			t.Fatalf("node %d: slot %d owned by %s, want the target", i, slot, owner)
-		}
-		if _, ok := c.table.Migrating(slot); ok {
-			t.Fatalf("node %d still migrating", i)
-		}
-	}
-	if err := tn.converged(); err != nil {
-		t.Fatal(err)
-	}
-	if src.SlotCount(src.ID()) != 16384/4-1 {
-		t.Fatalf("source holds %d slots", src.SlotCount(src.ID()))
-	}
-}
 
 // A node removed with FORGET everywhere and RESET SOFT keeps its ID, so it
+
 // is still on every blacklist when an operator adds it back within 60 s.
+
 // Redis (7.0.15, checked side by side): the node it MEETs takes it at once,
+
 // because a MEET from an unknown sender starts a handshake whatever the
+
 // blacklist says; the other nodes keep dropping gossip about it until their
+
 // blacklist entries expire, then learn it. The same holds for the other
+
 // direction: the answer to our own MEET is taken even from a forgotten ID.
+
 func TestMeetOverridesBlacklist(t *testing.T) {
 	for _, reverse := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reverse=%v", reverse), func(t *testing.T) {
@@ -616,7 +336,9 @@ func TestMeetOverridesBlacklist(t *testing.T) {
 }
 
 // REDIS-COMPAT.md "Epochs": currentEpoch only grows, and it follows the
+
 // greatest currentEpoch heard in any header.
+
 func TestCurrentEpochMerges(t *testing.T) {
 	tn := formed(t, 3, nil)
 	a, b := tn.cores[0], tn.cores[1]
@@ -635,7 +357,9 @@ func TestCurrentEpochMerges(t *testing.T) {
 }
 
 // A MEET nobody answers is dropped after the handshake timeout (node
+
 // timeout, at least 1 s), as in Redis.
+
 func TestHandshakeTimesOut(t *testing.T) {
 	c, err := New(Config{ID: testID(1), Addr: testAddr(1), NodeTimeout: 2 * time.Second}, nil)
 	if err != nil {
@@ -660,19 +384,9 @@ func TestHandshakeTimesOut(t *testing.T) {
 }
 
 // PFAIL only after node-timeout of silence (DESIGN.md "Failure detection").
+
 // Silence counts from the last message heard, which with pings every
+
 // timeout/2 is at most 500 ms before the crash here: 400 ms after it the
+
 // peer has been silent for under 1 s.
-func TestPFailAfterTimeout(t *testing.T) {
-	tn := formed(t, 3, nil)
-	victim := tn.cores[2].ID()
-	tn.down[2] = true
-	tn.run(400 * time.Millisecond)
-	if hasFlag(tn.cores[0], victim, wire.FlagPFail|wire.FlagFail) {
-		t.Fatal("PFAIL before node-timeout of silence")
-	}
-	tn.run(1500 * time.Millisecond)
-	if !hasFlag(tn.cores[0], victim, wire.FlagPFail|wire.FlagFail) {
-		t.Fatal("no PFAIL after node-timeout of silence")
-	}
-}
