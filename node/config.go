@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/hearsay/hearsay/node/resp"
@@ -89,6 +90,11 @@ type Config struct {
 	// MaxLinks caps the outbound bus links; the least recently used one is
 	// closed to make room (default 512).
 	MaxLinks int
+	// IOThreads is the number of event loops serving clients
+	// (--io-threads, like Redis's io-threads); 0 means one per CPU
+	// (GOMAXPROCS). On 2 CPUs shared with redis-benchmark, 2 loops gave
+	// 5-11% more requests/s than 1 for about 10% more CPU.
+	IOThreads int
 	// Logger receives the node's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -137,6 +143,12 @@ func (c *Config) withDefaults() (addrs, error) {
 	}
 	if c.MaxBulkLen < MinMaxBulkLen {
 		return a, fmt.Errorf("node: --proto-max-bulk-len %d is below %d (1mb), the least Redis allows", c.MaxBulkLen, MinMaxBulkLen)
+	}
+	if c.IOThreads < 0 {
+		return a, fmt.Errorf("node: --io-threads %d is negative", c.IOThreads)
+	}
+	if c.IOThreads == 0 {
+		c.IOThreads = runtime.GOMAXPROCS(0)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

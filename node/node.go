@@ -249,7 +249,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	go func() {
 		errc <- fmt.Errorf("client engine: %w", gnet.Run(n.cli, cliAddr,
-			gnet.WithMulticore(true), gnet.WithReuseAddr(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithNumEventLoop(n.cfg.IOThreads), gnet.WithReuseAddr(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(logger)))
 	}()
 	if n.cfg.HTTP != "" {
