@@ -138,7 +138,7 @@ func (m *nodeMetrics) event(k gossip.EventKind) {
 }
 
 // observe is command.Options.Observe: calls and latency by command.
-func (m *nodeMetrics) observe(cmd *command.Command, d time.Duration) {
+func (m *nodeMetrics) observe(cmd *command.Command, calls int, d time.Duration) {
 	var cm *cmdMetrics
 	if id := cmd.ID; id > 0 && id < len(m.cmdByID) {
 		if cm = m.cmdByID[id].Load(); cm == nil {
@@ -153,7 +153,7 @@ func (m *nodeMetrics) observe(cmd *command.Command, d time.Duration) {
 		}
 		cm = v.(*cmdMetrics)
 	}
-	cm.calls.Inc()
+	cm.calls.Add(calls)
 	if d >= 0 {
 		// Durations are sampled (command.ObserveSample); counts are exact.
 		cm.dur.Update(d.Seconds())

@@ -22,7 +22,7 @@ func BenchmarkObserve(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				m.observe(get, -1)
+				m.observe(get, 1, -1)
 			}
 		})
 	}

@@ -64,3 +64,26 @@ func BenchmarkServeGetCachedClock(b *testing.B) {
 	clock.Store(time.Now().UnixMilli())
 	benchServeOpts(b, resp.AppendCommand(nil, []byte("GET"), []byte("key:000000012345")), 1, Options{Now: clock.Load})
 }
+
+// BenchmarkServeGet16Observed is a 16-GET pipeline per Serve on parallel
+// connections (one per goroutine) whose Observe adds to one shared
+// counter, as the node's metrics do.
+func BenchmarkServeGet16Observed(b *testing.B) {
+	var calls atomic.Int64
+	d := New(store.New(), Options{Observe: func(_ *Command, n int, _ time.Duration) { calls.Add(int64(n)) }})
+	pre := resp.AppendCommand(nil, []byte("SET"), []byte("key:000000012345"), []byte("xxx"))
+	d.Serve(d.NewConn(), pre, nil)
+	var in []byte
+	for range 16 {
+		in = resp.AppendCommand(in, []byte("GET"), []byte("key:000000012345"))
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		c := d.NewConn()
+		out := make([]byte, 0, 4096)
+		for pb.Next() {
+			_, out, _ = d.Serve(c, in, out[:0])
+		}
+	})
+	b.ReportMetric(float64(calls.Load())/b.Elapsed().Seconds(), "cmds/s")
+}

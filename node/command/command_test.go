@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -477,14 +478,41 @@ func TestRouterAndClusterHook(t *testing.T) {
 func TestRegisterAndObserve(t *testing.T) {
 	var observed []string
 	h := newHarness(t, Options{})
-	h.d.opts.Observe = func(c *Command, _ time.Duration) { observed = append(observed, c.Name) }
+	h.d.opts.Observe = func(c *Command, calls int, _ time.Duration) {
+		observed = append(observed, c.Name+"*"+strconv.Itoa(calls))
+	}
 	h.d.Register(&Command{Name: "wait", Arity: 3, Handler: func(x *Ctx) { x.W.Int(0) }})
 	run(t, h, []step{{"WAIT 0 0", num(0)}, {"GET a", null}, {"NOPE", "-ERR unknown command 'NOPE', with args beginning with: \r\n"}})
-	if strings.Join(observed, ",") != "wait,get" {
+	if strings.Join(observed, ",") != "wait*1,get*1" {
 		t.Fatalf("observed %v", observed)
 	}
 	if !strings.Contains(h.do("INFO", "stats"), "total_commands_processed:4") {
 		t.Fatal(h.do("INFO", "stats"))
+	}
+	// A pipeline is reported in runs of one command, each timed run ending
+	// at its timed command: 20 GETs then 3 WAITs on a fresh connection
+	// are GET*16 (the 16th timed), GET*4, then WAIT*3.
+	observed = nil
+	var timed int
+	h.d.opts.Observe = func(c *Command, calls int, d time.Duration) {
+		observed = append(observed, c.Name+"*"+strconv.Itoa(calls))
+		if d >= 0 {
+			timed++
+		}
+	}
+	var in []byte
+	for range 20 {
+		in = resp.AppendCommand(in, []byte("GET"), []byte("a"))
+	}
+	for range 3 {
+		in = resp.AppendCommand(in, []byte("WAIT"), []byte("0"), []byte("0"))
+	}
+	c := h.d.NewConn()
+	if n, _, _ := h.d.Serve(c, in, nil); n != len(in) {
+		t.Fatalf("consumed %d of %d", n, len(in))
+	}
+	if got := strings.Join(observed, ","); got != "get*16,get*4,wait*3" || timed != 1 {
+		t.Fatalf("observed %s with %d timed", got, timed)
 	}
 }
 

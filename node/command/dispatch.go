@@ -130,12 +130,15 @@ type Options struct {
 	Info func(section string, b []byte) ([]byte, bool)
 	// Role is reported by HELLO and INFO (default "master").
 	Role func() string
-	// Observe, when set, is called after every executed command. Its
-	// duration is measured for one command in ObserveSample per
-	// connection, and is negative for the others: two clock reads per
-	// command cost several percent of a pipelined GET.
-	// duration (for metrics).
-	Observe func(cmd *Command, d time.Duration)
+	// Observe, when set, receives the executed commands of each
+	// connection in runs: calls commands of cmd have completed, and d is
+	// the duration of the last of them when it was timed, negative
+	// otherwise. One command in ObserveSample per connection is timed (two
+	// clock reads per command cost several percent of a pipelined GET),
+	// and a run ends at a timed command, at another command, and when
+	// Serve returns, so a pipeline of GETs costs one call per Serve
+	// rather than one per command (shared counters bounce between cores).
+	Observe func(cmd *Command, calls int, d time.Duration)
 }
 
 // ConnState is the per-connection state. The runtime creates it with
@@ -160,6 +163,8 @@ type ConnState struct {
 	askingSet bool
 	closing   bool
 	observed  uint32 // commands seen, for sampling durations
+	obsCmd    *Command
+	obsCalls  int // completed commands of obsCmd not yet given to Observe
 	scratch   []byte
 	// The last top-level command and its name as the client spelt it:
 	// pipelines repeat a name, which then costs a short compare instead
@@ -281,6 +286,7 @@ func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []b
 			if errors.As(err, &pe) {
 				x.W.Error(pe.Msg)
 			}
+			d.flushObserved(c)
 			out, x.W.Buf = x.W.Buf, nil
 			return len(in), out, true
 		}
@@ -290,10 +296,12 @@ func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []b
 		}
 		d.exec(x, args)
 		if c.closing {
+			d.flushObserved(c)
 			out, x.W.Buf = x.W.Buf, nil
 			return consumed, out, true
 		}
 	}
+	d.flushObserved(c)
 	out, x.W.Buf = x.W.Buf, nil
 	x.Args, x.Keys = nil, nil
 	return consumed, out, false
@@ -375,14 +383,29 @@ func (d *Dispatcher) exec1(x *Ctx) {
 		cmd.Handler(x)
 		return
 	}
-	if x.Conn.observed++; x.Conn.observed%ObserveSample != 0 {
+	c := x.Conn
+	if c.obsCmd != cmd {
+		d.flushObserved(c)
+		c.obsCmd = cmd
+	}
+	if c.observed++; c.observed%ObserveSample != 0 {
 		cmd.Handler(x)
-		d.opts.Observe(cmd, -1)
+		c.obsCalls++
 		return
 	}
 	t0 := time.Now()
 	cmd.Handler(x)
-	d.opts.Observe(cmd, time.Since(t0))
+	dur := time.Since(t0)
+	d.opts.Observe(cmd, c.obsCalls+1, dur)
+	c.obsCalls = 0
+}
+
+// flushObserved gives Observe the connection's pending run of commands.
+func (d *Dispatcher) flushObserved(c *ConnState) {
+	if c.obsCalls > 0 {
+		d.opts.Observe(c.obsCmd, c.obsCalls, -1)
+		c.obsCalls = 0
+	}
 }
 
 // keys collects the key arguments, enforces CROSSSLOT and asks the router.
