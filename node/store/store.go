@@ -211,6 +211,11 @@ type SetOptions struct {
 // in the past deletes the key instead, which also counts as written.
 func (s *Store) Set(slot uint16, key, val []byte, o SetOptions, now int64) (old []byte, existed, written bool) {
 	sl := &s.slots[slot]
+	// Copy the key and value before taking the lock: the allocation is
+	// most of a SET's work, and writers of one slot (a hot key written
+	// from several event loops) queue on the lock. When NX/XX refuse the
+	// write, the buffer is garbage.
+	buf := makeBuf(key, val, 0)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	e, ok := s.live(sl, key, now)
@@ -230,7 +235,7 @@ func (s *Store) Set(slot uint16, key, val []byte, o SetOptions, now int64) (old 
 		}
 		return old, ok, true
 	}
-	sl.install(len(key), makeBuf(key, val, 0), exp, e, ok)
+	sl.install(len(key), buf, exp, e, ok)
 	return old, ok, true
 }
 

@@ -389,3 +389,19 @@ func BenchmarkGetParallel(bb *testing.B) {
 	})
 	bb.ReportMetric(float64(bb.N)/bb.Elapsed().Seconds(), "keys/s")
 }
+
+// BenchmarkSetHotKeyParallel is redis-benchmark's SET: every writer (event
+// loop) overwrites the same key, so they share one slot lock.
+func BenchmarkSetHotKeyParallel(bb *testing.B) {
+	s := New()
+	key := []byte("key:__rand_int__")
+	slot := ring.KeySlot(key)
+	val := []byte("xxx")
+	bb.ReportAllocs()
+	bb.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.Set(slot, key, val, SetOptions{}, 0)
+		}
+	})
+	bb.ReportMetric(float64(bb.N)/bb.Elapsed().Seconds(), "keys/s")
+}
