@@ -219,12 +219,7 @@ func (c *Core) Replicate(now time.Duration, master wire.NodeID) (Ready, error) {
 	if s.master == master && s.flags&wire.FlagReplica != 0 {
 		return c.finish(), nil
 	}
-	c.hashIn(s, -1)
-	s.flags = s.flags&^wire.FlagMaster | wire.FlagReplica
-	s.master = master
-	c.hashIn(s, +1)
-	c.membershipGen++
-	c.event(EventRoleChanged, c.cfg.ID)
+	c.becomeReplica(master)
 	c.publishSelf(true)
 	return c.finish(), nil
 }

@@ -249,14 +249,21 @@ func (c *Core) selfLostSlots(taker wire.NodeID) {
 	}
 	s := c.self()
 	if had && c.own.IsEmpty() && s.flags&wire.FlagMaster != 0 && c.lookup(taker) != nil {
-		c.hashIn(s, -1)
-		s.flags = s.flags&^wire.FlagMaster | wire.FlagReplica
-		s.master = taker
-		c.hashIn(s, +1)
-		c.membershipGen++
-		c.event(EventRoleChanged, c.cfg.ID)
+		c.becomeReplica(taker)
 	}
 	c.publishSelf(true)
+}
+
+// becomeReplica turns this node into a replica of master; the caller
+// publishes the new record.
+func (c *Core) becomeReplica(master wire.NodeID) {
+	s := c.self()
+	c.hashIn(s, -1)
+	s.flags = s.flags&^wire.FlagMaster | wire.FlagReplica
+	s.master = master
+	c.hashIn(s, +1)
+	c.membershipGen++
+	c.event(EventRoleChanged, c.cfg.ID)
 }
 
 // ownStale reports whether this node claims a slot its table gives to

@@ -226,26 +226,16 @@ func xdpOnDev(t *testing.T, dev string) []int {
 // node sharing the interface.
 func pinnedOwners(t *testing.T, pinDir string, ps []*proc) int {
 	t.Helper()
-	out, err := exec.Command("bpftool", "-j", "map", "dump", "pinned", filepath.Join(pinDir, "hb_owners")).Output()
+	pids, err := ownerPIDs(pinDir)
 	if err != nil {
-		t.Fatalf("bpftool map dump %s/hb_owners: %v", pinDir, err)
-	}
-	var v []struct {
-		Formatted struct {
-			Value struct {
-				PID int `json:"pid"`
-			} `json:"value"`
-		} `json:"formatted"`
-	}
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatalf("bpftool output %q: %v", out, err)
+		t.Fatal(err)
 	}
 	// Count only this test's nodes: other packages' process tests may run
 	// nodes on lo at the same time, and they share the program by design.
 	n := 0
-	for _, e := range v {
+	for _, pid := range pids {
 		for _, p := range ps {
-			if p.cmd.Process != nil && p.cmd.Process.Pid == e.Formatted.Value.PID {
+			if p.cmd.Process != nil && p.cmd.Process.Pid == pid {
 				n++
 			}
 		}
@@ -253,13 +243,11 @@ func pinnedOwners(t *testing.T, pinDir string, ps []*proc) int {
 	return n
 }
 
-// liveOwners counts the entries of a pinned hb_owners map whose process
-// is alive, and all entries.
-func liveOwners(t *testing.T, pinDir string) (live, all int) {
-	t.Helper()
+// ownerPIDs lists the PIDs in a pinned hb_owners map, one per entry.
+func ownerPIDs(pinDir string) ([]int, error) {
 	out, err := exec.Command("bpftool", "-j", "map", "dump", "pinned", filepath.Join(pinDir, "hb_owners")).Output()
 	if err != nil {
-		return 0, 0
+		return nil, fmt.Errorf("bpftool map dump %s/hb_owners: %v", pinDir, err)
 	}
 	var v []struct {
 		Formatted struct {
@@ -269,14 +257,29 @@ func liveOwners(t *testing.T, pinDir string) (live, all int) {
 		} `json:"formatted"`
 	}
 	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatalf("bpftool output %q: %v", out, err)
+		return nil, fmt.Errorf("bpftool output %q: %v", out, err)
 	}
-	for _, e := range v {
-		if pid := e.Formatted.Value.PID; pid > 0 && syscall.Kill(pid, 0) == nil {
+	pids := make([]int, len(v))
+	for i, e := range v {
+		pids[i] = e.Formatted.Value.PID
+	}
+	return pids, nil
+}
+
+// liveOwners counts the entries of a pinned hb_owners map whose process
+// is alive, and all entries.
+func liveOwners(t *testing.T, pinDir string) (live, all int) {
+	t.Helper()
+	pids, err := ownerPIDs(pinDir)
+	if err != nil {
+		return 0, 0
+	}
+	for _, pid := range pids {
+		if pid > 0 && syscall.Kill(pid, 0) == nil {
 			live++
 		}
 	}
-	return live, len(v)
+	return live, len(pids)
 }
 
 func fileExists(path string) bool {
