@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 func newXDPIn(t testing.TB, ns netns.NsHandle, cfg Config) *XDP {
@@ -349,5 +350,21 @@ func TestSlowPath(t *testing.T) {
 	}
 	if s := sampleOfPeer(t, a, keyB); s.PingsRecv != 4 || s.Progress < 3 || s.RTT <= 0 {
 		t.Fatalf("sample %+v", s)
+	}
+}
+
+// TestMonotonicNowIsClockMonotonic checks that MonotonicNow (vDSO) reads
+// the clock of clock_gettime(CLOCK_MONOTONIC), which bpf_ktime_get_ns uses.
+func TestMonotonicNowIsClockMonotonic(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		before := MonotonicNow()
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		after := MonotonicNow()
+		if sys := time.Duration(ts.Nano()); sys < before || sys > after {
+			t.Fatalf("clock_gettime(CLOCK_MONOTONIC) %v outside [%v, %v]", sys, before, after)
+		}
 	}
 }

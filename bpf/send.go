@@ -122,7 +122,6 @@ func (p *pinger) sendPings() error {
 		p.iovs = make([]unix.Iovec, n)
 		p.msgs = make([]unix.Mmsghdr, n)
 	}
-	now := uint64(MonotonicNow())
 	msgs := p.msgs[:0]
 	var badAddr error
 	for i, peer := range p.peers {
@@ -133,7 +132,9 @@ func (p *pinger) sendPings() error {
 			continue
 		}
 		p.seq++
-		pkt := hbpacket.Packet{Type: hbpacket.Ping, Sender: p.key, Seq: p.seq, SendTime: now, Progress: p.progress}
+		// Stamp each PING as late as its MAC allows (the MAC covers the
+		// send time), not once for the whole batch.
+		pkt := hbpacket.Packet{Type: hbpacket.Ping, Sender: p.key, Seq: p.seq, SendTime: uint64(MonotonicNow()), Progress: p.progress}
 		buf := p.bufs[i*hbpacket.Size : (i+1)*hbpacket.Size]
 		pkt.Marshal(buf, p.secret)
 		p.iovs[i] = unix.Iovec{Base: &buf[0]}
