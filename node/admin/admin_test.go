@@ -144,48 +144,80 @@ func hearsayBackend(t *testing.T) backend {
 }
 
 // startNodes starts n nodes and returns their addresses once each answers.
+// A node that exits before it answers is started again on fresh ports: a
+// port found free can be taken by another test's connection before the
+// node binds it, since parallel test packages share the ephemeral range.
 func startNodes(t *testing.T, be backend, n int) []string {
 	t.Helper()
 	var addrs []string
 	for i := 0; i < n; i++ {
-		dir := t.TempDir()
-		port, bus := freePort(t), freePort(t)
-		cmd := be(t, dir, port, bus)
-		log, err := os.Create(filepath.Join(dir, "stdout"))
-		if err != nil {
-			t.Fatal(err)
+		var last string
+		started := false
+		for try := 0; try < 5 && !started; try++ {
+			addr, ok, why := startNode(t, be)
+			if ok {
+				addrs = append(addrs, addr)
+				started = true
+			}
+			last = why
 		}
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			log.Close()
-			if t.Failed() {
-				out, _ := os.ReadFile(log.Name())
-				t.Logf("node :%d output:\n%s", port, out)
-			}
-		})
-		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
-	}
-	var tool Tool
-	for _, a := range addrs {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c, err := tool.dial(context.Background(), a)
-			if err == nil {
-				c.close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s did not start: %v", a, err)
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !started {
+			t.Fatalf("node %d did not start after 5 tries: %s", i, last)
 		}
 	}
 	return addrs
+}
+
+// startNode starts one node and waits until it answers or exits.
+func startNode(t *testing.T, be backend) (addr string, ok bool, why string) {
+	t.Helper()
+	dir := t.TempDir()
+	port, bus := freePort(t), freePort(t)
+	cmd := be(t, dir, port, bus)
+	logPath := filepath.Join(dir, "stdout")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	output := func() string {
+		out, _ := os.ReadFile(logPath)
+		more, _ := os.ReadFile(filepath.Join(dir, "log")) // redis-server's --logfile
+		return string(out) + string(more)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		log.Close()
+		if t.Failed() {
+			t.Logf("node :%d output:\n%s", port, output())
+		}
+	})
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	var tool Tool
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return addr, false, fmt.Sprintf("node %s exited: %s", addr, output())
+		default:
+		}
+		c, err := tool.dial(context.Background(), addr)
+		if err == nil {
+			c.close()
+			return addr, true, ""
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			return addr, false, fmt.Sprintf("node %s did not answer: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func TestRedisCluster(t *testing.T)   { testLifecycle(t, redisBackend(t)) }
