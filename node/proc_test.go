@@ -80,11 +80,11 @@ func freePort(t *testing.T) int {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for range 1000 {
-		// Client ports 20000-22699 and bus ports 30000-32699 stay below
+		// Client ports 20000-21999 and bus ports 30000-31999 stay below
 		// the kernel's ephemeral range (32768 up), so no outgoing
 		// connection of a parallel test can take one between this check
 		// and the node's bind.
-		p := 20000 + rand.IntN(2700)
+		p := 20000 + rand.IntN(2000)
 		if usedPorts[p] || usedPorts[p+10000] || usedPorts[p-10000] {
 			continue
 		}
