@@ -89,17 +89,7 @@ func (c *Core) refreshMonitors() {
 		}
 	} else {
 		want = c.ringNeighbours(c.cfg.ID, c.cfg.Observers, false, want)
-		s := c.self()
-		shardMaster := c.cfg.ID
-		if s.master != (wire.NodeID{}) {
-			shardMaster = s.master
-			want = append(want, s.master)
-		}
-		for i := 1; i < len(c.records); i++ {
-			if r := &c.records[i]; r.master == shardMaster && r.id != c.cfg.ID {
-				want = append(want, r.id)
-			}
-		}
+		want = dedupe(c.appendShard(want))
 	}
 	c.monitored = want
 	for _, p := range c.peerList {
@@ -122,6 +112,37 @@ func (c *Core) refreshMonitors() {
 			p.monSince = 0
 		}
 	}
+}
+
+// appendShard appends this node's master (if it is a replica) and the
+// master's other replicas: a shard watches itself both ways.
+func (c *Core) appendShard(ids []wire.NodeID) []wire.NodeID {
+	shardMaster := c.cfg.ID
+	if m := c.self().master; !m.IsZero() {
+		shardMaster = m
+		ids = append(ids, m)
+	}
+	for i := 1; i < len(c.records); i++ {
+		if r := &c.records[i]; r.master == shardMaster && r.id != c.cfg.ID {
+			ids = append(ids, r.id)
+		}
+	}
+	return ids
+}
+
+// dedupe drops repeated IDs in place, keeping the first of each.
+func dedupe(ids []wire.NodeID) []wire.NodeID {
+	out := ids[:0]
+	for _, id := range ids {
+		dup := false
+		for _, prev := range out {
+			dup = dup || prev == id
+		}
+		if !dup {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // ringNeighbours appends the k nodes nearest to id on the hash ring: after
