@@ -173,7 +173,9 @@ func (c *Core) tickHandshakes() {
 		if c.now-hs.started > c.handshakeTimeout() {
 			continue
 		}
-		if c.now-hs.lastSent >= time.Second {
+		// Four tries per handshake, so one lost MEET does not lose the
+		// join (the timeout can be as short as one second).
+		if c.now-hs.lastSent >= c.handshakeTimeout()/4 {
 			c.sendMeet(&hs)
 		}
 		kept = append(kept, hs)
