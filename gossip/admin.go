@@ -60,11 +60,7 @@ func (c *Core) removeNode(id wire.NodeID) {
 		for _, r := range cl.ranges {
 			for s := int(r.Start); s <= int(r.End); s++ {
 				if cur, _ := c.table.Owner(uint16(s)); wire.NodeID(cur) == id {
-					if best := c.bestFor(uint16(s)); best != nil {
-						c.assign(uint16(s), best.owner, best.epoch)
-					} else {
-						c.unassign(uint16(s))
-					}
+					c.settle(uint16(s))
 					changed = true
 				}
 			}
@@ -339,7 +335,6 @@ func (c *Core) SetSlot(now time.Duration, slot uint16, st SlotState, id wire.Nod
 		return c.finish(), fmt.Errorf("ERR Invalid CLUSTER SETSLOT action or number of arguments")
 	}
 	c.dirty = true
-	c.ready.Dirty = true
 	return c.finish(), nil
 }
 

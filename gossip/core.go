@@ -108,6 +108,7 @@ type Core struct {
 	monitored     []wire.NodeID
 	mismatch      [8]wire.NodeID // recent peers whose digest differed from ours
 	mismatchN     int
+	pick          []int // scratch for randomPeers
 
 	// timers
 	now        time.Duration
@@ -259,7 +260,7 @@ func (c *Core) restore(st *State) error {
 			c.own = toSet(w.Ranges)
 		}
 	}
-	c.rebuildTable()
+	c.bindClaims()
 	return nil
 }
 

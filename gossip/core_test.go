@@ -42,7 +42,6 @@ func TestMeetJoinsEveryone(t *testing.T) {
 // REDIS-COMPAT.md: FORGET keeps the ID on a blacklist for 60 s, so gossip
 
 // does not bring the node back; it refuses to forget itself or its master.
-
 func TestForgetBlacklist(t *testing.T) {
 	tn := formed(t, 4, nil)
 	gone := tn.cores[3].ID()
@@ -80,7 +79,6 @@ func TestForgetBlacklist(t *testing.T) {
 // Anti-entropy repairs what rumors missed: a node cut off while a change
 
 // spread converges after the cut heals.
-
 func TestAntiEntropyRepairsPartition(t *testing.T) {
 	for _, dir := range []SyncDirection{SyncPushPull, SyncPull, SyncPush} {
 		tn := formed(t, 6, func(c *Config) { c.AntiEntropy = dir })
@@ -105,7 +103,6 @@ func TestAntiEntropyRepairsPartition(t *testing.T) {
 // not keep it alive; only advancing progress does.
 
 // The core is deterministic: the same seeds and inputs give the same run.
-
 func TestDeterministic(t *testing.T) {
 	run := func() (uint64, int) {
 		tn := formed(t, 8, nil)
@@ -176,18 +173,8 @@ func TestAdminErrors(t *testing.T) {
 }
 
 // A replica follows its master, and the cluster learns the new role.
-
 func TestReplicateSpreads(t *testing.T) {
-	tn := newTestNet(t, 3, nil)
-	tn.meetAll()
-	tn.run(2 * time.Second)
-	tn.addSlots(0, 0, 16383)
-	r, err := tn.cores[2].Replicate(tn.now, tn.cores[0].ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.out(2, r)
-	tn.run(2 * time.Second)
+	tn := withReplica(t)
 	v, _ := tn.cores[1].Node(tn.cores[2].ID())
 	if v.Flags&wire.FlagReplica == 0 || v.Master != tn.cores[0].ID() {
 		t.Fatalf("node 1 sees node 2 as %+v", v)
@@ -198,7 +185,6 @@ func TestReplicateSpreads(t *testing.T) {
 }
 
 // Restart from State keeps the ID, epochs, role and slots.
-
 func TestRestoreState(t *testing.T) {
 	tn := formed(t, 3, nil)
 	c := tn.cores[1]
@@ -224,7 +210,6 @@ func TestRestoreState(t *testing.T) {
 // REDIS-COMPAT.md "Epochs": a master that loses all its slots to a higher
 
 // claim becomes a replica of the node that took them.
-
 func BenchmarkCoreStepPing(b *testing.B) {
 	tn := formed(b, 12, nil)
 	c := tn.cores[0]
@@ -270,7 +255,6 @@ func BenchmarkCoreStepPing(b *testing.B) {
 // blacklist entries expire, then learn it. The same holds for the other
 
 // direction: the answer to our own MEET is taken even from a forgotten ID.
-
 func TestMeetOverridesBlacklist(t *testing.T) {
 	for _, reverse := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reverse=%v", reverse), func(t *testing.T) {
@@ -338,7 +322,6 @@ func TestMeetOverridesBlacklist(t *testing.T) {
 // REDIS-COMPAT.md "Epochs": currentEpoch only grows, and it follows the
 
 // greatest currentEpoch heard in any header.
-
 func TestCurrentEpochMerges(t *testing.T) {
 	tn := formed(t, 3, nil)
 	a, b := tn.cores[0], tn.cores[1]
@@ -359,7 +342,6 @@ func TestCurrentEpochMerges(t *testing.T) {
 // A MEET nobody answers is dropped after the handshake timeout (node
 
 // timeout, at least 1 s), as in Redis.
-
 func TestHandshakeTimesOut(t *testing.T) {
 	c, err := New(Config{ID: testID(1), Addr: testAddr(1), NodeTimeout: 2 * time.Second}, nil)
 	if err != nil {

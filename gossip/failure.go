@@ -34,8 +34,9 @@ type peer struct {
 	lastUpdate time.Duration
 	lastFail   time.Duration // last time we told it that it is FAIL
 
-	votersGen uint64
-	voters    []wire.NodeID
+	votersMembers uint64 // membershipGen the cached voters were computed at
+	votersTable   uint64 // slot table version likewise
+	voters        []wire.NodeID
 }
 
 // report is one voter's claim that the node is PFAIL or FAIL.
@@ -187,7 +188,7 @@ func (c *Core) ringNeighbours(id wire.NodeID, k int, successors bool, dst []wire
 // of them make a majority.
 func (c *Core) voters(subject wire.NodeID) ([]wire.NodeID, int) {
 	p := c.peer(subject)
-	if p.votersGen == c.membershipGen+c.table.Version()<<32 && p.voters != nil {
+	if p.voters != nil && p.votersMembers == c.membershipGen && p.votersTable == c.table.Version() {
 		return p.voters, len(p.voters)/2 + 1
 	}
 	p.voters = p.voters[:0]
@@ -204,7 +205,7 @@ func (c *Core) voters(subject wire.NodeID) ([]wire.NodeID, int) {
 	if p.voters == nil {
 		p.voters = []wire.NodeID{}
 	}
-	p.votersGen = c.membershipGen + c.table.Version()<<32
+	p.votersMembers, p.votersTable = c.membershipGen, c.table.Version()
 	return p.voters, len(p.voters)/2 + 1
 }
 
@@ -446,7 +447,8 @@ func (c *Core) maybeRefute() {
 // node and except.
 func (c *Core) randomPeers(k int, except wire.NodeID) []int {
 	n := len(c.records) - 1
-	out := make([]int, 0, k)
+	out := c.pick[:0]
+	defer func() { c.pick = out[:0] }()
 	if n <= 0 {
 		return out
 	}

@@ -216,3 +216,19 @@ func hasFlag(c *Core, id wire.NodeID, f wire.Flags) bool {
 	v, ok := c.Node(id)
 	return ok && v.Flags&f != 0
 }
+
+// withReplica builds three nodes where node 0 holds every slot and node 2
+// has become its replica.
+func withReplica(t testing.TB) *testNet {
+	tn := newTestNet(t, 3, nil)
+	tn.meetAll()
+	tn.run(2 * time.Second)
+	tn.addSlots(0, 0, 16383)
+	r, err := tn.cores[2].Replicate(tn.now, tn.cores[0].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.out(2, r)
+	tn.run(2 * time.Second)
+	return tn
+}

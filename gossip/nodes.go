@@ -19,7 +19,7 @@ func (c *Core) observeHeader(h *wire.Header) {
 		c.markPersist()
 		c.event(EventEpochChanged, c.cfg.ID)
 	}
-	self := wire.NodeRecord{ID: h.Sender, Addr: h.Addr, Flags: h.Flags & roleFlags, Master: h.Master, ConfigEpoch: h.ConfigEpoch, Version: h.Version}
+	self := headerRecord(h)
 	c.mergeRecord(&self, true)
 	n := c.lookup(h.Sender)
 	if n == nil {
@@ -128,13 +128,18 @@ func (c *Core) spread(id wire.NodeID, rumor bool) {
 	}
 }
 
+// headerRecord is the sender's own record as its header states it.
+func headerRecord(h *wire.Header) wire.NodeRecord {
+	return wire.NodeRecord{ID: h.Sender, Addr: h.Addr, Flags: h.Flags & roleFlags, Master: h.Master, ConfigEpoch: h.ConfigEpoch, Version: h.Version}
+}
+
 // addFromHeader adds an unknown sender from its header (MEET, or a node that
 // learned of us before we learned of it).
 func (c *Core) addFromHeader(h *wire.Header) *record {
 	if h.Sender.IsZero() || h.Sender == c.cfg.ID || c.blacklisted(h.Sender) || !h.Addr.IP.IsValid() {
 		return nil
 	}
-	w := wire.NodeRecord{ID: h.Sender, Addr: h.Addr, Flags: h.Flags & roleFlags, Master: h.Master, ConfigEpoch: h.ConfigEpoch, Version: h.Version}
+	w := headerRecord(h)
 	c.mergeRecord(&w, true)
 	return c.lookup(h.Sender)
 }

@@ -80,11 +80,18 @@ func (c *Core) bestFor(slot uint16) *claim {
 	return best
 }
 
-// rebuildTable recomputes the whole slot table from the claims.
-func (c *Core) rebuildTable() {
-	for s := 0; s < ring.Slots; s++ {
-		c.unassign(uint16(s))
+// settle binds slot to the claim that wins it, or leaves it unassigned:
+// what a slot becomes when the claim that held it goes away.
+func (c *Core) settle(slot uint16) {
+	if best := c.bestFor(slot); best != nil {
+		c.assign(slot, best.owner, best.epoch)
+	} else {
+		c.unassign(slot)
 	}
+}
+
+// bindClaims fills the empty slot table of a restored core from its claims.
+func (c *Core) bindClaims() {
 	for _, cl := range c.claims {
 		for _, r := range cl.ranges {
 			for s := int(r.Start); s <= int(r.End); s++ {
@@ -198,11 +205,7 @@ func (c *Core) applyClaim(cl *claim) bool {
 					continue
 				}
 				changed = true
-				if best := c.bestFor(slot); best != nil {
-					c.assign(slot, best.owner, best.epoch)
-				} else {
-					c.unassign(slot)
-				}
+				c.settle(slot)
 			}
 		}
 	}
@@ -240,13 +243,8 @@ func (c *Core) ownsAll(cl *claim) bool {
 // them, as Redis does after a failover.
 func (c *Core) selfLostSlots(taker wire.NodeID) {
 	had := !c.own.IsEmpty()
-	for _, r := range c.own.Ranges(nil) {
-		for slot := int(r.Start); slot <= int(r.End); slot++ {
-			if cur, _ := c.table.Owner(uint16(slot)); wire.NodeID(cur) != c.cfg.ID {
-				c.own.Remove(uint16(slot))
-			}
-		}
-	}
+	lost := c.ownNotHeld()
+	c.own.Difference(&lost)
 	s := c.self()
 	if had && c.own.IsEmpty() && s.flags&wire.FlagMaster != 0 && c.lookup(taker) != nil {
 		c.becomeReplica(taker)
@@ -266,17 +264,18 @@ func (c *Core) becomeReplica(master wire.NodeID) {
 	c.event(EventRoleChanged, c.cfg.ID)
 }
 
-// ownStale reports whether this node claims a slot its table gives to
-// another node.
-func (c *Core) ownStale() bool {
+// ownNotHeld returns the slots this node claims but its table gives to
+// another node (or to none).
+func (c *Core) ownNotHeld() ring.SlotSet {
+	var lost ring.SlotSet
 	for _, r := range c.own.Ranges(nil) {
 		for slot := int(r.Start); slot <= int(r.End); slot++ {
 			if cur, _ := c.table.Owner(uint16(slot)); wire.NodeID(cur) != c.cfg.ID {
-				return true
+				lost.Add(uint16(slot))
 			}
 		}
 	}
-	return false
+	return lost
 }
 
 // publishSelf bumps this node's record version, rebuilds its claim from the

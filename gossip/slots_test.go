@@ -149,16 +149,7 @@ func TestSetSlotNodeKeepsTableOnClaims(t *testing.T) {
 }
 
 func TestSetSlotNodeErrors(t *testing.T) {
-	tn := newTestNet(t, 3, nil)
-	tn.meetAll()
-	tn.run(2 * time.Second)
-	tn.addSlots(0, 0, 16383)
-	r, err := tn.cores[2].Replicate(tn.now, tn.cores[0].ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn.out(2, r)
-	tn.run(time.Second)
+	tn := withReplica(t)
 	if _, err := tn.cores[2].SetSlot(tn.now, 1, SlotNode, tn.cores[2].ID()); err != ErrSetSlotReplica {
 		t.Fatalf("SETSLOT on a replica: %v", err)
 	}

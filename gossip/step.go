@@ -28,7 +28,6 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 				delete(c.blacklist, h.Sender)
 			}
 			n = c.addFromHeader(h)
-			c.dropHandshake(h.Addr)
 		case wire.TypePong:
 			if c.dropHandshake(h.Addr) {
 				// The answer to our own MEET: taken even from a
@@ -78,7 +77,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 		}
 		// We may already have held that claim while still claiming slots
 		// it beats (a SETSLOT NODE at a low epoch): now let them go.
-		if len(m.Claims) == 1 && c.ownStale() {
+		if lost := c.ownNotHeld(); len(m.Claims) == 1 && !lost.IsEmpty() {
 			c.selfLostSlots(m.Claims[0].Owner)
 		}
 	case wire.TypeSync:

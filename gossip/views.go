@@ -103,3 +103,43 @@ type Peer struct {
 	ID   wire.NodeID
 	Addr wire.Addr
 }
+
+// Health is the cluster state as this node sees it, Redis's rule: the
+// cluster is ok when every slot is assigned, no slot is served by a FAIL
+// master, and a majority of the masters that serve slots are reachable
+// (neither PFAIL nor FAIL here).
+type Health struct {
+	SlotsAssigned, SlotsOK, SlotsPFail, SlotsFail int
+	Size                                          int // masters serving slots
+	OK                                            bool
+}
+
+// ClusterHealth applies the rule to a node table view (Core.Nodes).
+func ClusterHealth(views []NodeView) Health {
+	var h Health
+	unreachable := 0
+	for i := range views {
+		v := &views[i]
+		n := 0
+		for _, r := range v.Slots {
+			n += r.Len()
+		}
+		if n == 0 {
+			continue
+		}
+		h.Size++
+		h.SlotsAssigned += n
+		switch {
+		case v.Flags&wire.FlagFail != 0:
+			h.SlotsFail += n
+			unreachable++
+		case v.Flags&wire.FlagPFail != 0:
+			h.SlotsPFail += n
+			unreachable++
+		default:
+			h.SlotsOK += n
+		}
+	}
+	h.OK = h.SlotsAssigned == ring.Slots && h.SlotsFail == 0 && h.Size-unreachable >= h.Size/2+1
+	return h
+}

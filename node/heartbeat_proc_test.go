@@ -46,30 +46,12 @@ func requireHeartbeatRoot(t *testing.T) {
 // address the test reaches it on.
 func startNodeArgs(t *testing.T, ns, ip string, port int, dir string, args ...string) *proc {
 	t.Helper()
-	logPath := filepath.Join(dir, fmt.Sprintf("node-%d.log", time.Now().UnixNano()))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
 	argv := append([]string{binary, "node", "--bind", ip, "--port", strconv.Itoa(port), "--dir", dir, "--log-level", "info"}, args...)
 	if ns != "" {
 		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{port: port, dir: dir, cmd: cmd, log: logPath}
-	procsMu.Lock()
-	procs[p] = struct{}{}
-	procsMu.Unlock()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGCONT) // a test that failed while it was stopped
-		p.kill()
-		p.checkLog(t)
-	})
+	p := spawnNode(t, port, dir, argv)
+	logPath := p.log
 	addr := net.JoinHostPort(ip, strconv.Itoa(port))
 	p.rc = redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DialTimeout: time.Second,
 		ReadTimeout: 5 * time.Second, MaxRetries: -1, Dialer: nsDialer(t, ns)})

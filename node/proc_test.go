@@ -116,11 +116,10 @@ type proc struct {
 	rc   *redis.Client
 }
 
-func (p *proc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
-
-// startNode starts a node on port with its state in dir and waits until
-// it answers PING. extra flags are appended to the command line.
-func startNode(t *testing.T, port int, dir string, extra ...string) *proc {
+// spawnNode starts argv (a hearsay node command line) with its output in a
+// log file under dir, registers it for TestMain's cleanup, and kills it and
+// checks its log when the test ends.
+func spawnNode(t *testing.T, port int, dir string, argv []string) *proc {
 	t.Helper()
 	logPath := filepath.Join(dir, fmt.Sprintf("node-%d.log", time.Now().UnixNano()))
 	logf, err := os.Create(logPath)
@@ -128,9 +127,7 @@ func startNode(t *testing.T, port int, dir string, extra ...string) *proc {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	args := append([]string{"node", "--port", strconv.Itoa(port), "--dir", dir,
-		"--node-timeout", "1s", "--heartbeat", "off", "--log-level", "info"}, extra...)
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -140,9 +137,23 @@ func startNode(t *testing.T, port int, dir string, extra ...string) *proc {
 	procs[p] = struct{}{}
 	procsMu.Unlock()
 	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGCONT) // a test that failed while it was stopped
 		p.kill()
 		p.checkLog(t)
 	})
+	return p
+}
+
+func (p *proc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
+
+// startNode starts a node on port with its state in dir and waits until
+// it answers PING. extra flags are appended to the command line.
+func startNode(t *testing.T, port int, dir string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{binary, "node", "--port", strconv.Itoa(port), "--dir", dir,
+		"--node-timeout", "1s", "--heartbeat", "off", "--log-level", "info"}, extra...)
+	p := spawnNode(t, port, dir, args)
+	logPath := p.log
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if r, err := rawCommand(p.addr(), "PING"); err == nil && r == "+PONG" {

@@ -105,35 +105,16 @@ func InfoText(dst []byte, in Info) []byte {
 }
 
 // ComputeInfo derives the state and slot counts of CLUSTER INFO from a
-// node's views. The cluster is in the fail state when a slot is unassigned
-// (full coverage is required), when a slot is served by a FAIL master, or
-// when fewer than a majority of the slot-serving masters are reachable
-// (neither PFAIL nor FAIL) from this node. Messages are left for the caller.
+// node's views. The state rule itself is the core's (gossip.ClusterHealth):
+// fail when a slot is unassigned, when a slot is served by a FAIL master, or
+// when fewer than a majority of the slot-serving masters are reachable from
+// this node. Messages are left for the caller.
 func ComputeInfo(views []gossip.NodeView, currentEpoch, myEpoch uint64) Info {
-	in := Info{KnownNodes: len(views), CurrentEpoch: currentEpoch, MyEpoch: myEpoch}
-	unreachable := 0
-	for i := range views {
-		v := &views[i]
-		n := rangesLen(v.Slots)
-		if n == 0 {
-			continue
-		}
-		in.Size++
-		in.SlotsAssigned += n
-		switch {
-		case v.Flags&wire.FlagFail != 0:
-			in.SlotsFail += n
-			unreachable++
-		case v.Flags&wire.FlagPFail != 0:
-			in.SlotsPFail += n
-			unreachable++
-		default:
-			in.SlotsOK += n
-		}
+	h := gossip.ClusterHealth(views)
+	return Info{
+		OK: h.OK, SlotsAssigned: h.SlotsAssigned, SlotsOK: h.SlotsOK, SlotsPFail: h.SlotsPFail, SlotsFail: h.SlotsFail,
+		KnownNodes: len(views), Size: h.Size, CurrentEpoch: currentEpoch, MyEpoch: myEpoch,
 	}
-	quorum := in.Size/2 + 1
-	in.OK = in.SlotsAssigned == ring.Slots && in.SlotsFail == 0 && in.Size-unreachable >= quorum
-	return in
 }
 
 func rangesLen(rs []ring.Range) int {
