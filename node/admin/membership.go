@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/ring"
@@ -82,32 +85,21 @@ func (t *Tool) AddNode(ctx context.Context, newAddr, existingAddr, asReplicaOf s
 		return me.ID, err
 	}
 
-	// Wait until the new node and the existing one know each other.
+	// Wait until the new node and the entry node know each other (and the
+	// new node its master). The rest of the cluster learns of it by gossip;
+	// a member that still holds it on a FORGET blacklist learns of it only
+	// when that entry expires, so waiting for everyone could take 60 s.
 	ec, _ := cs.get(ctx, existingAddr)
-	want := map[string]wire.NodeID{newAddr: me.ID, existingAddr: entry.ID}
+	wantNew := map[string]wire.NodeID{existingAddr: entry.ID}
 	if master != nil {
-		want["master"] = master.ID
+		wantNew["master"] = master.ID
 	}
 	t.progress("waiting for %s to join", newAddr)
 	err = t.poll(ctx, newAddr+" to join", func() error {
-		for _, c := range []*conn{nc, ec} {
-			lines, err := c.nodes(ctx)
-			if err != nil {
-				return err
-			}
-			known := map[wire.NodeID]bool{}
-			for _, l := range lines {
-				if l.Flags&wire.FlagHandshake == 0 {
-					known[l.ID] = true
-				}
-			}
-			for what, id := range want {
-				if !known[id] {
-					return &NodeError{c.addr, fmt.Errorf("does not know %s (%s) yet", what, id.String()[:8])}
-				}
-			}
+		if err := knowsAll(ctx, nc, wantNew); err != nil {
+			return err
 		}
-		return nil
+		return knowsAll(ctx, ec, map[string]wire.NodeID{newAddr: me.ID})
 	})
 	if err != nil || master == nil {
 		return me.ID, err
@@ -205,6 +197,12 @@ func (t *Tool) DelNode(ctx context.Context, existingAddr, id string) error {
 		if err == nil {
 			t.progress("%s: CLUSTER FORGET %s", addr, del.ShortID())
 			err = c.call(ctx, "CLUSTER", "FORGET", del.ID.String())
+			// A node that never learned of the removed one has nothing to forget.
+			var re redis.Error
+			if errors.As(err, &re) && strings.HasPrefix(re.Error(), "ERR Unknown node") {
+				t.progress("%s: did not know %s; nothing to forget", addr, del.ShortID())
+				err = nil
+			}
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -219,4 +217,25 @@ func (t *Tool) DelNode(ctx context.Context, existingAddr, id string) error {
 		t.progress("%s: not reachable, so not reset: %v", del.Addr(), err)
 	}
 	return errors.Join(errs...)
+}
+
+// knowsAll reports an error naming the first of want that c's CLUSTER NODES
+// does not list as a known (handshake-complete) node.
+func knowsAll(ctx context.Context, c *conn, want map[string]wire.NodeID) error {
+	lines, err := c.nodes(ctx)
+	if err != nil {
+		return err
+	}
+	known := map[wire.NodeID]bool{}
+	for _, l := range lines {
+		if l.Flags&wire.FlagHandshake == 0 {
+			known[l.ID] = true
+		}
+	}
+	for what, id := range want {
+		if !known[id] {
+			return &NodeError{c.addr, fmt.Errorf("does not know %s (%s) yet", what, id.String()[:8])}
+		}
+	}
+	return nil
 }
