@@ -54,13 +54,11 @@ func oracle(in []byte, secret *hbpacket.Key) (verdict uint32, stat int, sender u
 		(ipv6 != nil && binary.BigEndian.Uint16(ipv6[4:]) != 56) {
 		return drop(statBadLen)
 	}
+	// Order of the checks: magic and type, then the sender (whose entry
+	// holds the MAC prefixes), then the MAC.
 	var p hbpacket.Packet
-	err := p.Unmarshal(in[udp+8:udp+8+hbpacket.Size], secret)
-	switch err {
-	case nil:
-	case hbpacket.ErrMAC:
-		return drop(statBadMAC)
-	default:
+	body := in[udp+8 : udp+8+hbpacket.Size]
+	if err := p.Unmarshal(body, nil); err != nil {
 		if bytes.Equal(in[udp+8:udp+12], []byte("HBT1")) {
 			return drop(statBadType)
 		}
@@ -68,6 +66,9 @@ func oracle(in []byte, secret *hbpacket.Key) (verdict uint32, stat int, sender u
 	}
 	if p.Sender != keyA {
 		return drop(statUnknownPeer)
+	}
+	if p.Unmarshal(body, secret) == hbpacket.ErrMAC {
+		return drop(statBadMAC)
 	}
 	if p.Type == hbpacket.Ping {
 		return xdpTx, statPingTx, p.Sender, p.Type

@@ -14,12 +14,16 @@ import (
 )
 
 type heartbeatHbNode struct {
-	_      structs.HostLayout
-	OwnKey uint64
-	MacK0  uint64
-	MacK1  uint64
-	Flags  uint32
-	Pad    uint32
+	_       structs.HostLayout
+	OwnKey  uint64
+	MacK0   uint64
+	MacK1   uint64
+	Flags   uint32
+	Pad     uint32
+	PongOut struct {
+		_ structs.HostLayout
+		V [4]uint64
+	}
 }
 
 type heartbeatHbOwner struct {
@@ -37,6 +41,14 @@ type heartbeatHbPeer struct {
 	RttNs      uint64
 	Progress   uint64
 	Seq        uint64
+	PingIn     struct {
+		_ structs.HostLayout
+		V [4]uint64
+	}
+	PongIn struct {
+		_ structs.HostLayout
+		V [4]uint64
+	}
 }
 
 type heartbeatHbPeerKey struct {

@@ -3,6 +3,7 @@ package bpf
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"testing"
@@ -72,7 +73,8 @@ func newTestProg(tb testing.TB, secret *hbpacket.Key) *testProg {
 	port := uint32(portB)
 	must(tb, tp.objs.HbNodes.Update(&port, &node, ebpf.UpdateAny))
 	must(tb, tp.objs.HbProgress.Update(&port, progB, ebpf.UpdateAny))
-	must(tb, tp.objs.HbPeers.Update(&heartbeatHbPeerKey{PeerKey: keyA, LocalPort: portB}, &heartbeatHbPeer{}, ebpf.UpdateAny))
+	peer := peerEntry(keyA, secret)
+	must(tb, tp.objs.HbPeers.Update(&heartbeatHbPeerKey{PeerKey: keyA, LocalPort: portB}, &peer, ebpf.UpdateAny))
 	return tp
 }
 
@@ -122,11 +124,16 @@ func pingFrame(v6 bool, p hbpacket.Packet, key *hbpacket.Key) []byte {
 func TestPingToPong(t *testing.T) {
 	requireBPF(t)
 	for _, v6 := range []bool{false, true} {
-		for _, secret := range []*hbpacket.Key{nil, testSecret()} {
-			name := map[bool]string{false: "ipv4", true: "ipv6"}[v6] + map[bool]string{false: "/noauth", true: "/auth"}[secret != nil]
+		// Flags 0 takes the precomputed MAC prefixes; other flags the full MAC.
+		for _, c := range []struct {
+			secret *hbpacket.Key
+			flags  uint8
+		}{{nil, 0}, {testSecret(), 0}, {testSecret(), 0x5}} {
+			secret := c.secret
+			name := map[bool]string{false: "ipv4", true: "ipv6"}[v6] + map[bool]string{false: "/noauth", true: "/auth"}[secret != nil] + fmt.Sprintf("/flags%d", c.flags)
 			t.Run(name, func(t *testing.T) {
 				tp := newTestProg(t, secret)
-				ping := hbpacket.Packet{Type: hbpacket.Ping, Flags: 0x5, Sender: keyA, Seq: 77, SendTime: 123456789, Progress: 9}
+				ping := hbpacket.Packet{Type: hbpacket.Ping, Flags: c.flags, Sender: keyA, Seq: 77, SendTime: 123456789, Progress: 9}
 				in := pingFrame(v6, ping, secret)
 
 				// The expected PONG, built independently in Go.
@@ -258,7 +265,7 @@ func TestBadHeartbeats(t *testing.T) {
 						t.Fatalf("v6=%v stats %v, want only counter %d at 1", v6, s, c.stat)
 					}
 				}
-				if p, _ := tp.peer(t, keyA); p != (heartbeatHbPeer{}) {
+				if p, _ := tp.peer(t, keyA); p != peerEntry(keyA, tp.secret) {
 					t.Fatalf("peer changed: %+v", p)
 				}
 			})

@@ -78,9 +78,18 @@ func (u *UDP) count(i int) {
 // handle applies the XDP program's rules to one datagram and reports
 // whether to answer it.
 func (u *UDP) handle(b []byte, pkt *hbpacket.Packet, now time.Duration) bool {
-	err := pkt.Unmarshal(b, u.p.secret)
+	// The XDP program's order: magic and type, the sender, then the MAC.
+	err := pkt.Unmarshal(b, nil)
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	s := u.peers[pkt.Sender]
+	if err == nil && s == nil {
+		u.stats[statUnknownPeer]++
+		return false
+	}
+	if err == nil && u.p.secret != nil {
+		err = pkt.Unmarshal(b, u.p.secret)
+	}
 	switch {
 	case errors.Is(err, hbpacket.ErrLength):
 		u.stats[statBadLen]++
@@ -93,11 +102,6 @@ func (u *UDP) handle(b []byte, pkt *hbpacket.Packet, now time.Duration) bool {
 		return false
 	case errors.Is(err, hbpacket.ErrMAC):
 		u.stats[statBadMAC]++
-		return false
-	}
-	s := u.peers[pkt.Sender]
-	if s == nil {
-		u.stats[statUnknownPeer]++
 		return false
 	}
 	if pkt.Type == hbpacket.Ping {

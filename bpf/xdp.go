@@ -141,8 +141,20 @@ func nodeEntry(key uint64, secret *hbpacket.Key) heartbeatHbNode {
 	if secret != nil {
 		n.MacK0, n.MacK1 = secret.Halves()
 		n.Flags |= nodeAuth
+		n.PongOut.V = hbpacket.MACPrefix(secret, hbpacket.Pong, key)
 	}
 	return n
+}
+
+// peerEntry is a new hb_peers value for the peer with sender key key: zero
+// counters and, with a secret, the MAC prefixes of its PINGs and PONGs.
+func peerEntry(key uint64, secret *hbpacket.Key) heartbeatHbPeer {
+	var v heartbeatHbPeer
+	if secret != nil {
+		v.PingIn.V = hbpacket.MACPrefix(secret, hbpacket.Ping, key)
+		v.PongIn.V = hbpacket.MACPrefix(secret, hbpacket.Pong, key)
+	}
+	return v
 }
 
 // Mode returns ModeXDP.
@@ -172,7 +184,8 @@ func (x *XDP) SetPeers(peers []Peer) error {
 			continue
 		}
 		k := heartbeatHbPeerKey{PeerKey: p.Key, LocalPort: x.ifc.port}
-		err := x.ifc.objs.HbPeers.Update(&k, &heartbeatHbPeer{}, ebpf.UpdateNoExist)
+		v := peerEntry(p.Key, x.cfg.Secret)
+		err := x.ifc.objs.HbPeers.Update(&k, &v, ebpf.UpdateNoExist)
 		if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 			errs = append(errs, fmt.Errorf("heartbeat: add peer %x: %w", p.Key, err))
 			continue

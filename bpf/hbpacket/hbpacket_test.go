@@ -197,3 +197,23 @@ func BenchmarkSipHash40(b *testing.B) {
 		SipHash24(k, msg)
 	}
 }
+
+// The split MAC (prefix state plus three words) must equal the MAC of the
+// whole payload, for both types; with nonzero flags it must not, which is
+// why the XDP program falls back to the full MAC for those.
+func TestMACPrefix(t *testing.T) {
+	key := &Key{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	for _, typ := range []Type{Ping, Pong} {
+		for _, flags := range []uint8{0, 4} {
+			p := Packet{Type: typ, Flags: flags, Sender: 0xfeedface12345678, Seq: 42, SendTime: 1e12 + 7, Progress: 99}
+			b := p.Marshal(make([]byte, Size), key)
+			if w := Word0(typ, flags, 0); w != binary.LittleEndian.Uint64(b) {
+				t.Fatalf("Word0 %x, payload starts %x", w, b[:8])
+			}
+			got := FinishMAC(MACPrefix(key, typ, p.Sender), p.Seq, p.SendTime, p.Progress)
+			if (got == p.MAC) != (flags == 0) {
+				t.Errorf("%v flags %d: split MAC %x, full MAC %x", typ, flags, got, p.MAC)
+			}
+		}
+	}
+}
