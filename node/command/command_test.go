@@ -268,7 +268,7 @@ func TestConnectionCommands(t *testing.T) {
 		{"ECHO", "-ERR wrong number of arguments for 'echo' command\r\n"},
 		{"ECHO hello", bulk("hello")},
 		{"SELECT 0", ok},
-		{"SELECT 1", "-ERR DB index is out of range\r\n"},
+		{"SELECT 1", "-ERR SELECT is not allowed in cluster mode\r\n"},
 		{"SELECT x", notInt},
 		{"AUTH pw", "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"},
 		{"AUTH default anything", ok},

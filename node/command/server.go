@@ -40,7 +40,8 @@ func cmdSelect(x *Ctx) {
 		return
 	}
 	if db != 0 {
-		x.W.Error("ERR DB index is out of range")
+		// hearsay is always a cluster node; Redis answers this in cluster mode.
+		x.W.Error("ERR SELECT is not allowed in cluster mode")
 		return
 	}
 	x.W.OK()
