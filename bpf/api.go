@@ -85,6 +85,9 @@ type Heartbeater interface {
 	SendPings() error
 	// Samples appends one sample per peer to dst[:0] and returns it.
 	Samples(dst []Sample) ([]Sample, error)
+	// SetKey changes our sender key, stamped into PINGs and PONGs from
+	// now on (a node that took a new ID, as after CLUSTER RESET HARD).
+	SetKey(key uint64) error
 	// Stats returns the counters.
 	Stats() (Stats, error)
 	// Close stops the heartbeater and removes its state; the last XDP

@@ -368,3 +368,46 @@ func TestMonotonicNowIsClockMonotonic(t *testing.T) {
 		}
 	}
 }
+
+// TestSetKey: a node that takes a new key (CLUSTER RESET HARD gives a new
+// ID) is answered and recorded under it by a peer that learned the new
+// key, in both modes: the kernel stamps and MACs PONGs with it.
+func TestSetKey(t *testing.T) {
+	requireNetAdmin(t)
+	const keyC = 0x0c0c0c0c0c0c0c0c
+	lo := netip.MustParseAddr("127.0.0.1")
+	for _, mode := range []Mode{ModeXDP, ModeUDP} {
+		t.Run(string(mode), func(t *testing.T) {
+			ns := newNetns(t)
+			pinRoot, lockDir := testPinRoot(t), t.TempDir()
+			cfg := func(key uint64, port uint16) Config {
+				return Config{Key: key, Bind: netip.AddrPortFrom(lo, port),
+					Interface: "lo", PinRoot: pinRoot, LockDir: lockDir, Secret: testSecret(), Logf: t.Logf}
+			}
+			var a, b Heartbeater
+			if mode == ModeXDP {
+				x, y := newXDPIn(t, ns, cfg(keyA, portA)), newXDPIn(t, ns, cfg(keyB, portB))
+				defer x.Close()
+				defer y.Close()
+				a, b = x, y
+			} else {
+				a, b = newUDPIn(t, ns, cfg(keyA, portA)), newUDPIn(t, ns, cfg(keyB, portB))
+			}
+			must(t, a.SetPeers([]Peer{{Key: keyB, Addr: netip.AddrPortFrom(lo, portB)}}))
+			must(t, b.SetPeers([]Peer{{Key: keyA, Addr: netip.AddrPortFrom(lo, portA)}}))
+			exchange(t, 2, a, b)
+
+			must(t, b.SetKey(keyC))
+			must(t, a.SetPeers([]Peer{{Key: keyC, Addr: netip.AddrPortFrom(lo, portB)}}))
+			exchange(t, 2, a, b)
+			if s := sampleOfPeer(t, a, keyC); s.PongsRecv < 2 || s.PingsRecv < 2 {
+				t.Fatalf("a's sample of b under its new key: %+v", s)
+			}
+			st, err := b.Stats()
+			must(t, err)
+			if st.BadMAC != 0 {
+				t.Fatalf("b's stats after the key change: %+v", st)
+			}
+		})
+	}
+}

@@ -75,10 +75,18 @@ func (p *pinger) tick() uint64 {
 	return p.progress
 }
 
-func (p *pinger) currentProgress() uint64 {
+// reply returns the PONG that answers ping, with the current key and
+// progress.
+func (p *pinger) reply(ping *hbpacket.Packet) hbpacket.Packet {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.progress
+	return ping.Reply(p.key, p.progress)
+}
+
+func (p *pinger) setKey(key uint64) {
+	p.mu.Lock()
+	p.key = key
+	p.mu.Unlock()
 }
 
 // putSockaddr writes addr into sa in the socket's family and returns the

@@ -60,7 +60,7 @@ func (u *UDP) serve() {
 		now := MonotonicNow()
 		var pkt hbpacket.Packet
 		if reply := u.handle(buf[:n], &pkt, now); reply {
-			r := pkt.Reply(u.p.key, u.p.currentProgress())
+			r := u.p.reply(&pkt)
 			r.Marshal(out, u.p.secret)
 			if _, err := u.p.conn.WriteToUDPAddrPort(out, from); err == nil {
 				u.count(statPingTx)
@@ -152,6 +152,12 @@ func (u *UDP) Tick() error {
 
 // SendPings implements Heartbeater.
 func (u *UDP) SendPings() error { return u.p.sendPings() }
+
+// SetKey implements Heartbeater.
+func (u *UDP) SetKey(key uint64) error {
+	u.p.setKey(key)
+	return nil
+}
 
 // Samples implements Heartbeater.
 func (u *UDP) Samples(dst []Sample) ([]Sample, error) {

@@ -119,7 +119,7 @@ func (x *XDP) serveSlowPath() {
 		_ = x.ifc.objs.HbPeers.Update(&k, &v, ebpf.UpdateExist)
 		x.mu.Unlock()
 		if pkt.Type == hbpacket.Ping {
-			r := pkt.Reply(x.cfg.Key, x.p.currentProgress())
+			r := x.p.reply(&pkt)
 			r.Marshal(out, x.cfg.Secret)
 			if _, err := x.p.conn.WriteToUDPAddrPort(out, from); err == nil {
 				x.mu.Lock()
@@ -216,6 +216,23 @@ func (x *XDP) Tick() error {
 
 // SendPings implements Heartbeater.
 func (x *XDP) SendPings() error { return x.p.sendPings() }
+
+// SetKey implements Heartbeater: the kernel stamps the new key (and MACs
+// PONGs with its prefix) from the next PING on.
+func (x *XDP) SetKey(key uint64) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return errClosed
+	}
+	node := nodeEntry(key, x.cfg.Secret)
+	if err := x.ifc.objs.HbNodes.Update(&x.ifc.port, &node, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("heartbeat: set key: %w", err)
+	}
+	x.cfg.Key = key
+	x.p.setKey(key)
+	return nil
+}
 
 // Samples implements Heartbeater. It reads the peer map with one batched
 // lookup (BPF_MAP_LOOKUP_BATCH) where the kernel supports it.

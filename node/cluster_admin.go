@@ -229,6 +229,13 @@ func (n *Node) clusterReset(x *command.Ctx) {
 			// durable even if the core only marked it dirty.
 			r.Persist = true
 		}
+		if err == nil && hard && n.hb != nil {
+			// Peers know us by the new ID now; heartbeats must say so.
+			if herr := n.hb.hb.SetID(newID); herr != nil {
+				n.metrics.heartbeatErrors.Inc()
+				n.log.Warn("heartbeat: cannot take the new ID", "err", herr)
+			}
+		}
 		return r, err
 	}))
 }

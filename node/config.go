@@ -29,6 +29,13 @@ const (
 	HeartbeatOff  = "off"
 )
 
+// XDP attach modes accepted by Config.XDPMode (the --xdp-mode flag).
+const (
+	XDPModeAuto    = "auto"
+	XDPModeNative  = "native"
+	XDPModeGeneric = "generic"
+)
+
 // Default values of Config fields left zero.
 const (
 	DefaultPort        = 7000
@@ -71,6 +78,11 @@ type Config struct {
 	// (--xdp-iface). Empty means the interface holding Bind (or, for a
 	// wildcard Bind, AnnounceIP); on lo only generic mode attaches.
 	XDPInterface string
+	// XDPMode is how the first node on the interface attaches the program
+	// (--xdp-mode): "auto" (or empty) tries native, then generic; "native"
+	// or "generic" forces one. On a veth whose peer device has no XDP
+	// program, native XDP_TX frames are lost, so such setups need generic.
+	XDPMode string
 	// Heartbeats, when set, supplies liveness samples from outside the bus
 	// and overrides Heartbeat; the core then stops pinging on the bus
 	// just for liveness. Nil means: open the transport Heartbeat names.
@@ -135,6 +147,13 @@ func (c *Config) withDefaults() (addrs, error) {
 	case HeartbeatAuto, HeartbeatXDP, HeartbeatUDP, HeartbeatOff:
 	default:
 		return a, fmt.Errorf("node: --heartbeat must be auto, xdp, udp or off, not %q", c.Heartbeat)
+	}
+	switch c.XDPMode {
+	case "":
+		c.XDPMode = XDPModeAuto
+	case XDPModeAuto, XDPModeNative, XDPModeGeneric:
+	default:
+		return a, fmt.Errorf("node: --xdp-mode must be auto, native or generic, not %q", c.XDPMode)
 	}
 	if c.MaxLinks <= 0 {
 		c.MaxLinks = DefaultMaxLinks

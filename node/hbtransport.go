@@ -59,6 +59,7 @@ func openHeartbeats(cfg *Config, a addrs, id wire.NodeID, clock func() time.Dura
 		Bind:      netip.AddrPortFrom(a.bind, uint16(cfg.BusPort)),
 		Secret:    hbpacket.DeriveKey(cfg.ClusterSecret),
 		Interface: cfg.XDPInterface,
+		XDPMode:   xdpAttachMode(cfg.XDPMode),
 		Logf:      func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) },
 	}
 	if bcfg.Interface == "" && a.bind.IsUnspecified() {
@@ -85,6 +86,17 @@ func openHeartbeats(cfg *Config, a addrs, id wire.NodeID, clock func() time.Dura
 	}
 	log.Info("heartbeats on", attrs...)
 	return &bpfHeartbeats{h: h, clock: clock, byKey: map[uint64]wire.NodeID{}}, nil
+}
+
+// xdpAttachMode maps --xdp-mode to bpf's attach mode; auto is "".
+func xdpAttachMode(m string) bpf.AttachMode {
+	switch m {
+	case XDPModeNative:
+		return bpf.AttachNative
+	case XDPModeGeneric:
+		return bpf.AttachGeneric
+	}
+	return ""
 }
 
 // interfaceOf names the interface that holds addr.
@@ -132,6 +144,9 @@ func (t *bpfHeartbeats) Tick() error { return t.h.Tick() }
 
 // SendPings implements Heartbeats.
 func (t *bpfHeartbeats) SendPings() error { return t.h.SendPings() }
+
+// SetID implements Heartbeats.
+func (t *bpfHeartbeats) SetID(id wire.NodeID) error { return t.h.SetKey(id.Key()) }
 
 // Samples implements Heartbeats: one batched read, times moved onto the
 // core's clock. Go's monotonic clock is CLOCK_MONOTONIC on Linux, so the

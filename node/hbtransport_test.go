@@ -14,12 +14,14 @@ import (
 type fakeHB struct {
 	peers   []bpf.Peer
 	samples []bpf.Sample
+	key     uint64
 }
 
 func (f *fakeHB) Mode() bpf.Mode              { return bpf.ModeUDP }
 func (f *fakeHB) SetPeers(p []bpf.Peer) error { f.peers = append(f.peers[:0], p...); return nil }
 func (f *fakeHB) Tick() error                 { return nil }
 func (f *fakeHB) SendPings() error            { return nil }
+func (f *fakeHB) SetKey(k uint64) error       { f.key = k; return nil }
 func (f *fakeHB) Stats() (bpf.Stats, error)   { return bpf.Stats{}, nil }
 func (f *fakeHB) Close() error                { return nil }
 func (f *fakeHB) Samples(dst []bpf.Sample) ([]bpf.Sample, error) {
@@ -69,6 +71,10 @@ func TestBPFHeartbeatsAdapter(t *testing.T) {
 	}
 	if got[1].Sample.LastPong != 0 {
 		t.Fatalf("a peer that never answered has LastPong %v, want 0", got[1].Sample.LastPong)
+	}
+	// A new own ID (RESET HARD) becomes the transport's sender key.
+	if err := a.SetID(id2); err != nil || f.key != id2.Key() {
+		t.Fatalf("SetID: key %x, err %v; want %x", f.key, err, id2.Key())
 	}
 }
 

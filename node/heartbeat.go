@@ -26,6 +26,9 @@ type Heartbeats interface {
 	SendPings() error
 	// Samples appends one sample per peer to dst[:0].
 	Samples(dst []HeartbeatSample) ([]HeartbeatSample, error)
+	// SetID changes our own ID, whose first 8 bytes are the sender key
+	// in every PING and PONG (CLUSTER RESET HARD takes a new ID).
+	SetID(id wire.NodeID) error
 	// Close releases the transport.
 	Close() error
 }
