@@ -16,10 +16,8 @@ import (
 // pinger owns the UDP heartbeat socket and sends PING batches with
 // sendmmsg. Both implementations use it.
 type pinger struct {
-	conn *net.UDPConn
-	raw  interface {
-		Write(func(uintptr) bool) error
-	}
+	conn   hbSocket
+	raw    rawWriter
 	inet6  bool // the socket is AF_INET6
 	key    uint64
 	secret *hbpacket.Key
@@ -38,7 +36,20 @@ type pinger struct {
 	msgs  []unix.Mmsghdr
 }
 
-func newPinger(cfg *Config) (*pinger, error) {
+// newPinger opens the heartbeat socket on cfg.Bind: a netpoller-driven
+// *net.UDPConn for the UDP fallback, which reads every heartbeat, or with
+// outOfPoller a blockingUDP, for XDP, where the socket mostly sends.
+func newPinger(cfg *Config, outOfPoller bool) (*pinger, error) {
+	p := &pinger{key: cfg.Key, secret: cfg.Secret}
+	if outOfPoller {
+		s, err := listenBlockingUDP(cfg.Bind)
+		if err != nil {
+			return nil, fmt.Errorf("heartbeat: listen %v: %w", cfg.Bind, err)
+		}
+		p.conn, p.raw = s, s
+		p.inet6 = s.inet6
+		return p, nil
+	}
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(cfg.Bind))
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: listen %v: %w", cfg.Bind, err)
@@ -48,7 +59,7 @@ func newPinger(cfg *Config) (*pinger, error) {
 		conn.Close()
 		return nil, err
 	}
-	p := &pinger{conn: conn, raw: rc, key: cfg.Key, secret: cfg.Secret}
+	p.conn, p.raw = conn, rc
 	var serr error
 	_ = rc.Control(func(fd uintptr) {
 		var sa unix.Sockaddr

@@ -30,7 +30,7 @@ func NewUDP(cfg Config) (*UDP, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	p, err := newPinger(&cfg)
+	p, err := newPinger(&cfg, false)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func NewXDP(cfg Config) (*XDP, error) {
 			return nil, err
 		}
 	}
-	p, err := newPinger(&cfg)
+	p, err := newPinger(&cfg, true)
 	if err != nil {
 		return nil, err
 	}
