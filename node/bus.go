@@ -268,25 +268,32 @@ func (b *bus) outLink(addr netip.AddrPort, now time.Duration) *link {
 	return l
 }
 
-// dial connects l on the bus engine's loop. gnet dials on a worker
-// goroutine; OnOpen (on the loop) attaches the conn and flushes l.pending,
-// and a failure is reported back to the loop with Execute.
+// dial connects l to its peer and hands the connection to the bus
+// engine's loop. The dial runs on its own goroutine with a timeout of one
+// node timeout (gnet's own Register would wait for the kernel's connect
+// timeout, minutes for a peer that drops SYNs); OnOpen (on the loop)
+// attaches the conn and flushes l.pending, and a failure is reported back
+// to the loop with Execute.
 func (b *bus) dial(l *link) {
-	ctx := gnet.NewContext(gnet.NewNetAddrContext(context.Background(), net.TCPAddrFromAddrPort(l.addr)), l)
-	ch, err := b.eng.Register(ctx)
-	if err != nil {
-		l.failedAt = max(b.n.now(), 1)
-		l.pending = nil
-		return
-	}
 	loop := b.loop.Load()
+	timeout := b.n.cfg.NodeTimeout
 	go func() {
-		r := <-ch
-		if r.Err == nil || loop == nil {
+		d := net.Dialer{Timeout: timeout}
+		c, err := d.Dial("tcp", l.addr.String())
+		if err == nil {
+			var ch <-chan gnet.RegisteredResult
+			ch, err = b.eng.Register(gnet.NewContext(gnet.NewNetConnContext(context.Background(), c), l))
+			if err != nil {
+				_ = c.Close()
+			} else if r := <-ch; r.Err != nil {
+				err = r.Err
+			}
+		}
+		if err == nil || loop == nil {
 			return
 		}
 		_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			b.n.log.Debug("bus: dial failed", "peer", l.addr.String(), "err", r.Err)
+			b.n.log.Debug("bus: dial failed", "peer", l.addr.String(), "err", err)
 			l.failedAt = max(b.n.now(), 1)
 			l.pending = nil
 			b.n.metrics.dialFailed.Inc()
@@ -303,6 +310,23 @@ func (b *bus) evictLRU() {
 		}
 	}
 	if victim != nil {
+		b.n.metrics.linkEvicted.Inc()
+		b.closeLink(victim)
+	}
+}
+
+// evictLRUIn closes the inbound link used least recently. Links that
+// never carried a frame keep the lastUsed of their opening, so a flood of
+// silent connections pushes out its own oldest members before busy peers.
+func (b *bus) evictLRUIn() {
+	var victim *link
+	for l := range b.in {
+		if victim == nil || l.lastUsed < victim.lastUsed {
+			victim = l
+		}
+	}
+	if victim != nil {
+		b.n.metrics.linkEvicted.Inc()
 		b.closeLink(victim)
 	}
 }
@@ -330,6 +354,9 @@ func (b *bus) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		out, l.pending = l.pending, nil
 		b.n.metrics.linkOpened.Inc()
 		return out, gnet.None
+	}
+	if len(b.in) >= b.n.cfg.MaxLinks {
+		b.evictLRUIn()
 	}
 	l := &link{conn: c, created: time.Now(), lastUsed: b.n.now()}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {

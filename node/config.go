@@ -99,8 +99,10 @@ type Config struct {
 	// length gets "-ERR Protocol error: invalid bulk length" and the
 	// connection is closed. Default 512 MiB; at least 1 MiB, as Redis.
 	MaxBulkLen int64
-	// MaxLinks caps the outbound bus links; the least recently used one is
-	// closed to make room (default 512).
+	// MaxLinks caps the outbound bus links, and separately the inbound
+	// ones (--bus-max-links); the least recently used link of the same
+	// direction is closed to make room (default 512). A peer whose inbound
+	// link was closed dials again when it next has something to send.
 	MaxLinks int
 	// IOThreads is the number of event loops serving clients
 	// (--io-threads, like Redis's io-threads); 0 means one per two CPUs
@@ -155,7 +157,10 @@ func (c *Config) withDefaults() (addrs, error) {
 	default:
 		return a, fmt.Errorf("node: --xdp-mode must be auto, native or generic, not %q", c.XDPMode)
 	}
-	if c.MaxLinks <= 0 {
+	if c.MaxLinks < 0 {
+		return a, fmt.Errorf("node: --bus-max-links %d is negative", c.MaxLinks)
+	}
+	if c.MaxLinks == 0 {
 		c.MaxLinks = DefaultMaxLinks
 	}
 	if c.MaxBulkLen == 0 {

@@ -17,6 +17,7 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		{"xdp-mode generic", func(c *Config) { c.XDPMode = XDPModeGeneric }, ""},
 		{"xdp-mode bad", func(c *Config) { c.XDPMode = "skb" }, `--xdp-mode must be auto, native or generic, not "skb"`},
 		{"heartbeat bad", func(c *Config) { c.Heartbeat = "tcp" }, `--heartbeat must be auto, xdp, udp or off, not "tcp"`},
+		{"bus-max-links negative", func(c *Config) { c.MaxLinks = -3 }, "--bus-max-links -3 is negative"},
 		{"io-threads negative", func(c *Config) { c.IOThreads = -1 }, "--io-threads -1 is negative"},
 		{"bind not an IP", func(c *Config) { c.Bind = "localhost" }, `--bind "localhost" is not an IP address`},
 		{"wildcard without announce", func(c *Config) { c.Bind = "0.0.0.0" }, "set --announce-ip"},

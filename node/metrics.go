@@ -34,6 +34,7 @@ type nodeMetrics struct {
 	sendDropped      *metrics.Counter
 	persistDropped   *metrics.Counter
 	dialFailed       *metrics.Counter
+	linkEvicted      *metrics.Counter
 	linkOpened       *metrics.Counter
 	clientsOpened    *metrics.Counter
 	heartbeatErrors  *metrics.Counter
@@ -71,6 +72,7 @@ func newMetrics(n *Node) *nodeMetrics {
 	m.sendDropped = s.NewCounter(`hearsay_bus_send_dropped_total`)
 	m.persistDropped = s.NewCounter(`hearsay_bus_persist_dropped_messages_total`)
 	m.dialFailed = s.NewCounter(`hearsay_bus_dial_failures_total`)
+	m.linkEvicted = s.NewCounter(`hearsay_bus_links_evicted_total`)
 	m.linkOpened = s.NewCounter(`hearsay_bus_links_opened_total`)
 	m.clientsOpened = s.NewCounter(`hearsay_client_connections_total`)
 	m.heartbeatErrors = s.NewCounter(`hearsay_heartbeat_errors_total`)
