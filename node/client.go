@@ -20,11 +20,24 @@ type clientServer struct {
 	eng gnet.Engine
 }
 
-// clientConn is a connection's context: its command state and a reusable
-// reply buffer.
+// partialAfter is the size of an incomplete request above which its bytes
+// move out of gnet's buffer into the connection's own: gnet's Peek copies
+// everything buffered into one slice on every call, so a large request
+// arriving in many reads would be copied once per read.
+const partialAfter = 64 << 10
+
+// clientConn is a connection's context: its command state, a reusable
+// reply buffer and, while a large request arrives, its bytes so far.
 type clientConn struct {
 	cs  *command.ConnState
 	out []byte
+	// partial holds the unconsumed input (a large incomplete request
+	// and anything after it) once it grew past partialAfter; while it
+	// is non-empty, every new byte is appended to it.
+	partial []byte
+	// need is how many bytes the incomplete request at the start of the
+	// input needs before parsing can get further (0: unknown).
+	need int
 }
 
 // OnBoot keeps the engine handle for shutdown.
@@ -57,30 +70,69 @@ func (s *clientServer) OnClose(c gnet.Conn, _ error) gnet.Action {
 
 // OnTraffic serves every complete request in the inbound buffer. Arguments
 // alias the buffer, so it is discarded only after Serve returns; a partial
-// request stays buffered until more bytes arrive.
+// request stays buffered until more bytes arrive, and is not looked at
+// again before the bytes it is known to need are there.
 func (s *clientServer) OnTraffic(c gnet.Conn) gnet.Action {
 	cc, ok := c.Context().(*clientConn)
 	if !ok {
 		return gnet.Close
 	}
+	if len(cc.partial) > 0 {
+		// gnet's buffer is empty between calls in this mode, so Peek
+		// returns the bytes just read without copying.
+		in, err := c.Peek(-1)
+		if err == nil && len(in) > 0 {
+			cc.partial = append(cc.partial, in...)
+			_, _ = c.Discard(len(in))
+		}
+		if cc.need > len(cc.partial) {
+			return gnet.None
+		}
+		consumed, closeConn := s.serve(c, cc, cc.partial)
+		n := copy(cc.partial, cc.partial[consumed:])
+		cc.partial = cc.partial[:n]
+		if n == 0 && cap(cc.partial) > maxKeptOut {
+			cc.partial = nil // the large request is done: free its buffer
+		}
+		return closeAction(closeConn)
+	}
+	if cc.need > 0 && c.InboundBuffered() < cc.need {
+		return gnet.None
+	}
 	in, err := c.Peek(-1)
 	if err != nil || len(in) == 0 {
 		return gnet.None
 	}
-	consumed, out, closeConn := s.n.disp.Serve(cc.cs, in, cc.out[:0])
-	if len(out) > 0 {
-		_, _ = c.Write(out)
+	consumed, closeConn := s.serve(c, cc, in)
+	if rest := in[consumed:]; len(rest) > partialAfter && !closeConn {
+		cc.partial = append(cc.partial[:0], rest...)
+		consumed = len(in)
 	}
 	// gnet's Discard(0) drops the whole inbound buffer, which would lose
 	// the start of a request that is still arriving.
 	if consumed > 0 {
 		_, _ = c.Discard(consumed)
 	}
+	return closeAction(closeConn)
+}
+
+// serve runs the dispatcher over in, writes the replies, and records how
+// much the incomplete request left at the end of in needs.
+func (s *clientServer) serve(c gnet.Conn, cc *clientConn, in []byte) (consumed int, closeConn bool) {
+	consumed, out, closeConn := s.n.disp.Serve(cc.cs, in, cc.out[:0])
+	if len(out) > 0 {
+		_, _ = c.Write(out)
+	}
 	if cap(out) <= maxKeptOut {
 		cc.out = out[:0]
 	} else {
 		cc.out = nil
 	}
+	cc.need = cc.cs.Need()
+	return consumed, closeConn
+}
+
+func closeAction(closeConn bool) gnet.Action {
 	if closeConn {
 		return gnet.Close
 	}

@@ -174,6 +174,12 @@ type ConnState struct {
 	lastCmd  *Command
 }
 
+// Need returns, after Serve left an incomplete request unconsumed, the
+// least number of bytes (from that request's start) the next Serve needs
+// to get further, or 0 when unknown. The runtime waits for that many
+// before handing the input over again.
+func (c *ConnState) Need() int { return c.parser.Need() }
+
 // Ctx is what a handler sees. It is reused for every command of a
 // connection; do not keep it.
 type Ctx struct {

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"unsafe"
 )
 
 // Default limits, matching Redis's proto-max-bulk-len and the classic
@@ -29,7 +30,9 @@ const (
 )
 
 // ErrIncomplete reports that the input holds only part of a request; call
-// Parse again once more bytes have arrived, passing the same start.
+// Parse again once more bytes have arrived, passing the same start (the
+// bytes may have moved, but the request must start the input again).
+// Parser.Need then says how many bytes the next call needs at least.
 var ErrIncomplete = errors.New("resp: incomplete request")
 
 // ProtocolError is a malformed request. Its Msg is the exact error reply
@@ -63,6 +66,28 @@ type Parser struct {
 
 	args    [][]byte
 	scratch []byte
+
+	// An incomplete multibulk request, kept so that the next call resumes
+	// where this one stopped instead of parsing every argument again:
+	// quadratic for a request of many arguments arriving in pieces.
+	pendCount int64 // its argument count; 0 when nothing is pending
+	pendPos   int   // offset of the next argument's "$" line
+	pendOffs  []int // start and end offsets of the arguments parsed so far
+	need      int   // least input length that can make progress; 0 = unknown
+}
+
+// Need returns, after Parse returned ErrIncomplete, the least input length
+// (counted from the request's start) with which the next call can get
+// further, or 0 when that is not known (a length line still arriving).
+// Callers holding a large partial request use it to wait without
+// re-reading the input.
+func (p *Parser) Need() int { return p.need }
+
+// Reset drops a pending incomplete request, for a caller that will not
+// pass the same request again.
+func (p *Parser) Reset() {
+	p.pendCount, p.pendPos, p.need = 0, 0, 0
+	p.pendOffs = p.pendOffs[:0]
 }
 
 // Parse parses one request from the start of b.
@@ -75,6 +100,14 @@ type Parser struct {
 // The returned slice and its elements are reused by the next call, and the
 // elements alias b.
 func (p *Parser) Parse(b []byte) (args [][]byte, n int, err error) {
+	if p.pendCount != 0 {
+		if len(b) > 0 && b[0] == '*' && len(b) >= p.pendPos {
+			p.need = 0
+			return p.resumeMultibulk(b)
+		}
+		p.Reset()
+	}
+	p.need = 0
 	if len(b) == 0 {
 		return nil, 0, ErrIncomplete
 	}
@@ -158,48 +191,101 @@ func (p *Parser) parseMultibulk(b []byte) ([][]byte, int, error) {
 		p.args = args
 		return args, pos, nil
 	}
+	return p.bulks(b, count, pos, args)
+}
+
+// resumeMultibulk continues the pending request from its next argument.
+func (p *Parser) resumeMultibulk(b []byte) ([][]byte, int, error) {
+	return p.bulks(b, p.pendCount, p.pendPos, p.args[:0])
+}
+
+// bulks parses the "$" arguments of a request of count arguments from
+// offset pos on. When it resumes a pending request, the arguments parsed
+// before are in pendOffs and args holds only the new ones: the earlier
+// ones are sliced from b once, when the request completes, since b may
+// have moved and re-slicing them on every call would be quadratic.
+func (p *Parser) bulks(b []byte, count int64, pos int, args [][]byte) ([][]byte, int, error) {
 	maxBulk := p.maxBulk()
-	for i := int64(0); i < count; i++ {
+	have := len(p.pendOffs) / 2
+	need := 0
+	var err error
+	for int64(have+len(args)) < count {
 		if pos >= len(b) {
-			p.args = args
-			return nil, 0, ErrIncomplete
+			goto incomplete
 		}
 		if b[pos] != '$' {
-			p.args = args
-			return nil, 0, &ProtocolError{"ERR Protocol error: expected '$', got '" + string(b[pos:pos+1]) + "'"}
+			err = &ProtocolError{"ERR Protocol error: expected '$', got '" + string(b[pos:pos+1]) + "'"}
+			goto fail
 		}
 		l, cr, ok := shortLen(b, pos+1)
 		if !ok {
 			cr = lineEnd(b, pos+1)
 			switch cr {
 			case -1:
-				p.args = args
-				return nil, 0, ErrIncomplete
+				goto incomplete
 			case -2:
-				p.args = args
-				return nil, 0, errTooBigBulk
+				err = errTooBigBulk
+				goto fail
 			}
 			l, ok = ParseInt(b[pos+1 : cr])
 		}
 		if !ok || l < 0 || l > maxBulk {
-			p.args = args
-			return nil, 0, errBulkLen
+			err = errBulkLen
+			goto fail
 		}
 		if p.Unauthenticated && l > unauthMaxBulk {
-			p.args = args
-			return nil, 0, errUnauthBulkLength
+			err = errUnauthBulkLength
+			goto fail
 		}
 		start := cr + 2
 		if int64(len(b)-start) < l+2 {
-			p.args = args
-			return nil, 0, ErrIncomplete
+			need = start + int(l) + 2
+			goto incomplete
 		}
 		end := start + int(l)
 		args = append(args, b[start:end:end])
 		pos = end + 2 // like Redis, the trailing CRLF is skipped unchecked
 	}
+	if have > 0 {
+		p.recordOffsets(b, args, have)
+		args = args[:0]
+		for i := 0; i+1 < len(p.pendOffs); i += 2 {
+			s, e := p.pendOffs[i], p.pendOffs[i+1]
+			args = append(args, b[s:e:e])
+		}
+	}
 	p.args = args
+	if p.pendCount != 0 {
+		p.Reset()
+	}
 	return args, pos, nil
+incomplete:
+	// Record where the arguments parsed by this call sit, relative to
+	// the request's start (only now: the complete path stays lean).
+	p.recordOffsets(b, args, have)
+	p.args = args
+	p.pendCount, p.pendPos, p.need = count, pos, need
+	return nil, 0, ErrIncomplete
+fail:
+	p.args = args
+	p.Reset()
+	return nil, 0, err
+}
+
+// recordOffsets appends to pendOffs the offsets in b of the arguments
+// that follow the first have ones (which are already recorded).
+func (p *Parser) recordOffsets(b []byte, args [][]byte, have int) {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	for _, a := range args[len(p.pendOffs)/2-have:] {
+		if len(a) == 0 {
+			// An empty slice's pointer is not advanced; any empty
+			// slice of b will do.
+			p.pendOffs = append(p.pendOffs, 0, 0)
+			continue
+		}
+		at := int(uintptr(unsafe.Pointer(unsafe.SliceData(a))) - base)
+		p.pendOffs = append(p.pendOffs, at, at+len(a))
+	}
 }
 
 func (p *Parser) maxBulk() int64 {

@@ -279,3 +279,127 @@ func BenchmarkWriteReplies(b *testing.B) {
 		w.Buf = strconv.AppendInt(w.Buf, 1, 10)
 	}
 }
+
+// A request arriving in pieces is parsed with one Parser, resuming each
+// time: the input grows from the same start and moves to a new buffer
+// between calls (as a connection's buffer does). Need says how far the
+// input must grow when a bulk's length is known.
+func TestParseResumes(t *testing.T) {
+	full := "*4\r\n$3\r\nSET\r\n$0\r\n\r\n$10\r\n0123456789\r\n$2\r\nhi\r\nPING\r\n"
+	reqLen := len(full) - len("PING\r\n")
+	var p Parser
+	for i := 1; i < reqLen; i++ {
+		in := []byte(full[:i]) // a fresh copy: offsets, not pointers, carry over
+		args, n, err := p.Parse(in)
+		if err != ErrIncomplete || n != 0 || args != nil {
+			t.Fatalf("prefix %d: %q %d %v, want ErrIncomplete", i, args, n, err)
+		}
+		if need := p.Need(); need != 0 && (need <= i || need > reqLen) {
+			t.Fatalf("prefix %d: Need %d, outside (%d, %d]", i, need, i, reqLen)
+		}
+	}
+	// Inside the 10-byte bulk, the whole bulk and its CRLF are needed.
+	bulkEnd := strings.Index(full, "0123456789") + 12
+	if _, _, err := p.Parse([]byte(full[:bulkEnd-5])); err != ErrIncomplete || p.Need() != bulkEnd {
+		t.Fatalf("Need inside the bulk: %d, %v; want %d", p.Need(), err, bulkEnd)
+	}
+	args, n, err := p.Parse([]byte(full))
+	if err != nil || n != reqLen || strings.Join(strs(args), ",") != "SET,,0123456789,hi" {
+		t.Fatalf("complete: %q %d %v", args, n, err)
+	}
+	// The state is gone: the next request parses from scratch.
+	args, n, err = p.Parse([]byte(full[n:]))
+	if err != nil || n != 6 || strings.Join(strs(args), ",") != "PING" {
+		t.Fatalf("next request: %q %d %v", args, n, err)
+	}
+}
+
+// An input that cannot be the pending request (it starts with something
+// else, or is shorter than what was parsed) drops the pending state.
+func TestParseResumeGuards(t *testing.T) {
+	var p Parser
+	if _, _, err := p.Parse([]byte("*2\r\n$3\r\nGET\r\n$1\r")); err != ErrIncomplete {
+		t.Fatal(err)
+	}
+	args, _, err := p.Parse([]byte("*1\r\n$1\r\nx\r\n")) // shorter than what was parsed
+	if err != nil || strings.Join(strs(args), ",") != "x" {
+		t.Fatalf("after a shorter input: %q %v", args, err)
+	}
+	if _, _, err := p.Parse([]byte("*2\r\n$3\r\nGET\r\n")); err != ErrIncomplete {
+		t.Fatal(err)
+	}
+	p.Reset()
+	args, _, err = p.Parse([]byte("*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n"))
+	if err != nil || strings.Join(strs(args), ",") != "ECHO,x" {
+		t.Fatalf("after Reset: %q %v", args, err)
+	}
+}
+
+// Parsing a request of many arguments that arrives in small pieces costs
+// about as much as parsing it once (each call resumes), compared in the
+// same run against parsing it whole.
+func BenchmarkParseArrivingInPieces(b *testing.B) {
+	const nargs = 20000
+	var req []byte
+	req = append(req, "*"+strconv.Itoa(nargs)+"\r\n"...)
+	for i := 0; i < nargs; i++ {
+		req = append(req, "$5\r\nvalue\r\n"...)
+	}
+	b.Run("whole", func(b *testing.B) {
+		var p Parser
+		for b.Loop() {
+			if _, _, err := p.Parse(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("1KiB-pieces", func(b *testing.B) {
+		var p Parser
+		for b.Loop() {
+			for end := 1024; ; end += 1024 {
+				_, _, err := p.Parse(req[:min(end, len(req))])
+				if err == nil {
+					break
+				}
+				if err != ErrIncomplete {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+// FuzzParseInPieces checks resumption against a whole parse: the first
+// request of the input, fed as growing prefixes (each a fresh copy) to one
+// Parser, gives the same arguments, length or error as parsing it whole.
+func FuzzParseInPieces(f *testing.F) {
+	for _, s := range []string{
+		"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$0\r\n\r\n", "*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n",
+		"*2\r\n$3\r\nGET\r\nx1\r\nk\r\n", "*1\r\n$-1\r\n", "PING\r\n", "*2\r\n$1\r\na\r\n$1\r",
+	} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
+		st := int(step%16) + 1
+		var whole Parser
+		wantArgs, wantN, wantErr := whole.Parse(in)
+		want := strings.Join(strs(wantArgs), "\x00")
+		var p Parser
+		for end := st; ; end += st {
+			end = min(end, len(in))
+			args, n, err := p.Parse(bytes.Clone(in[:end]))
+			if err == ErrIncomplete && end < len(in) {
+				if need := p.Need(); need != 0 && need <= end {
+					t.Fatalf("Need %d with %d bytes in hand", need, end)
+				}
+				continue
+			}
+			got := strings.Join(strs(args), "\x00")
+			if n != wantN || got != want || (err == nil) != (wantErr == nil) ||
+				(err != nil && err.Error() != wantErr.Error()) {
+				t.Fatalf("in pieces of %d: %q %d %v; whole: %q %d %v", st, got, n, err, want, wantN, wantErr)
+			}
+			return
+		}
+	})
+}
