@@ -91,7 +91,9 @@ func (d *heartbeatDriver) tick(now time.Duration) {
 		}
 	}
 	d.next = kept
-	if !d.peersOK || !slices.Equal(d.next, d.peers) {
+	// The same list with another split (a watcher became monitored, or
+	// back) changes which samples the core gets, so compare nmon too.
+	if !d.peersOK || mon != d.nmon || !slices.Equal(d.next, d.peers) {
 		d.peers, d.next = d.next, d.peers
 		d.nmon = mon
 		clear(d.mon)
