@@ -42,6 +42,23 @@ var pinnedMaps = []string{
 	heartbeatMapHbStats, heartbeatMapHbOwners,
 }
 
+// mapSlot returns where the map pinned as name lives in ifc.objs.
+func (ifc *iface) mapSlot(name string) **ebpf.Map {
+	switch name {
+	case heartbeatMapHbNodes:
+		return &ifc.objs.HbNodes
+	case heartbeatMapHbProgress:
+		return &ifc.objs.HbProgress
+	case heartbeatMapHbPeers:
+		return &ifc.objs.HbPeers
+	case heartbeatMapHbStats:
+		return &ifc.objs.HbStats
+	case heartbeatMapHbOwners:
+		return &ifc.objs.HbOwners
+	}
+	panic("bpf: no map " + name)
+}
+
 // iface is this node's handle on the program shared by every hearsay node
 // on one interface. Its own entries are keyed by port.
 type iface struct {
@@ -233,19 +250,12 @@ func (ifc *iface) loadPinned() (bool, error) {
 		return false, nil
 	}
 	ifc.objs.HearsayHeartbeat = prog
-	maps := map[string]**ebpf.Map{
-		heartbeatMapHbNodes:    &ifc.objs.HbNodes,
-		heartbeatMapHbProgress: &ifc.objs.HbProgress,
-		heartbeatMapHbPeers:    &ifc.objs.HbPeers,
-		heartbeatMapHbStats:    &ifc.objs.HbStats,
-		heartbeatMapHbOwners:   &ifc.objs.HbOwners,
-	}
-	for name, dst := range maps {
+	for _, name := range pinnedMaps {
 		m, err := ebpf.LoadPinnedMap(filepath.Join(ifc.pinDir, name), nil)
 		if err != nil {
 			return false, nil
 		}
-		*dst = m
+		*ifc.mapSlot(name) = m
 		if err := spec.Maps[name].Compatible(m); err != nil {
 			// Left by another version of hearsay: replace it, unless
 			// nodes of that version are still running.
@@ -434,22 +444,22 @@ func (ifc *iface) attachFresh() error {
 	if ifc.mode == AttachNative && l.Type() == "veth" {
 		ifc.logf("heartbeat: %s: native XDP on veth: PONGs reach the peer only if its end has an XDP program (or GRO); use generic mode if it runs the udp fallback", ifc.name)
 	}
-	pins := []struct {
-		name string
-		pin  func(string) error
-	}{
-		{pinLink, ifc.lnk.Pin},
-		{pinProg, ifc.objs.HearsayHeartbeat.Pin},
-		{heartbeatMapHbNodes, ifc.objs.HbNodes.Pin},
-		{heartbeatMapHbProgress, ifc.objs.HbProgress.Pin},
-		{heartbeatMapHbPeers, ifc.objs.HbPeers.Pin},
-		{heartbeatMapHbStats, ifc.objs.HbStats.Pin},
-		{heartbeatMapHbOwners, ifc.objs.HbOwners.Pin},
-	}
-	for _, p := range pins {
-		if err := p.pin(filepath.Join(ifc.pinDir, p.name)); err != nil {
+	pin := func(name string, f func(string) error) error {
+		if err := f(filepath.Join(ifc.pinDir, name)); err != nil {
 			ifc.unpinAll()
-			return fmt.Errorf("heartbeat: pin %s: %w", p.name, err)
+			return fmt.Errorf("heartbeat: pin %s: %w", name, err)
+		}
+		return nil
+	}
+	if err := pin(pinLink, ifc.lnk.Pin); err != nil {
+		return err
+	}
+	if err := pin(pinProg, ifc.objs.HearsayHeartbeat.Pin); err != nil {
+		return err
+	}
+	for _, name := range pinnedMaps {
+		if err := pin(name, (*ifc.mapSlot(name)).Pin); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -57,24 +57,14 @@ func listenBlockingUDP(bind netip.AddrPort) (*blockingUDP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	var sa unix.Sockaddr
-	if family == unix.AF_INET {
-		sa = &unix.SockaddrInet4{Port: int(bind.Port()), Addr: ip.As4()}
-	} else {
+	at := bind
+	if family == unix.AF_INET6 && ip.Is4() {
 		// A wildcard IPv4 bind becomes a dual-stack [::] socket, as
 		// net.ListenUDP("udp", 0.0.0.0:port) does.
-		if ip.Is4() {
-			ip = netip.IPv6Unspecified()
-			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
-		}
-		s6 := &unix.SockaddrInet6{Port: int(bind.Port()), Addr: ip.As16()}
-		if z := bind.Addr().Zone(); z != "" {
-			if ifi, ierr := net.InterfaceByName(z); ierr == nil {
-				s6.ZoneId = uint32(ifi.Index)
-			}
-		}
-		sa = s6
+		at = netip.AddrPortFrom(netip.IPv6Unspecified(), bind.Port())
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
 	}
+	sa, _ := sockaddrOf(at, family == unix.AF_INET6) // the family was chosen to fit
 	if err == nil {
 		// A bounded wait, so a reader notices Close even if shutdown(2)
 		// did not wake it.
@@ -93,6 +83,30 @@ func listenBlockingUDP(bind netip.AddrPort) (*blockingUDP, error) {
 		return nil, fmt.Errorf("bind %v: %w", bind, err)
 	}
 	return &blockingUDP{fd: fd, inet6: family == unix.AF_INET6, local: net.UDPAddrFromAddrPort(sockaddrToAddrPort(local))}, nil
+}
+
+// sockaddrOf converts addr for a socket of the given family: IPv4
+// addresses are v4-mapped on an AF_INET6 socket, and an IPv6 address does
+// not fit an AF_INET one.
+func sockaddrOf(addr netip.AddrPort, inet6 bool) (unix.Sockaddr, error) {
+	ip := addr.Addr()
+	if !inet6 {
+		if ip = ip.Unmap(); !ip.Is4() {
+			return nil, fmt.Errorf("address %v does not fit an IPv4 socket", addr)
+		}
+		return &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.As4()}, nil
+	}
+	return &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16(), ZoneId: zoneIndex(ip)}, nil
+}
+
+// zoneIndex is the interface index of ip's zone (fe80::1%eth0), or 0.
+func zoneIndex(ip netip.Addr) uint32 {
+	if z := ip.Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			return uint32(ifi.Index)
+		}
+	}
+	return 0
 }
 
 func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
@@ -130,15 +144,9 @@ func (s *blockingUDP) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
 
 // WriteToUDPAddrPort sends one datagram without waiting for buffer space.
 func (s *blockingUDP) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	ip := addr.Addr().Unmap()
-	var sa unix.Sockaddr
-	if !s.inet6 {
-		if !ip.Is4() {
-			return 0, fmt.Errorf("address %v does not fit an IPv4 socket", addr)
-		}
-		sa = &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.As4()}
-	} else {
-		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: addr.Addr().As16()}
+	sa, err := sockaddrOf(addr, s.inet6)
+	if err != nil {
+		return 0, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -94,6 +95,33 @@ func (p *pinger) reply(ping *hbpacket.Packet) hbpacket.Packet {
 	return ping.Reply(p.key, p.progress)
 }
 
+// readLoop reads the heartbeat socket until it is closed. handle decides
+// each datagram (it decodes into pkt) and reports whether it is a PING to
+// answer; the PONG goes back to the sender, and replied runs once it is
+// sent. Both implementations serve their socket with it.
+func (p *pinger) readLoop(handle func(b []byte, pkt *hbpacket.Packet, now time.Duration) bool, replied func()) {
+	buf := make([]byte, 2048)
+	out := make([]byte, hbpacket.Size)
+	for {
+		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		var pkt hbpacket.Packet
+		if !handle(buf[:n], &pkt, MonotonicNow()) {
+			continue
+		}
+		r := p.reply(&pkt)
+		r.Marshal(out, p.secret)
+		if _, err := p.conn.WriteToUDPAddrPort(out, from); err == nil {
+			replied()
+		}
+	}
+}
+
 func (p *pinger) setKey(key uint64) {
 	p.mu.Lock()
 	p.key = key
@@ -106,12 +134,7 @@ func (p *pinger) putSockaddr(sa *unix.RawSockaddrInet6, addr netip.AddrPort) (ui
 	ip := addr.Addr()
 	port := addr.Port()
 	if p.inet6 {
-		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()}
-		if ip.Is6() && ip.Zone() != "" {
-			if ifi, err := net.InterfaceByName(ip.Zone()); err == nil {
-				sa.Scope_id = uint32(ifi.Index)
-			}
-		}
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16(), Scope_id: zoneIndex(ip)}
 		pp := (*[2]byte)(unsafe.Pointer(&sa.Port))
 		pp[0], pp[1] = byte(port>>8), byte(port)
 		return unix.SizeofSockaddrInet6, true

@@ -47,26 +47,7 @@ func (u *UDP) LocalAddr() netip.AddrPort { return u.p.conn.LocalAddr().(*net.UDP
 
 func (u *UDP) serve() {
 	defer close(u.done)
-	buf := make([]byte, 2048)
-	out := make([]byte, hbpacket.Size)
-	for {
-		n, from, err := u.p.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		now := MonotonicNow()
-		var pkt hbpacket.Packet
-		if reply := u.handle(buf[:n], &pkt, now); reply {
-			r := u.p.reply(&pkt)
-			r.Marshal(out, u.p.secret)
-			if _, err := u.p.conn.WriteToUDPAddrPort(out, from); err == nil {
-				u.count(statPingTx)
-			}
-		}
-	}
+	u.p.readLoop(u.handle, func() { u.count(statPingTx) })
 }
 
 func (u *UDP) count(i int) {
@@ -87,8 +68,8 @@ func (u *UDP) handle(b []byte, pkt *hbpacket.Packet, now time.Duration) bool {
 		u.stats[statUnknownPeer]++
 		return false
 	}
-	if err == nil && u.p.secret != nil {
-		err = pkt.Unmarshal(b, u.p.secret)
+	if err == nil && u.p.secret != nil && hbpacket.SipHash24(u.p.secret, b[:hbpacket.MACOffset]) != pkt.MAC {
+		err = hbpacket.ErrMAC
 	}
 	switch {
 	case errors.Is(err, hbpacket.ErrLength):

@@ -3,7 +3,6 @@ package bpf
 import (
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -78,56 +77,43 @@ func NewXDP(cfg Config) (*XDP, error) {
 // SlowPongRx count them.
 func (x *XDP) serveSlowPath() {
 	defer close(x.done)
-	buf := make([]byte, 2048)
-	out := make([]byte, hbpacket.Size)
-	for {
-		n, from, err := x.p.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		var pkt hbpacket.Packet
-		if pkt.Unmarshal(buf[:n], x.cfg.Secret) != nil {
-			continue
-		}
-		now := MonotonicNow()
+	x.p.readLoop(x.recordSlow, func() {
 		x.mu.Lock()
-		if x.closed || !x.known[pkt.Sender] {
-			x.mu.Unlock()
-			continue
-		}
-		k := heartbeatHbPeerKey{PeerKey: pkt.Sender, LocalPort: x.ifc.port}
-		var v heartbeatHbPeer
-		if x.ifc.objs.HbPeers.Lookup(&k, &v) != nil {
-			x.mu.Unlock()
-			continue
-		}
-		if pkt.Type == hbpacket.Ping {
-			v.PingsRx++
-		} else {
-			v.PongsRx++
-			v.LastPongNs = uint64(now)
-			v.RttNs = 0
-			if uint64(now) >= pkt.SendTime {
-				v.RttNs = uint64(now) - pkt.SendTime
-			}
-			v.Progress, v.Seq = pkt.Progress, pkt.Seq
-			x.slow[1]++
-		}
-		_ = x.ifc.objs.HbPeers.Update(&k, &v, ebpf.UpdateExist)
+		x.slow[0]++
 		x.mu.Unlock()
-		if pkt.Type == hbpacket.Ping {
-			r := x.p.reply(&pkt)
-			r.Marshal(out, x.cfg.Secret)
-			if _, err := x.p.conn.WriteToUDPAddrPort(out, from); err == nil {
-				x.mu.Lock()
-				x.slow[0]++
-				x.mu.Unlock()
-			}
-		}
+	})
+}
+
+// recordSlow decodes one datagram of the slow path and writes it into the
+// peer map as the program would; it reports whether it is a PING to answer.
+func (x *XDP) recordSlow(b []byte, pkt *hbpacket.Packet, now time.Duration) bool {
+	if pkt.Unmarshal(b, x.cfg.Secret) != nil {
+		return false
 	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed || !x.known[pkt.Sender] {
+		return false
+	}
+	k := heartbeatHbPeerKey{PeerKey: pkt.Sender, LocalPort: x.ifc.port}
+	var v heartbeatHbPeer
+	if x.ifc.objs.HbPeers.Lookup(&k, &v) != nil {
+		return false
+	}
+	if pkt.Type == hbpacket.Ping {
+		v.PingsRx++
+	} else {
+		v.PongsRx++
+		v.LastPongNs = uint64(now)
+		v.RttNs = 0
+		if uint64(now) >= pkt.SendTime {
+			v.RttNs = uint64(now) - pkt.SendTime
+		}
+		v.Progress, v.Seq = pkt.Progress, pkt.Seq
+		x.slow[1]++
+	}
+	_ = x.ifc.objs.HbPeers.Update(&k, &v, ebpf.UpdateExist)
+	return pkt.Type == hbpacket.Ping
 }
 
 // hb_node.flags bits (heartbeat.c).

@@ -174,10 +174,8 @@ func (c *Core) SetConfigEpoch(now time.Duration, e uint64) (Ready, error) {
 // already has the unique highest one (CLUSTER BUMPEPOCH).
 func (c *Core) BumpEpoch(now time.Duration) (bumped bool, epoch uint64, r Ready) {
 	c.begin(now)
-	if c.bumpWithoutConsensus() {
-		return true, c.self().configEpoch, c.finish()
-	}
-	return false, c.self().configEpoch, c.finish()
+	bumped = c.bumpWithoutConsensus()
+	return bumped, c.self().configEpoch, c.finish()
 }
 
 func (c *Core) bumpWithoutConsensus() bool {
@@ -345,10 +343,15 @@ func (c *Core) SetReplOffset(off uint64) { c.self().replOffset = off }
 func (c *Core) CountMasters() int {
 	n := 0
 	for i := range c.records {
-		r := &c.records[i]
-		if r.flags&wire.FlagMaster != 0 && c.masters[r.id] > 0 {
+		if c.servesSlots(&c.records[i]) {
 			n++
 		}
 	}
 	return n
+}
+
+// servesSlots says r is a master that owns slots in this node's table: a
+// voter in a small cluster, and a master that waits before refuting FAIL.
+func (c *Core) servesSlots(r *record) bool {
+	return r.flags&wire.FlagMaster != 0 && c.masters[r.id] > 0
 }

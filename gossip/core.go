@@ -43,6 +43,17 @@ func (r *record) setAddr(a wire.Addr) {
 
 func (r *record) failed() bool { return r.flags&wire.FlagFail != 0 }
 
+// recordFrom builds a record from a wire entry (gossip or saved state),
+// keeping only the role flags and FAIL, which then holds for w's version.
+func recordFrom(w *wire.NodeRecord) record {
+	r := record{id: w.ID, master: w.Master, flags: w.Flags & (roleFlags | wire.FlagFail), configEpoch: w.ConfigEpoch, version: w.Version}
+	if r.failed() {
+		r.failVersion = w.Version
+	}
+	r.setAddr(w.Addr)
+	return r
+}
+
 // wireRecord renders r as a gossip entry.
 func (r *record) wireRecord() wire.NodeRecord {
 	return wire.NodeRecord{ID: r.id, Addr: r.addr(), Flags: r.flags, Master: r.master, ConfigEpoch: r.configEpoch, Version: r.version}
@@ -240,12 +251,7 @@ func (c *Core) restore(st *State) error {
 		if c.lookup(r.ID) != nil {
 			return fmt.Errorf("gossip: state lists node %s twice", r.ID)
 		}
-		rec := record{id: r.ID, master: r.Master, flags: r.Flags & (roleFlags | wire.FlagFail), configEpoch: r.ConfigEpoch, version: r.Version}
-		if rec.failed() {
-			rec.failVersion = r.Version
-		}
-		rec.setAddr(r.Addr)
-		c.addRecord(rec)
+		c.addRecord(recordFrom(r))
 	}
 	c.setSelfConfigEpoch(st.ConfigEpoch)
 	c.currentEpoch = max(c.currentEpoch, st.ConfigEpoch)
@@ -377,9 +383,12 @@ func (c *Core) fillHeader(h *wire.Header) {
 	}
 }
 
-func (c *Core) send(to *record, m *wire.Message) {
+func (c *Core) send(to *record, m *wire.Message) { c.sendTo(to.id, to.addr(), m) }
+
+// sendTo queues m for the node id at addr; id is zero for a handshake MEET.
+func (c *Core) sendTo(id wire.NodeID, addr wire.Addr, m *wire.Message) {
 	c.stats.Sent[m.Type&15]++
-	c.ready.Messages = append(c.ready.Messages, Envelope{To: to.id, Addr: to.addr(), Msg: m})
+	c.ready.Messages = append(c.ready.Messages, Envelope{To: id, Addr: addr, Msg: m})
 }
 
 // markPersist says durable state changed and must be written before sending.

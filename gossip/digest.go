@@ -45,16 +45,14 @@ func claimHash(cl *claim) uint64 {
 	return h
 }
 
-func bucketOf(id wire.NodeID) int { return int(id[0]) % wire.SyncBuckets }
-
 // hashIn adds (sign +1) or removes (sign -1) r from the digest. Callers
 // remove a record before changing a hashed field and add it back after.
 func (c *Core) hashIn(r *record, sign int) {
-	c.addHash(bucketOf(r.id), recordHash(r), sign)
+	c.addHash(r.id.Bucket(), recordHash(r), sign)
 }
 
 func (c *Core) claimHashIn(cl *claim, sign int) {
-	c.addHash(bucketOf(cl.owner), claimHash(cl), sign)
+	c.addHash(cl.owner.Bucket(), claimHash(cl), sign)
 }
 
 func (c *Core) addHash(b int, h uint64, sign int) {

@@ -172,6 +172,11 @@ func (c *Core) receiveSyncData(from *record, m *wire.Message) {
 func (c *Core) sendSyncData(to *record, mask uint64, reply bool) {
 	var m *wire.Message
 	ranges := 0
+	open := func() {
+		m = c.newMessage(wire.TypeSyncData)
+		m.Mask, m.Reply = mask, reply
+		ranges = 0
+	}
 	flush := func(last bool) {
 		m.Last = last
 		c.send(to, m)
@@ -179,7 +184,7 @@ func (c *Core) sendSyncData(to *record, mask uint64, reply bool) {
 	}
 	for i := range c.records {
 		r := &c.records[i]
-		if mask&(1<<bucketOf(r.id)) == 0 {
+		if mask&(1<<r.id.Bucket()) == 0 {
 			continue
 		}
 		cl := c.claims[r.id]
@@ -187,9 +192,7 @@ func (c *Core) sendSyncData(to *record, mask uint64, reply bool) {
 			flush(false)
 		}
 		if m == nil {
-			m = c.newMessage(wire.TypeSyncData)
-			m.Mask, m.Reply = mask, reply
-			ranges = 0
+			open()
 		}
 		m.Gossip = append(m.Gossip, r.wireRecord())
 		if cl != nil {
@@ -198,8 +201,7 @@ func (c *Core) sendSyncData(to *record, mask uint64, reply bool) {
 		}
 	}
 	if m == nil {
-		m = c.newMessage(wire.TypeSyncData)
-		m.Mask, m.Reply = mask, reply
+		open() // an empty last chunk still ends the exchange
 	}
 	flush(true)
 }

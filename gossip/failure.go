@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -135,11 +136,7 @@ func (c *Core) appendShard(ids []wire.NodeID) []wire.NodeID {
 func dedupe(ids []wire.NodeID) []wire.NodeID {
 	out := ids[:0]
 	for _, id := range ids {
-		dup := false
-		for _, prev := range out {
-			dup = dup || prev == id
-		}
-		if !dup {
+		if !slices.Contains(out, id) {
 			out = append(out, id)
 		}
 	}
@@ -195,7 +192,7 @@ func (c *Core) voters(subject wire.NodeID) ([]wire.NodeID, int) {
 	if c.smallCluster() {
 		for i := range c.records {
 			r := &c.records[i]
-			if r.flags&wire.FlagMaster != 0 && c.masters[r.id] > 0 {
+			if c.servesSlots(r) {
 				p.voters = append(p.voters, r.id)
 			}
 		}
@@ -211,12 +208,7 @@ func (c *Core) voters(subject wire.NodeID) ([]wire.NodeID, int) {
 
 func (c *Core) isVoter(from, subject wire.NodeID) bool {
 	vs, _ := c.voters(subject)
-	for _, v := range vs {
-		if v == from {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(vs, from)
 }
 
 // checkLiveness marks watched peers PFAIL after node-timeout of silence, and
@@ -292,32 +284,43 @@ func (c *Core) addReport(subject, from wire.NodeID, failing bool) {
 		return
 	}
 	p := c.peer(subject)
-	for i := range p.reports {
-		if p.reports[i].from == from {
-			if failing {
-				p.reports[i].at = c.now
-			} else {
-				p.reports = append(p.reports[:i], p.reports[i+1:]...)
-			}
-			if failing {
-				c.checkFail(subject)
-			}
-			return
+	i := slices.IndexFunc(p.reports, func(r report) bool { return r.from == from })
+	switch {
+	case !failing:
+		if i >= 0 {
+			p.reports = append(p.reports[:i], p.reports[i+1:]...)
+		}
+		return
+	case i >= 0:
+		p.reports[i].at = c.now
+	default:
+		p.reports = append(p.reports, report{from: from, at: c.now})
+	}
+	c.checkFail(subject)
+}
+
+// reportValid says a failure report still counts: it is at most
+// 2×node-timeout old.
+func (c *Core) reportValid(r report) bool { return c.now-r.at <= 2*c.cfg.NodeTimeout }
+
+// validReports counts p's reports that still count. Between Ticks, which
+// expire old reports, some held ones may have aged out.
+func (c *Core) validReports(p *peer) int {
+	n := 0
+	for _, r := range p.reports {
+		if c.reportValid(r) {
+			n++
 		}
 	}
-	if failing {
-		p.reports = append(p.reports, report{from: from, at: c.now})
-		c.checkFail(subject)
-	}
+	return n
 }
 
 // expireReports drops reports older than 2×node-timeout.
 func (c *Core) expireReports() {
-	limit := 2 * c.cfg.NodeTimeout
 	for _, p := range c.peerList {
 		kept := p.reports[:0]
 		for _, r := range p.reports {
-			if c.now-r.at <= limit {
+			if c.reportValid(r) {
 				kept = append(kept, r)
 			}
 		}
@@ -332,13 +335,7 @@ func (c *Core) FailureReports(id wire.NodeID) int {
 	if p == nil {
 		return 0
 	}
-	n := 0
-	for _, r := range p.reports {
-		if c.now-r.at <= 2*c.cfg.NodeTimeout {
-			n++
-		}
-	}
-	return n
+	return c.validReports(p)
 }
 
 // checkFail declares subject FAIL when this node sees it PFAIL and a
@@ -350,12 +347,7 @@ func (c *Core) checkFail(subject wire.NodeID) {
 		return
 	}
 	_, need := c.voters(subject)
-	n := 0
-	for _, rp := range p.reports {
-		if c.now-rp.at <= 2*c.cfg.NodeTimeout {
-			n++
-		}
-	}
+	n := c.validReports(p)
 	if c.isVoter(c.cfg.ID, subject) {
 		n++
 	}
@@ -390,6 +382,11 @@ func (c *Core) broadcastFail(r *record) {
 		}
 		return
 	}
+	c.fanoutFail(r)
+}
+
+// fanoutFail sends FAIL about r to Fanout random peers other than r.
+func (c *Core) fanoutFail(r *record) {
 	for _, i := range c.randomPeers(c.cfg.Fanout, r.id) {
 		c.sendFail(&c.records[i], r)
 	}
@@ -414,9 +411,7 @@ func (c *Core) receiveFail(subject wire.NodeID, v uint64) {
 	}
 	c.markFail(r, v)
 	if !c.smallCluster() {
-		for _, i := range c.randomPeers(c.cfg.Fanout, subject) {
-			c.sendFail(&c.records[i], r)
-		}
+		c.fanoutFail(r)
 	}
 }
 
@@ -436,7 +431,7 @@ func (c *Core) maybeRefute() {
 	if !c.selfFailed {
 		return
 	}
-	if c.self().flags&wire.FlagMaster != 0 && c.masters[c.cfg.ID] > 0 && c.now-c.failedSelf < 2*c.cfg.NodeTimeout {
+	if c.servesSlots(c.self()) && c.now-c.failedSelf < 2*c.cfg.NodeTimeout {
 		return
 	}
 	c.selfFailed = false
@@ -454,14 +449,7 @@ func (c *Core) randomPeers(k int, except wire.NodeID) []int {
 	}
 	for tries := 0; len(out) < k && tries < 4*k; tries++ {
 		i := 1 + c.rng.IntN(n)
-		if c.records[i].id == except {
-			continue
-		}
-		dup := false
-		for _, j := range out {
-			dup = dup || j == i
-		}
-		if !dup {
+		if c.records[i].id != except && !slices.Contains(out, i) {
 			out = append(out, i)
 		}
 	}

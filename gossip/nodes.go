@@ -70,21 +70,16 @@ func (c *Core) mergeRecord(w *wire.NodeRecord, rumor bool) bool {
 	if c.blacklisted(w.ID) || !w.Addr.IP.IsValid() {
 		return false
 	}
-	flags := w.Flags & (roleFlags | wire.FlagFail)
 	r := c.lookup(w.ID)
 	if r == nil {
 		c.dropHandshake(w.Addr)
-		rec := record{id: w.ID, master: w.Master, flags: flags, configEpoch: w.ConfigEpoch, version: w.Version}
-		if rec.failed() {
-			rec.failVersion = w.Version
-		}
-		rec.setAddr(w.Addr)
-		c.addRecord(rec)
+		c.addRecord(recordFrom(w))
 		c.spread(w.ID, rumor)
 		c.event(EventNodeAdded, w.ID)
 		c.dirty = true
 		return true
 	}
+	flags := w.Flags & (roleFlags | wire.FlagFail)
 	switch {
 	case w.Version > r.version:
 		c.hashIn(r, -1)
@@ -167,8 +162,7 @@ func (c *Core) dropHandshake(addr wire.Addr) bool {
 func (c *Core) sendMeet(hs *handshake) {
 	m := c.newMessage(wire.TypeMeet)
 	c.fillGossip(m)
-	c.stats.Sent[wire.TypeMeet]++
-	c.ready.Messages = append(c.ready.Messages, Envelope{Addr: hs.addr, Msg: m})
+	c.sendTo(wire.NodeID{}, hs.addr, m)
 	hs.lastSent = c.now
 }
 

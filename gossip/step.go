@@ -77,8 +77,10 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 		}
 		// We may already have held that claim while still claiming slots
 		// it beats (a SETSLOT NODE at a low epoch): now let them go.
-		if lost := c.ownNotHeld(); len(m.Claims) == 1 && !lost.IsEmpty() {
-			c.selfLostSlots(m.Claims[0].Owner)
+		if len(m.Claims) == 1 {
+			if lost := c.ownNotHeld(); !lost.IsEmpty() {
+				c.selfLostSlots(m.Claims[0].Owner)
+			}
 		}
 	case wire.TypeSync:
 		c.receiveSync(n, m)

@@ -90,7 +90,12 @@ func (c *Core) SlotCount(id wire.NodeID) int { return c.masters[id] }
 // the runtime sends them heartbeats when liveness comes from outside.
 func (c *Core) Monitored(dst []Peer) []Peer {
 	c.refreshMonitors()
-	for _, id := range c.monitored {
+	return c.appendPeers(dst, c.monitored)
+}
+
+// appendPeers appends the known nodes among ids with their addresses.
+func (c *Core) appendPeers(dst []Peer, ids []wire.NodeID) []Peer {
+	for _, id := range ids {
 		if r := c.lookup(id); r != nil {
 			dst = append(dst, Peer{ID: id, Addr: r.addr()})
 		}

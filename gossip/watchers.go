@@ -13,10 +13,5 @@ func (c *Core) Watchers(dst []Peer) []Peer {
 		return c.Monitored(dst)
 	}
 	ids := dedupe(c.appendShard(c.ringNeighbours(c.cfg.ID, c.cfg.Observers, true, nil)))
-	for _, id := range ids {
-		if r := c.lookup(id); r != nil {
-			dst = append(dst, Peer{ID: id, Addr: r.addr()})
-		}
-	}
-	return dst
+	return c.appendPeers(dst, ids)
 }

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"errors"
+	"iter"
+	"maps"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -260,7 +262,7 @@ func (b *bus) outLink(addr netip.AddrPort, now time.Duration) *link {
 		}
 	}
 	if len(b.out) >= b.n.cfg.MaxLinks {
-		b.evictLRU()
+		b.evictLRU(maps.Values(b.out))
 	}
 	l := &link{addr: addr, outbound: true, created: time.Now(), lastUsed: now}
 	b.out[addr] = l
@@ -302,25 +304,13 @@ func (b *bus) dial(l *link) {
 	}()
 }
 
-func (b *bus) evictLRU() {
+// evictLRU closes the link of links used least recently, to make room in
+// one direction (b.out or b.in). Inbound links that never carried a frame
+// keep the lastUsed of their opening, so a flood of silent connections
+// pushes out its own oldest members before busy peers.
+func (b *bus) evictLRU(links iter.Seq[*link]) {
 	var victim *link
-	for _, l := range b.out {
-		if victim == nil || l.lastUsed < victim.lastUsed {
-			victim = l
-		}
-	}
-	if victim != nil {
-		b.n.metrics.linkEvicted.Inc()
-		b.closeLink(victim)
-	}
-}
-
-// evictLRUIn closes the inbound link used least recently. Links that
-// never carried a frame keep the lastUsed of their opening, so a flood of
-// silent connections pushes out its own oldest members before busy peers.
-func (b *bus) evictLRUIn() {
-	var victim *link
-	for l := range b.in {
+	for l := range links {
 		if victim == nil || l.lastUsed < victim.lastUsed {
 			victim = l
 		}
@@ -356,7 +346,7 @@ func (b *bus) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return out, gnet.None
 	}
 	if len(b.in) >= b.n.cfg.MaxLinks {
-		b.evictLRUIn()
+		b.evictLRU(maps.Keys(b.in))
 	}
 	l := &link{conn: c, created: time.Now(), lastUsed: b.n.now()}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {

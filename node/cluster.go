@@ -114,12 +114,14 @@ func truncate(b []byte, max int) string {
 type coreView struct {
 	nodes           []gossip.NodeView
 	self            wire.NodeID
-	open            []clusterview.OpenSlot
+	snap            *ring.Snapshot // immutable: read it off the loop
 	stats           gossip.Stats
 	current, config uint64
 }
 
-func (n *Node) coreView() (coreView, error) {
+// coreView takes the view for a handler; when the bus loop cannot run it,
+// it replies with the error and returns false.
+func (n *Node) coreView(x *command.Ctx) (coreView, bool) {
 	var cv coreView
 	err := n.exec(func(time.Duration) {
 		c := n.core
@@ -127,17 +129,28 @@ func (n *Node) coreView() (coreView, error) {
 		cv.self = c.ID()
 		cv.stats = c.Stats()
 		cv.current, cv.config = c.Epochs()
-		snap := c.Snapshot()
-		for s := uint16(0); s < ring.Slots; s++ {
-			if to, ok := snap.Migrating(s); ok {
-				cv.open = append(cv.open, clusterview.OpenSlot{Slot: s, Migrating: true, Peer: wire.NodeID(to)})
-			}
-			if from, ok := snap.Importing(s); ok {
-				cv.open = append(cv.open, clusterview.OpenSlot{Slot: s, Peer: wire.NodeID(from)})
-			}
-		}
+		cv.snap = c.Snapshot()
 	})
-	return cv, err
+	if err != nil {
+		x.W.Error(err.Error())
+		return cv, false
+	}
+	return cv, true
+}
+
+// openSlots lists the MIGRATING and IMPORTING slots of snap, for the
+// myself line of CLUSTER NODES.
+func openSlots(snap *ring.Snapshot) []clusterview.OpenSlot {
+	var open []clusterview.OpenSlot
+	for s := uint16(0); s < ring.Slots; s++ {
+		if to, ok := snap.Migrating(s); ok {
+			open = append(open, clusterview.OpenSlot{Slot: s, Migrating: true, Peer: wire.NodeID(to)})
+		}
+		if from, ok := snap.Importing(s); ok {
+			open = append(open, clusterview.OpenSlot{Slot: s, Peer: wire.NodeID(from)})
+		}
+	}
+	return open
 }
 
 func (n *Node) clusterHelp(x *command.Ctx) {
@@ -148,18 +161,16 @@ func (n *Node) clusterHelp(x *command.Ctx) {
 }
 
 func (n *Node) clusterNodes(x *command.Ctx) {
-	cv, err := n.coreView()
-	if err != nil {
-		x.W.Error(err.Error())
+	cv, ok := n.coreView(x)
+	if !ok {
 		return
 	}
-	x.W.Verbatim("txt", clusterview.NodesText(nil, cv.nodes, cv.self, cv.open, n.unixMs))
+	x.W.Verbatim("txt", clusterview.NodesText(nil, cv.nodes, cv.self, openSlots(cv.snap), n.unixMs))
 }
 
 func (n *Node) clusterInfo(x *command.Ctx) {
-	cv, err := n.coreView()
-	if err != nil {
-		x.W.Error(err.Error())
+	cv, ok := n.coreView(x)
+	if !ok {
 		return
 	}
 	in := clusterview.ComputeInfo(cv.nodes, cv.current, cv.config)
@@ -181,9 +192,8 @@ func writeNodeEntry(x *command.Ctx, v *gossip.NodeView) {
 }
 
 func (n *Node) clusterSlots(x *command.Ctx) {
-	cv, err := n.coreView()
-	if err != nil {
-		x.W.Error(err.Error())
+	cv, ok := n.coreView(x)
+	if !ok {
 		return
 	}
 	groups := clusterview.SlotGroups(cv.nodes)
@@ -201,9 +211,8 @@ func (n *Node) clusterSlots(x *command.Ctx) {
 }
 
 func (n *Node) clusterShards(x *command.Ctx) {
-	cv, err := n.coreView()
-	if err != nil {
-		x.W.Error(err.Error())
+	cv, ok := n.coreView(x)
+	if !ok {
 		return
 	}
 	shards := clusterview.Shards(cv.nodes)
@@ -274,9 +283,9 @@ func (n *Node) clusterGetKeysInSlot(x *command.Ctx) {
 }
 
 func (n *Node) clusterCountFailureReports(x *command.Ctx) {
-	id, err := wire.ParseNodeID(strings.ToLower(string(x.Args[2])))
+	id, parsed := parseNodeArg(x.Args[2])
 	known, reports := false, 0
-	if err == nil {
+	if parsed {
 		if xerr := n.exec(func(time.Duration) {
 			if _, known = n.core.Node(id); known {
 				reports = n.core.FailureReports(id)
@@ -294,15 +303,14 @@ func (n *Node) clusterCountFailureReports(x *command.Ctx) {
 }
 
 func (n *Node) clusterReplicas(x *command.Ctx) {
-	id, err := wire.ParseNodeID(strings.ToLower(string(x.Args[2])))
-	cv, xerr := n.coreView()
-	if xerr != nil {
-		x.W.Error(xerr.Error())
+	id, parsed := parseNodeArg(x.Args[2])
+	cv, ok := n.coreView(x)
+	if !ok {
 		return
 	}
 	var master *gossip.NodeView
 	for i := range cv.nodes {
-		if err == nil && cv.nodes[i].ID == id {
+		if parsed && cv.nodes[i].ID == id {
 			master = &cv.nodes[i]
 		}
 	}

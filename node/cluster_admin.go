@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,9 @@ func replyAdmin(x *command.Ctx, err error) {
 }
 
 func (n *Node) clusterMeet(x *command.Ctx) {
-	ipText := string(x.Args[2])
+	badAddr := func() {
+		x.W.Error("ERR Invalid node address specified: " + truncate(x.Args[2], 128) + ":" + truncate(x.Args[3], 16))
+	}
 	port, err := strconv.ParseInt(string(x.Args[3]), 10, 64)
 	if err != nil {
 		x.W.Error("ERR Invalid base port specified: " + truncate(x.Args[3], 128))
@@ -38,15 +41,15 @@ func (n *Node) clusterMeet(x *command.Ctx) {
 			return
 		}
 	}
-	ip, err := netip.ParseAddr(ipText)
+	ip, err := netip.ParseAddr(string(x.Args[2]))
 	if err != nil || port <= 0 || port > 65535 || cport <= 0 || cport > 65535 {
-		x.W.Error("ERR Invalid node address specified: " + truncate(x.Args[2], 128) + ":" + truncate(x.Args[3], 16))
+		badAddr()
 		return
 	}
 	addr := wire.Addr{IP: ip.Unmap(), Port: uint16(port), BusPort: uint16(cport)}
 	err = n.admin(func(c *gossip.Core, now time.Duration) (gossip.Ready, error) { return c.Meet(now, addr) })
 	if err == gossip.ErrBadAddr {
-		x.W.Error("ERR Invalid node address specified: " + truncate(x.Args[2], 128) + ":" + truncate(x.Args[3], 16))
+		badAddr()
 		return
 	}
 	replyAdmin(x, err)
@@ -194,21 +197,26 @@ func (n *Node) clusterBumpEpoch(x *command.Ctx) {
 	}
 }
 
+// optionalArg parses the one optional option of RESET and FAILOVER. It
+// returns the option lowercased ("" when absent), or replies Redis's syntax
+// error and returns false when it is not one of choices or more follow.
+func optionalArg(x *command.Ctx, choices ...string) (string, bool) {
+	if len(x.Args) < 3 {
+		return "", true
+	}
+	if opt := strings.ToLower(string(x.Args[2])); len(x.Args) == 3 && slices.Contains(choices, opt) {
+		return opt, true
+	}
+	x.W.Error("ERR syntax error")
+	return "", false
+}
+
 func (n *Node) clusterReset(x *command.Ctx) {
-	hard := false
-	if len(x.Args) == 3 {
-		switch strings.ToLower(string(x.Args[2])) {
-		case "hard":
-			hard = true
-		case "soft":
-		default:
-			x.W.Error("ERR syntax error")
-			return
-		}
-	} else if len(x.Args) > 3 {
-		x.W.Error("ERR syntax error")
+	opt, ok := optionalArg(x, "hard", "soft")
+	if !ok {
 		return
 	}
+	hard := opt == "hard"
 	replica := n.view.Load().replica
 	if !replica && n.store.Len() > 0 {
 		x.W.Error(gossip.ErrResetMaster.Error())
@@ -241,15 +249,7 @@ func (n *Node) clusterReset(x *command.Ctx) {
 }
 
 func (n *Node) clusterFailover(x *command.Ctx) {
-	if len(x.Args) == 3 {
-		switch strings.ToLower(string(x.Args[2])) {
-		case "force", "takeover":
-		default:
-			x.W.Error("ERR syntax error")
-			return
-		}
-	} else if len(x.Args) > 3 {
-		x.W.Error("ERR syntax error")
+	if _, ok := optionalArg(x, "force", "takeover"); !ok {
 		return
 	}
 	x.W.Error("ERR CLUSTER FAILOVER is not implemented yet in hearsay")

@@ -58,13 +58,18 @@ func TestRouteLocalFastPath(t *testing.T) {
 	}
 }
 
-func BenchmarkLocalSlots(b *testing.B) {
+// ownAll returns a snapshot in which self owns every slot.
+func ownAll(self ring.NodeID) *ring.Snapshot {
 	var tb ring.Table
-	self := ring.NodeID{1}
 	for slot := range uint16(ring.Slots) {
 		_ = tb.Assign(slot, self, 1)
 	}
-	snap := tb.Snapshot()
+	return tb.Snapshot()
+}
+
+func BenchmarkLocalSlots(b *testing.B) {
+	self := ring.NodeID{1}
+	snap := ownAll(self)
 	b.ReportAllocs()
 	for b.Loop() {
 		localSlots(snap, self)
@@ -84,12 +89,8 @@ func TestLocalSlotsEmptyTable(t *testing.T) {
 // BenchmarkRoute is Route for a slot of ours: the bitmap fast path, and
 // the full rules (an empty bitmap) that every command ran before it.
 func BenchmarkRoute(b *testing.B) {
-	var tb ring.Table
 	self := ring.NodeID{1}
-	for slot := range uint16(ring.Slots) {
-		_ = tb.Assign(slot, self, 1)
-	}
-	snap := tb.Snapshot()
+	snap := ownAll(self)
 	conn := &command.ConnState{}
 	cmd := &command.Command{Name: "get"}
 	for _, bc := range []struct {

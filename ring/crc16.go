@@ -47,7 +47,10 @@ func makeCRCTable(poly uint16) (t [256]uint16) {
 
 // CRC16 returns the CRC16-XMODEM checksum of b: polynomial 0x1021, initial
 // value 0, no reflection and no final XOR.
-func CRC16(b []byte) uint16 {
+func CRC16(b []byte) uint16 { return crc16(b) }
+
+// crc16 is CRC16 over bytes or a string, so KeySlotString need not convert.
+func crc16[T []byte | string](b T) uint16 {
 	var c uint16
 	// The register is 16 bits, so after a block of 8 bytes it only
 	// depends on the block with the old register XORed into its first two
@@ -58,23 +61,8 @@ func CRC16(b []byte) uint16 {
 			t[3][b[4]] ^ t[2][b[5]] ^ t[1][b[6]] ^ t[0][b[7]]
 		b = b[8:]
 	}
-	for _, x := range b {
-		c = c<<8 ^ crcTable[byte(c>>8)^x]
-	}
-	return c
-}
-
-// crc16String is CRC16 over a string, so KeySlotString need not convert.
-func crc16String(s string) uint16 {
-	var c uint16
-	t := &crcSlice8
-	for len(s) >= 8 {
-		c = t[7][s[0]^byte(c>>8)] ^ t[6][s[1]^byte(c)] ^ t[5][s[2]] ^ t[4][s[3]] ^
-			t[3][s[4]] ^ t[2][s[5]] ^ t[1][s[6]] ^ t[0][s[7]]
-		s = s[8:]
-	}
-	for i := 0; i < len(s); i++ {
-		c = c<<8 ^ crcTable[byte(c>>8)^s[i]]
+	for i := 0; i < len(b); i++ {
+		c = c<<8 ^ crcTable[byte(c>>8)^b[i]]
 	}
 	return c
 }
@@ -98,5 +86,5 @@ func KeySlotString(key string) uint16 {
 			key = key[open+1 : open+1+n]
 		}
 	}
-	return crc16String(key) & slotMask
+	return crc16(key) & slotMask
 }

@@ -36,8 +36,8 @@ func TestCRC16(t *testing.T) {
 		if got := CRC16([]byte(tt.in)); got != tt.want {
 			t.Errorf("CRC16(%q) = %#04x, want %#04x", tt.in, got, tt.want)
 		}
-		if got := crc16String(tt.in); got != tt.want {
-			t.Errorf("crc16String(%q) = %#04x, want %#04x", tt.in, got, tt.want)
+		if got := crc16(tt.in); got != tt.want {
+			t.Errorf("crc16(%q) = %#04x, want %#04x", tt.in, got, tt.want)
 		}
 	}
 }

@@ -209,14 +209,11 @@ func (t *Table) Claim(id NodeID, epoch uint64, set *SlotSet) (rebound []Range, l
 			}
 			if cur != 0 {
 				o := t.owners.vals[cur]
-				if o.id == id {
-					if epoch <= o.epoch {
-						continue
-					}
-				} else {
-					if epoch <= o.epoch {
-						continue
-					}
+				if epoch <= o.epoch {
+					continue
+				}
+				// The claimer's own slot only has its epoch raised.
+				if o.id != id {
 					if lost == nil {
 						lost = make([]bool, len(t.owners.vals))
 					}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hearsay/hearsay/bench/childproc"
 )
 
 // Config is one comparison run. Zero fields take the defaults of the
@@ -247,7 +249,7 @@ func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitReady(ctx, []int{hp, rp}, []*proc{h, rs}); err != nil {
+	if err := waitReady(ctx, []int{hp, rp}, []*childproc.Proc{h, rs}); err != nil {
 		return nil, err
 	}
 	// hearsay always runs in cluster mode: one node that owns every slot
@@ -274,14 +276,14 @@ func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 		for _, sys := range []struct {
 			name string
 			port int
-			p    *proc
+			p    *childproc.Proc
 		}{{"hearsay", hp, h}, {"redis", rp, rs}} {
 			r.step("throughput: round %d/%d, %s", round, cfg.Rounds, sys.name)
 			out, err := runCmd(ctx, timeout, cfg.RedisBenchmark, "-h", "127.0.0.1", "-p", strconv.Itoa(sys.port),
 				"-t", "set,get", "-n", strconv.Itoa(cfg.Requests), "-P", strconv.Itoa(cfg.Pipeline),
 				"-c", strconv.Itoa(cfg.Clients), "--csv")
 			if err != nil {
-				if e := sys.p.exited(); e != nil {
+				if e := exited(sys.p); e != nil {
 					return nil, e
 				}
 				return nil, err
@@ -333,7 +335,7 @@ func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, err
 	}
 	r.step("bus: %d-node %s cluster on ports %d-%d (bus %d-%d)", n, label, base, base+n-1, base+busOffset, base+busOffset+n-1)
 	ports := make([]int, n)
-	nodes := make([]*proc, n)
+	nodes := make([]*childproc.Proc, n)
 	addrs := make([]string, n)
 	for i := range ports {
 		port := base + i
@@ -438,7 +440,7 @@ func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, err
 	row.Msgs = msgs1 - msgs0
 	// The figure only means "idle cluster" if the cluster stayed whole.
 	for _, p := range nodes {
-		if err := p.exited(); err != nil {
+		if err := exited(p); err != nil {
 			return row, fmt.Errorf("during the window: %v", err)
 		}
 	}
@@ -447,7 +449,7 @@ func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, err
 	}
 	if system == "hearsay" && hb != "off" && row.Captured && row.Traffic.UDPPackets == 0 {
 		note := "no UDP heartbeat packets seen on the bus ports"
-		if logMentions(nodes[0].log, "not wired") {
+		if logMentions(nodes[0].Log, "not wired") {
 			note += " (the node logs that XDP/UDP heartbeats are not wired yet and uses bus pings)"
 		}
 		row.Notes = append(row.Notes, note)
@@ -463,11 +465,10 @@ func waitClusterOK(ctx context.Context, ports []int, n, size int, timeout time.D
 	for {
 		err := func() error {
 			for _, port := range ports {
-				s, err := respText(ctx, port, "CLUSTER", "INFO")
+				m, err := clusterInfo(ctx, port)
 				if err != nil {
-					return fmt.Errorf("node %d: CLUSTER INFO: %v", port, err)
+					return err
 				}
-				m := ParseInfo(s)
 				if m["cluster_state"] != "ok" || m["cluster_known_nodes"] != strconv.Itoa(n) ||
 					(size > 0 && m["cluster_size"] != strconv.Itoa(size)) {
 					return fmt.Errorf("node %d: cluster_state:%s cluster_known_nodes:%s cluster_size:%s, want ok, %d, %d",
@@ -492,14 +493,23 @@ func waitClusterOK(ctx context.Context, ports []int, n, size int, timeout time.D
 func sumMsgsSent(ctx context.Context, ports []int) (int64, error) {
 	var sum int64
 	for _, port := range ports {
-		s, err := respText(ctx, port, "CLUSTER", "INFO")
+		m, err := clusterInfo(ctx, port)
 		if err != nil {
-			return 0, fmt.Errorf("node %d: CLUSTER INFO: %v", port, err)
+			return 0, err
 		}
-		v, _ := strconv.ParseInt(ParseInfo(s)["cluster_stats_messages_sent"], 10, 64)
+		v, _ := strconv.ParseInt(m["cluster_stats_messages_sent"], 10, 64)
 		sum += v
 	}
 	return sum, nil
+}
+
+// clusterInfo returns the parsed CLUSTER INFO of the node on port.
+func clusterInfo(ctx context.Context, port int) (map[string]string, error) {
+	s, err := respText(ctx, port, "CLUSTER", "INFO")
+	if err != nil {
+		return nil, fmt.Errorf("node %d: CLUSTER INFO: %v", port, err)
+	}
+	return ParseInfo(s), nil
 }
 
 // ssSnapshot lists the TCP sockets with an end in [lo, hi].

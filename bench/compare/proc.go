@@ -1,103 +1,56 @@
 package compare
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hearsay/hearsay/bench/childproc"
 )
 
 // stopTimeout is how long a child gets after SIGTERM before SIGKILL.
 const stopTimeout = 5 * time.Second
 
-// proc is one child process, in its own process group.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error // exit status, once done is closed
-}
-
 // procs tracks every child the harness starts, so that one deferred call
 // stops them all, whatever failed.
 type procs struct {
 	mu   sync.Mutex
-	list []*proc
+	list []*childproc.Proc
 }
 
-// start runs argv with stdout and stderr appended to logPath. The child
-// gets its own process group (a Ctrl-C on the terminal reaches the
-// harness only, which then stops it) and SIGKILL if the harness dies.
-func (ps *procs) start(name, logPath string, argv ...string) (*proc, error) {
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// start runs argv with childproc.Start and tracks it.
+func (ps *procs) start(name, logPath string, argv ...string) (*childproc.Proc, error) {
+	p, err := childproc.Start(name, logPath, argv...)
 	if err != nil {
 		return nil, err
 	}
-	defer log.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %v", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	ps.mu.Lock()
 	ps.list = append(ps.list, p)
 	ps.mu.Unlock()
 	return p, nil
 }
 
-// stopAll sends SIGTERM to every child's process group, waits up to
-// stopTimeout, then SIGKILLs the groups still alive. It returns how many
-// had to be killed.
+// stopAll stops every tracked child (childproc.StopAll) and returns how
+// many had to be killed.
 func (ps *procs) stopAll() int {
 	ps.mu.Lock()
 	list := ps.list
 	ps.list = nil
 	ps.mu.Unlock()
-	for _, p := range list {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	}
-	killed := 0
-	deadline := time.After(stopTimeout)
-	for _, p := range list {
-		select {
-		case <-p.done:
-		case <-deadline:
-		}
-	}
-	for _, p := range list {
-		select {
-		case <-p.done:
-		default:
-			killed++
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-	}
-	return killed
+	return childproc.StopAll(stopTimeout, list...)
 }
 
 // exited returns an error if p is no longer running.
-func (p *proc) exited() error {
+func exited(p *childproc.Proc) error {
 	select {
-	case <-p.done:
-		return fmt.Errorf("%s exited (%v); its log:\n%s", p.name, p.err, tailFile(p.log, 15))
+	case <-p.Done:
+		return fmt.Errorf("%s exited (%v); its log:\n%s", p.Name, p.Err, childproc.Tail(p.Log, 15))
 	default:
 		return nil
 	}
@@ -125,27 +78,6 @@ func runCmd(ctx context.Context, timeout time.Duration, argv ...string) (string,
 	return stdout.String(), nil
 }
 
-// tailFile returns the last n lines of the file at path, indented.
-func tailFile(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "    (" + err.Error() + ")"
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > 64<<10 {
-		_, _ = f.Seek(-64<<10, io.SeekEnd)
-	}
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
-}
-
 // busOffset is the distance from a client port to its bus port, the same
 // for Redis and hearsay.
 const busOffset = 10000
@@ -160,7 +92,7 @@ func portBlock(n int) (int, error) {
 		base := lo + rand.IntN(hi-lo-n)
 		free := true
 		for i := 0; i < n && free; i++ {
-			free = portFree(base+i) == nil && portFree(base+i+busOffset) == nil
+			free = childproc.PortFree(base+i) == nil && childproc.PortFree(base+i+busOffset) == nil
 		}
 		if free {
 			return base, nil
@@ -169,23 +101,9 @@ func portBlock(n int) (int, error) {
 	return 0, errors.New("no block of free ports found in 12000-27999")
 }
 
-func portFree(port int) error {
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	ln.Close()
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return err
-	}
-	return pc.Close()
-}
-
 // waitReady waits until every port answers PING, failing early when a
 // child exits.
-func waitReady(ctx context.Context, ports []int, ps []*proc) error {
+func waitReady(ctx context.Context, ports []int, ps []*childproc.Proc) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for i, port := range ports {
 		for {
@@ -193,11 +111,11 @@ func waitReady(ctx context.Context, ports []int, ps []*proc) error {
 			if err == nil && r == "PONG" {
 				break
 			}
-			if err := ps[i].exited(); err != nil {
+			if err := exited(ps[i]); err != nil {
 				return err
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("%s does not answer PING after 20s (%v); its log:\n%s", ps[i].name, err, tailFile(ps[i].log, 15))
+				return fmt.Errorf("%s does not answer PING after 20s (%v); its log:\n%s", ps[i].Name, err, childproc.Tail(ps[i].Log, 15))
 			}
 			if err := sleep(ctx, 50*time.Millisecond); err != nil {
 				return err

@@ -77,7 +77,7 @@ func (res *Results) WriteTable(w io.Writer) {
 				perMsg = group(float64(b.tcpBytes()) / float64(b.Msgs))
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t\n", b.Nodes, b.label(), group(b.BytesPerNodeSec()),
-				tcp, udp, wire, ss, float64(b.Msgs)/float64(b.Nodes)/b.Window.Seconds(), perMsg, vs, wvs)
+				tcp, udp, wire, ss, b.msgsPerNodeSec(), perMsg, vs, wvs)
 		}
 		tw.Flush()
 		for _, b := range res.Bus {
@@ -97,6 +97,12 @@ func (b BusRow) tcpBytes() uint64 {
 }
 
 func (b BusRow) wirePerNodeSec() float64 { return b.perNodeSec(b.Traffic.TCPWire + b.Traffic.UDPWire) }
+
+// msgsPerNodeSec is Msgs per node per second. Msgs is a signed delta, so it
+// does not go through perNodeSec.
+func (b BusRow) msgsPerNodeSec() float64 {
+	return float64(b.Msgs) / float64(b.Nodes) / b.Window.Seconds()
+}
 
 func (b BusRow) label() string {
 	if b.System == "redis" {
@@ -148,12 +154,12 @@ func (res *Results) WriteKV(w io.Writer) error {
 			if b.Captured {
 				kv(name+"_tcp_bytes_per_node_s", int64(b.perNodeSec(b.Traffic.TCPPayload)+0.5))
 				kv(name+"_udp_bytes_per_node_s", int64(b.perNodeSec(b.Traffic.UDPPayload)+0.5))
-				kv(name+"_wire_bytes_per_node_s", int64(b.perNodeSec(b.Traffic.TCPWire+b.Traffic.UDPWire)+0.5))
+				kv(name+"_wire_bytes_per_node_s", int64(b.wirePerNodeSec()+0.5))
 			}
 			if b.SSOK {
 				kv(name+"_ss_tcp_bytes_per_node_s", int64(b.perNodeSec(b.SS.Bytes)+0.5))
 			}
-			kv(name+"_msgs_per_node_s", fmt.Sprintf("%.1f", float64(b.Msgs)/float64(b.Nodes)/b.Window.Seconds()))
+			kv(name+"_msgs_per_node_s", fmt.Sprintf("%.1f", b.msgsPerNodeSec()))
 			if redis, ok := res.redisRow(b.Nodes); ok && b.System != "redis" {
 				kv(name+"_ratio", fmt.Sprintf("%.4f", b.BytesPerNodeSec()/redis.BytesPerNodeSec()))
 				if b.Captured && redis.Captured {

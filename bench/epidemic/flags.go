@@ -4,7 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
+
+	"github.com/hearsay/hearsay/bench/internal/cli"
 )
 
 // ParseFlags parses the arguments of `hearsay sim epidemic`:
@@ -20,9 +21,7 @@ import (
 func ParseFlags(args []string) (Config, bool, error) {
 	cfg := DefaultConfig()
 	var asJSON bool
-	var usage strings.Builder
 	fs := flag.NewFlagSet("hearsay sim epidemic", flag.ContinueOnError)
-	fs.SetOutput(&usage)
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of sites (>= 2)")
 	fs.Var(&cfg.Policy.Mode, "mode", "rumor or anti-entropy")
 	fs.Var(&cfg.Policy.Direction, "direction", "push, pull or push-pull")
@@ -33,15 +32,8 @@ func ParseFlags(args []string) (Config, bool, error) {
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "independent runs to average (>= 1)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed; run r uses seed+r")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			// The flag package has already written the usage text.
-			return Config{}, false, fmt.Errorf("%w\n%s", err, usage.String())
-		}
+	if err := cli.Parse(fs, args); err != nil {
 		return Config{}, false, err
-	}
-	if fs.NArg() > 0 {
-		return Config{}, false, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if err := checkFlags(cfg); err != nil {
 		return Config{}, false, err

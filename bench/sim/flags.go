@@ -1,11 +1,12 @@
 package sim
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/hearsay/hearsay/bench/internal/cli"
 )
 
 // lossFlag parses a loss probability as a fraction (0.05) or a percentage
@@ -48,9 +49,7 @@ func (f lossFlag) Set(s string) error {
 func ParseFlags(args []string) (Config, bool, error) {
 	cfg := DefaultConfig()
 	var asJSON bool
-	var usage strings.Builder
 	fs := flag.NewFlagSet("hearsay sim cluster", flag.ContinueOnError)
-	fs.SetOutput(&usage)
 	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "join, fail, config or mix")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes (mix: 0 draws 10-20 from the seed)")
 	fs.IntVar(&cfg.Masters, "masters", cfg.Masters, "masters of the formed cluster (0: nodes/2, at most 500)")
@@ -65,14 +64,8 @@ func ParseFlags(args []string) (Config, bool, error) {
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "virtual time allowed for convergence after the event")
 	fs.DurationVar(&cfg.Sample, "sample", cfg.Sample, "how often convergence is checked (virtual time)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, false, fmt.Errorf("%w\n%s", err, usage.String())
-		}
+	if err := cli.Parse(fs, args); err != nil {
 		return Config{}, false, err
-	}
-	if fs.NArg() > 0 {
-		return Config{}, false, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, false, err

@@ -167,10 +167,7 @@ func RunMix(cfg Config) (Result, error) {
 			i := rng.IntN(n)
 			s.At(at, func() {
 				if s.Up(i) {
-					_ = s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) {
-						_, _, r := c.BumpEpoch(now)
-						return r, nil
-					})
+					_ = s.Do(i, bumpEpoch)
 				}
 			})
 		}
@@ -230,11 +227,7 @@ func RunMix(cfg Config) (Result, error) {
 	}
 	res.MsgsPerNodePerS = rate(0, s.stats.Sent, n, s.now)
 	res.BytesPerNodePerS = rate(0, s.stats.Bytes, n, s.now)
-	res.VirtualMS = durMS(s.Now())
-	res.WallMS = float64(time.Since(start).Microseconds()) / 1000
-	res.Stats = s.Stats()
-	res.ByType = byType(&res.Stats)
-	res.Violations = s.Violations()
+	res.finish(s, start)
 	return res, nil
 }
 

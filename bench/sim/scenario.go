@@ -94,27 +94,20 @@ func (c *Config) Validate() error {
 	if !(c.Loss >= 0 && c.Loss < 1) {
 		bad("loss", c.Loss, "must be in [0,1) (a fraction, or a percentage such as 5%)")
 	}
-	if c.Latency <= 0 {
-		bad("latency", c.Latency, "must be positive")
+	positive := func(flag string, d time.Duration) {
+		if d <= 0 {
+			bad(flag, d, "must be positive")
+		}
 	}
-	if c.Period <= 0 {
-		bad("period", c.Period, "must be positive")
-	}
-	if c.Timeout <= 0 {
-		bad("timeout", c.Timeout, "must be positive")
-	}
+	positive("latency", c.Latency)
+	positive("period", c.Period)
+	positive("timeout", c.Timeout)
 	if c.Warmup < 0 {
 		bad("warmup", c.Warmup, "must not be negative")
 	}
-	if c.Steady <= 0 {
-		bad("steady", c.Steady, "must be positive")
-	}
-	if c.Duration <= 0 {
-		bad("duration", c.Duration, "must be positive")
-	}
-	if c.Sample <= 0 {
-		bad("sample", c.Sample, "must be positive")
-	}
+	positive("steady", c.Steady)
+	positive("duration", c.Duration)
+	positive("sample", c.Sample)
 	return errors.Join(errs...)
 }
 
@@ -291,13 +284,20 @@ func Run(cfg Config) (Result, error) {
 	mem.sample(1 << 62)
 	res.PeakMemPerNodeBytes = mem.perNode(cfg.Nodes)
 	res.LiveMemPerNodeBytes = mem.live(cfg.Nodes)
-	res.VirtualMS = durMS(s.Now())
-	res.WallMS = float64(time.Since(start).Microseconds()) / 1000
-	res.Stats = s.Stats()
-	res.ByType = byType(&res.Stats)
-	res.Violations = s.Violations()
+	res.finish(s, start)
 	runtime.KeepAlive(s)
 	return res, nil
+}
+
+// finish records what every run reports at its end: the virtual and wall
+// time it took (wall time since start), the network counters and the
+// violations seen.
+func (r *Result) finish(s *Sim, start time.Time) {
+	r.VirtualMS = durMS(s.Now())
+	r.WallMS = float64(time.Since(start).Microseconds()) / 1000
+	r.Stats = s.Stats()
+	r.ByType = byType(&r.Stats)
+	r.Violations = s.Violations()
 }
 
 func byType(st *Stats) map[string]TypeStats {

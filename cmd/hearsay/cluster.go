@@ -126,7 +126,7 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if op == "del-node" && i == 1 {
 			continue
 		}
-		if _, _, err := splitHostPort(a); err != nil {
+		if err := checkHostPort(a); err != nil {
 			return usageError(stderr, fmt.Sprintf("%s: %v", op, err))
 		}
 	}
@@ -197,17 +197,16 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	return 2
 }
 
-// splitHostPort checks a host:port argument.
-func splitHostPort(a string) (string, int, error) {
+// checkHostPort checks a host:port argument.
+func checkHostPort(a string) error {
 	i := strings.LastIndexByte(a, ':')
 	if i <= 0 {
-		return "", 0, fmt.Errorf("%q is not host:port", a)
+		return fmt.Errorf("%q is not host:port", a)
 	}
-	port, err := strconv.Atoi(a[i+1:])
-	if err != nil || port < 1 || port > 65535 {
-		return "", 0, fmt.Errorf("%q: port must be 1-65535", a)
+	if port, err := strconv.Atoi(a[i+1:]); err != nil || port < 1 || port > 65535 {
+		return fmt.Errorf("%q: port must be 1-65535", a)
 	}
-	return a[:i], port, nil
+	return nil
 }
 
 // checkAndPrint runs Check and prints the cluster table and the verdict;
@@ -317,8 +316,8 @@ func printInfo(p *printer, cl *admin.Cluster) {
 	var t table
 	t.header("MASTER", "ID", "KEYS", "SLOTS", "SHARE", "REPLICAS")
 	var keys int64
-	masters := 0
-	for _, sh := range cl.Shards() {
+	shards := cl.Shards()
+	for _, sh := range shards {
 		m := sh.Master
 		k := ""
 		if m.Keys >= 0 {
@@ -332,12 +331,11 @@ func printInfo(p *printer, cl *admin.Cluster) {
 		if len(reps) == 0 {
 			reps = []string{"-"}
 		}
-		masters++
 		t.row(cell{m.Addr(), bold}, cell{m.ShortID(), dim}, cell{k, ""}, cell{strconv.Itoa(m.SlotCount()), ""},
 			cell{fmt.Sprintf("%.2f%%", 100*float64(m.SlotCount())/ring.Slots), ""}, cell{strings.Join(reps, ","), ""})
 	}
 	t.write(p, 2, 3, 4)
-	p.okf("%d keys in %d masters, %.2f keys per slot on average.", keys, masters, float64(keys)/ring.Slots)
+	p.okf("%d keys in %d masters, %.2f keys per slot on average.", keys, len(shards), float64(keys)/ring.Slots)
 	for _, n := range cl.Nodes {
 		if n.Err != nil {
 			p.warnf("%v", n.Err)

@@ -8,15 +8,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hearsay/hearsay/bench/childproc"
 	"github.com/hearsay/hearsay/node/admin"
 )
 
@@ -80,12 +78,10 @@ type demo struct {
 	children []*child
 }
 
+// child is one node process and its client port.
 type child struct {
 	port int
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed when the process has exited
-	err  error         // its exit status, once done is closed
+	*childproc.Proc
 }
 
 func (d *demo) fail(format string, args ...any) int {
@@ -97,7 +93,7 @@ func (d *demo) run(ctx context.Context) int {
 	// Every port must be free before anything starts.
 	for i := 0; i < d.n; i++ {
 		for _, port := range []int{d.base + i, d.base + i + 10000} {
-			if err := portFree(port); err != nil {
+			if err := childproc.PortFree(port); err != nil {
 				return d.fail("port %d is busy (%v); stop what uses it, or pick other ports with --base-port", port, err)
 			}
 		}
@@ -149,7 +145,7 @@ func (d *demo) run(ctx context.Context) int {
 	exited := make(chan *child, len(d.children))
 	for _, c := range d.children {
 		go func() {
-			<-c.done
+			<-c.Done
 			exited <- c
 		}()
 	}
@@ -158,24 +154,8 @@ func (d *demo) run(ctx context.Context) int {
 		fmt.Fprintln(d.p.w)
 		return 0
 	case c := <-exited:
-		return d.fail("node %d exited unexpectedly (%v); its log:\n%s", c.port, c.err, tail(c.log, 20))
+		return d.fail("node %d exited unexpectedly (%v); its log:\n%s", c.port, c.Err, childproc.Tail(c.Log, 20))
 	}
-}
-
-// portFree reports whether port can be bound on loopback for TCP and UDP
-// (the bus port carries UDP heartbeats).
-func portFree(port int) error {
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	ln.Close()
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return err
-	}
-	return pc.Close()
 }
 
 func (d *demo) start(exe string, port int) error {
@@ -183,27 +163,14 @@ func (d *demo) start(exe string, port int) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
-	logPath := filepath.Join(dir, "node.log")
-	log, err := os.Create(logPath)
+	// Own process group: Ctrl-C reaches the demo only, which then stops the
+	// children in order.
+	p, err := childproc.Start("node "+strconv.Itoa(port), filepath.Join(dir, "node.log"), exe, "node",
+		"--port", strconv.Itoa(port), "--dir", dir, "--node-timeout", d.nodeTimeout.String(), "--log-level", "warn")
 	if err != nil {
 		return err
 	}
-	defer log.Close() // the child holds its own descriptor
-	cmd := exec.Command(exe, "node", "--port", strconv.Itoa(port), "--dir", dir,
-		"--node-timeout", d.nodeTimeout.String(), "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = log, log
-	// Own process group: Ctrl-C reaches the demo only, which then stops the
-	// children in order. Pdeathsig kills them if the demo itself is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting node %d: %v", port, err)
-	}
-	c := &child{port: port, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	d.children = append(d.children, c)
+	d.children = append(d.children, &child{port, p})
 	return nil
 }
 
@@ -218,14 +185,14 @@ func (d *demo) waitReady(ctx context.Context, c *child) error {
 			return nil
 		}
 		select {
-		case <-c.done:
-			return fmt.Errorf("node %d exited before accepting connections (%v); its log:\n%s", c.port, c.err, tail(c.log, 20))
+		case <-c.Done:
+			return fmt.Errorf("node %d exited before accepting connections (%v); its log:\n%s", c.port, c.Err, childproc.Tail(c.Log, 20))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("node %d does not accept connections after 15s; its log:\n%s", c.port, tail(c.log, 20))
+			return fmt.Errorf("node %d does not accept connections after 15s; its log:\n%s", c.port, childproc.Tail(c.Log, 20))
 		}
 	}
 }
@@ -233,26 +200,11 @@ func (d *demo) waitReady(ctx context.Context, c *child) error {
 // cleanup stops every child (SIGTERM, then SIGKILL after demoStopTimeout)
 // and removes the temporary directory.
 func (d *demo) cleanup() {
-	var wg sync.WaitGroup
-	killed := 0
-	var mu sync.Mutex
-	for _, c := range d.children {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = c.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-c.done:
-			case <-time.After(demoStopTimeout):
-				_ = c.cmd.Process.Kill()
-				<-c.done
-				mu.Lock()
-				killed++
-				mu.Unlock()
-			}
-		}()
+	procs := make([]*childproc.Proc, len(d.children))
+	for i, c := range d.children {
+		procs[i] = c.Proc
 	}
-	wg.Wait()
+	killed := childproc.StopAll(demoStopTimeout, procs...)
 	if len(d.children) > 0 {
 		msg := fmt.Sprintf("stopped %d nodes", len(d.children))
 		if killed > 0 {
@@ -267,17 +219,4 @@ func (d *demo) cleanup() {
 			d.p.step("removed " + d.dir)
 		}
 	}
-}
-
-// tail returns the last n lines of a file, indented.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "    (" + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "    " + strings.Join(lines, "\n    ")
 }

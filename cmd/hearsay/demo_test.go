@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hearsay/hearsay/bench/childproc"
 )
 
 // TestDemo runs `hearsay demo` as a user would: it waits for the cluster
@@ -32,7 +34,7 @@ func TestDemo(t *testing.T) {
 		b := 18000 + rand.IntN(1900)
 		ok := true
 		for i := 0; i < 6 && ok; i++ {
-			ok = portFree(b+i) == nil && portFree(b+i+10000) == nil
+			ok = childproc.PortFree(b+i) == nil && childproc.PortFree(b+i+10000) == nil
 		}
 		if ok {
 			base = b
@@ -104,7 +106,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("temp dir %s still there after the demo stopped (%v)", dir[1], err)
 	}
 	for i := 0; i < 6; i++ {
-		if err := portFree(base + i); err != nil {
+		if err := childproc.PortFree(base + i); err != nil {
 			t.Errorf("port %d still in use after the demo stopped: %v", base+i, err)
 		}
 	}

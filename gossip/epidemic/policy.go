@@ -56,20 +56,30 @@ var (
 	stopNames      = [...]string{Counter: "counter", Coin: "coin"}
 )
 
-func enumString(names []string, v uint8, kind string) string {
+func enumString[T ~uint8](names []string, v T, kind string) string {
 	if int(v) < len(names) {
 		return names[v]
 	}
-	return fmt.Sprintf("%s(%d)", kind, v)
+	return fmt.Sprintf("%s(%d)", kind, uint8(v))
 }
 
-func enumParse(names []string, s, kind string) (uint8, error) {
+func enumParse[T ~uint8](names []string, s, kind string) (T, error) {
 	for i, n := range names {
 		if s == n {
-			return uint8(i), nil
+			return T(i), nil
 		}
 	}
 	return 0, fmt.Errorf("invalid %s %q: want one of %s", kind, s, joinNames(names))
+}
+
+// setParsed is the flag.Value Set of every enum: *dst changes only when s
+// parses.
+func setParsed[T any](dst *T, parse func(string) (T, error), s string) error {
+	v, err := parse(s)
+	if err == nil {
+		*dst = v
+	}
+	return err
 }
 
 func joinNames(names []string) string {
@@ -88,76 +98,42 @@ func joinNames(names []string) string {
 }
 
 // String returns the flag spelling: "rumor" or "anti-entropy".
-func (m Mode) String() string { return enumString(modeNames[:], uint8(m), "Mode") }
+func (m Mode) String() string { return enumString(modeNames[:], m, "Mode") }
 
 // String returns the flag spelling: "push", "pull" or "push-pull".
-func (d Direction) String() string { return enumString(directionNames[:], uint8(d), "Direction") }
+func (d Direction) String() string { return enumString(directionNames[:], d, "Direction") }
 
 // String returns the flag spelling: "feedback" or "blind".
-func (l Loss) String() string { return enumString(lossNames[:], uint8(l), "Loss") }
+func (l Loss) String() string { return enumString(lossNames[:], l, "Loss") }
 
 // String returns the flag spelling: "counter" or "coin".
-func (s Stop) String() string { return enumString(stopNames[:], uint8(s), "Stop") }
+func (s Stop) String() string { return enumString(stopNames[:], s, "Stop") }
 
 // ParseMode parses "rumor" or "anti-entropy".
-func ParseMode(s string) (Mode, error) {
-	v, err := enumParse(modeNames[:], s, "mode")
-	return Mode(v), err
-}
+func ParseMode(s string) (Mode, error) { return enumParse[Mode](modeNames[:], s, "mode") }
 
 // ParseDirection parses "push", "pull" or "push-pull".
 func ParseDirection(s string) (Direction, error) {
-	v, err := enumParse(directionNames[:], s, "direction")
-	return Direction(v), err
+	return enumParse[Direction](directionNames[:], s, "direction")
 }
 
 // ParseLoss parses "feedback" or "blind".
-func ParseLoss(s string) (Loss, error) {
-	v, err := enumParse(lossNames[:], s, "loss")
-	return Loss(v), err
-}
+func ParseLoss(s string) (Loss, error) { return enumParse[Loss](lossNames[:], s, "loss") }
 
 // ParseStop parses "counter" or "coin".
-func ParseStop(s string) (Stop, error) {
-	v, err := enumParse(stopNames[:], s, "stop")
-	return Stop(v), err
-}
+func ParseStop(s string) (Stop, error) { return enumParse[Stop](stopNames[:], s, "stop") }
 
 // Set implements flag.Value.
-func (m *Mode) Set(s string) error {
-	v, err := ParseMode(s)
-	if err == nil {
-		*m = v
-	}
-	return err
-}
+func (m *Mode) Set(s string) error { return setParsed(m, ParseMode, s) }
 
 // Set implements flag.Value.
-func (d *Direction) Set(s string) error {
-	v, err := ParseDirection(s)
-	if err == nil {
-		*d = v
-	}
-	return err
-}
+func (d *Direction) Set(s string) error { return setParsed(d, ParseDirection, s) }
 
 // Set implements flag.Value.
-func (l *Loss) Set(s string) error {
-	v, err := ParseLoss(s)
-	if err == nil {
-		*l = v
-	}
-	return err
-}
+func (l *Loss) Set(s string) error { return setParsed(l, ParseLoss, s) }
 
 // Set implements flag.Value.
-func (s *Stop) Set(str string) error {
-	v, err := ParseStop(str)
-	if err == nil {
-		*s = v
-	}
-	return err
-}
+func (s *Stop) Set(str string) error { return setParsed(s, ParseStop, str) }
 
 // Pushes reports whether updates flow from initiator to partner.
 func (d Direction) Pushes() bool { return d == Push || d == PushPull }

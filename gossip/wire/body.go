@@ -388,18 +388,21 @@ func readCount(b []byte, max, size int, tooMany error) (int, []byte, error) {
 	return n, b, nil
 }
 
+// resize returns s with length n, reusing its array when it is big enough:
+// a decoder fed frame after frame stops allocating once its slices have grown.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
 func getRecords(m *Message, b []byte, mask uint64) ([]byte, error) {
 	n, b, err := readCount(b, MaxRecords, RecordLen, errManyRecords)
 	if err != nil {
 		return b, err
 	}
-	if n == 0 {
-		return b, nil
-	}
-	if cap(m.Gossip) < n {
-		m.Gossip = make([]NodeRecord, n)
-	}
-	m.Gossip = m.Gossip[:n]
+	m.Gossip = resize(m.Gossip, n)
 	for i := range m.Gossip {
 		r := &m.Gossip[i]
 		e := b[:RecordLen]
@@ -425,13 +428,7 @@ func (d *Decoder) getClaims(m *Message, b []byte, mask uint64) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	if n == 0 {
-		return b, nil
-	}
-	if cap(m.Claims) < n {
-		m.Claims = make([]SlotClaim, n)
-	}
-	m.Claims = m.Claims[:n]
+	m.Claims = resize(m.Claims, n)
 	for i := range m.Claims {
 		c := &m.Claims[i]
 		if len(b) < ClaimFixedLen {
@@ -481,10 +478,7 @@ func getBuckets(m *Message, b []byte) ([]byte, error) {
 	if n != SyncBuckets {
 		return b, errBuckets
 	}
-	if cap(m.Buckets) < n {
-		m.Buckets = make([]uint64, n)
-	}
-	m.Buckets = m.Buckets[:n]
+	m.Buckets = resize(m.Buckets, n)
 	for i := range m.Buckets {
 		m.Buckets[i] = le.Uint64(b[8*i:])
 	}

@@ -91,11 +91,7 @@ func (t *Tool) Load(ctx context.Context, entry string) (*Cluster, error) {
 }
 
 func (t *Tool) load(ctx context.Context, cs *connSet, entry string) (*Cluster, error) {
-	ec, err := cs.get(ctx, entry)
-	if err != nil {
-		return nil, err
-	}
-	lines, err := ec.nodes(ctx)
+	lines, err := cs.nodes(ctx, entry)
 	if err != nil {
 		return nil, err
 	}

@@ -241,6 +241,15 @@ func (s *connSet) get(ctx context.Context, addr string) (*conn, error) {
 	return c, nil
 }
 
+// nodes reads CLUSTER NODES from addr over the set's connection.
+func (s *connSet) nodes(ctx context.Context, addr string) ([]clusterview.NodeLine, error) {
+	c, err := s.get(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.nodes(ctx)
+}
+
 func (s *connSet) close() {
 	for _, c := range s.conns {
 		c.close()

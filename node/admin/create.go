@@ -265,11 +265,7 @@ func (t *Tool) waitJoined(ctx context.Context, cs *connSet, addrs []string, ids 
 	return t.poll(ctx, "the nodes to join", func() error {
 		var problems []string
 		for _, a := range addrs {
-			c, err := cs.get(ctx, a)
-			if err != nil {
-				return err
-			}
-			lines, err := c.nodes(ctx)
+			lines, err := cs.nodes(ctx, a)
 			if err != nil {
 				return err
 			}
@@ -306,11 +302,7 @@ func (t *Tool) waitAgreed(ctx context.Context, cs *connSet, addrs []string, want
 		var problems []string
 		sig0 := ""
 		for i, a := range addrs {
-			c, err := cs.get(ctx, a)
-			if err != nil {
-				return err
-			}
-			lines, err := c.nodes(ctx)
+			lines, err := cs.nodes(ctx, a)
 			if err != nil {
 				return err
 			}

@@ -78,48 +78,20 @@ func NodesText(dst []byte, views []gossip.NodeView, myself wire.NodeID, open []O
 	for i := range views {
 		v := &views[i]
 		me := v.Myself || v.ID == myself
-		dst = hexID(dst, v.ID)
-		dst = append(dst, ' ')
-		dst = appendIP(dst, v.Addr.IP)
-		dst = append(dst, ':')
-		dst = strconv.AppendUint(dst, uint64(v.Addr.Port), 10)
-		dst = append(dst, '@')
-		dst = strconv.AppendUint(dst, uint64(v.Addr.BusPort), 10)
-		dst = append(dst, ' ')
-		dst = AppendFlags(dst, me, v.Flags)
-		dst = append(dst, ' ')
-		if v.Master.IsZero() {
-			dst = append(dst, '-')
-		} else {
-			dst = hexID(dst, v.Master)
+		l := NodeLine{
+			ID: v.ID, IP: string(appendIP(nil, v.Addr.IP)), Port: v.Addr.Port, BusPort: v.Addr.BusPort,
+			Myself: me, Flags: v.Flags, Master: v.Master,
+			PingSent: msOrZero(v.PingSent, unixMs), PongRecv: msOrZero(v.PongRecv, unixMs),
+			ConfigEpoch: v.ConfigEpoch, Connected: v.Connected || me, Slots: v.Slots,
 		}
-		dst = append(dst, ' ')
-		dst = strconv.AppendInt(dst, msOrZero(v.PingSent, unixMs), 10)
-		dst = append(dst, ' ')
-		dst = strconv.AppendInt(dst, msOrZero(v.PongRecv, unixMs), 10)
-		dst = append(dst, ' ')
-		epoch := v.ConfigEpoch
-		if !v.Master.IsZero() {
-			if e, ok := epochs[v.Master]; ok {
-				epoch = e
-			}
-		}
-		dst = strconv.AppendUint(dst, epoch, 10)
-		if v.Connected || me {
-			dst = append(dst, " connected"...)
-		} else {
-			dst = append(dst, " disconnected"...)
-		}
-		for _, r := range v.Slots {
-			dst = append(dst, ' ')
-			dst = appendRange(dst, r)
+		// A replica shows its master's configEpoch, as in Redis.
+		if e, ok := epochs[v.Master]; ok && !v.Master.IsZero() {
+			l.ConfigEpoch = e
 		}
 		if me {
-			for _, o := range open {
-				dst = appendOpen(dst, o)
-			}
+			l.Open = open
 		}
-		dst = append(dst, '\n')
+		dst = AppendNodeLine(dst, &l)
 	}
 	return dst
 }

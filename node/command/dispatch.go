@@ -292,9 +292,7 @@ func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []b
 			if errors.As(err, &pe) {
 				x.W.Error(pe.Msg)
 			}
-			d.flushObserved(c)
-			out, x.W.Buf = x.W.Buf, nil
-			return len(in), out, true
+			return len(in), d.endServe(c), true
 		}
 		consumed += n
 		if len(args) == 0 {
@@ -302,15 +300,20 @@ func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []b
 		}
 		d.exec(x, args)
 		if c.closing {
-			d.flushObserved(c)
-			out, x.W.Buf = x.W.Buf, nil
-			return consumed, out, true
+			return consumed, d.endServe(c), true
 		}
 	}
+	return consumed, d.endServe(c), false
+}
+
+// endServe ends a Serve call: it gives Observe the pending run, drops the
+// references into the caller's buffers and returns the replies.
+func (d *Dispatcher) endServe(c *ConnState) []byte {
 	d.flushObserved(c)
-	out, x.W.Buf = x.W.Buf, nil
-	x.Args, x.Keys = nil, nil
-	return consumed, out, false
+	x := &c.ctx
+	out := x.W.Buf
+	x.W.Buf, x.Args, x.Keys = nil, nil, nil
+	return out
 }
 
 // lookup finds name case-insensitively without allocating.

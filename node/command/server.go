@@ -2,6 +2,7 @@ package command
 
 import (
 	"crypto/subtle"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -258,7 +259,7 @@ func cmdClientNoop(x *Ctx) {
 func help(parent string) func(x *Ctx) {
 	return func(x *Ctx) {
 		c := x.D.cmds[parent]
-		names := slices.Sorted(mapsKeys(c.Sub))
+		names := slices.Sorted(maps.Keys(c.Sub))
 		x.W.Array(len(names) + 1)
 		x.W.Simple(strings.ToUpper(parent) + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
 		for _, n := range names {
@@ -267,25 +268,10 @@ func help(parent string) func(x *Ctx) {
 	}
 }
 
-func mapsKeys(m map[string]*Command) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // ---- COMMAND ------------------------------------------------------------
 
 func (d *Dispatcher) sortedCommands() []*Command {
-	out := make([]*Command, 0, len(d.cmds))
-	for _, c := range d.cmds {
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b *Command) int { return strings.Compare(a.Name, b.Name) })
-	return out
+	return slices.SortedFunc(maps.Values(d.cmds), func(a, b *Command) int { return strings.Compare(a.Name, b.Name) })
 }
 
 func writeCommandInfo(x *Ctx, c *Command) {

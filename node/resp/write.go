@@ -54,20 +54,16 @@ func AppendInt(b []byte, n int64) []byte {
 
 // AppendBulk appends a bulk string. A nil v is still an empty string, not a
 // null; use AppendNull for that.
-func AppendBulk(b []byte, v []byte) []byte {
+func AppendBulk(b []byte, v []byte) []byte { return appendBulk(b, v) }
+
+// AppendBulkString appends a bulk string.
+func AppendBulkString(b []byte, s string) []byte { return appendBulk(b, s) }
+
+func appendBulk[T []byte | string](b []byte, v T) []byte {
 	b = append(b, '$')
 	b = strconv.AppendInt(b, int64(len(v)), 10)
 	b = append(b, '\r', '\n')
 	b = append(b, v...)
-	return append(b, '\r', '\n')
-}
-
-// AppendBulkString appends a bulk string.
-func AppendBulkString(b []byte, s string) []byte {
-	b = append(b, '$')
-	b = strconv.AppendInt(b, int64(len(s)), 10)
-	b = append(b, '\r', '\n')
-	b = append(b, s...)
 	return append(b, '\r', '\n')
 }
 

@@ -12,6 +12,7 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"hash/maphash"
 	"iter"
@@ -584,15 +585,7 @@ func (s *Store) Scan(cursor uint64, count int, match func(key []byte) bool, now 
 		take := len(cand)
 		done := true
 		if take > need {
-			slices.SortFunc(cand, func(a, b scanKey) int {
-				switch {
-				case a.h < b.h:
-					return -1
-				case a.h > b.h:
-					return 1
-				}
-				return 0
-			})
+			slices.SortFunc(cand, func(a, b scanKey) int { return cmp.Compare(a.h, b.h) })
 			take = need
 			for take < len(cand) && cand[take].h == cand[take-1].h {
 				take++
