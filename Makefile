@@ -4,6 +4,9 @@ BIN     := bin/hearsay
 PKGS    := ./...
 # Pure packages run under the race detector; they have no I/O, so it is cheap.
 PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
+# The packages with goroutines also run under it, in -short mode (about a
+# minute on 2 cores) so the process tests run once, below, without it.
+RACY    := ./node/... ./bpf/... ./internal/...
 
 .PHONY: all build test test-short bench lint generate run sim clean fuzz compare
 
@@ -16,6 +19,7 @@ test: build
 	$(GO) vet $(PKGS)
 	sh bpf/check-generated.sh
 	$(GO) test -race -count=1 $(PURE)
+	$(GO) test -race -short -count=1 $(RACY)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
 test-short:

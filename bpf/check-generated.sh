@@ -4,6 +4,10 @@
 set -eu
 cd "$(dirname "$0")"
 if ! command -v clang >/dev/null 2>&1; then
+	if [ "${HEARSAY_CI_STRICT:-}" = 1 ]; then
+		echo "check-generated: clang not found and HEARSAY_CI_STRICT=1; install clang llvm libbpf-dev" >&2
+		exit 1
+	fi
 	echo "check-generated: clang not found; skipping" >&2
 	exit 0
 fi

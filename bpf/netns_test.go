@@ -11,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/hearsay/hearsay/internal/testenv"
 )
 
 // newNetns creates an anonymous network namespace with lo up. It vanishes,
@@ -86,12 +88,8 @@ func inNetns(ns netns.NsHandle, f func() error) error {
 // requireNetAdmin skips tests that attach XDP and create namespaces.
 func requireNetAdmin(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to attach XDP and create network namespaces (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)")
-	}
-	if testing.Short() {
-		t.Skip("attaches XDP in network namespaces; skipped with -short")
-	}
+	testenv.RequireRoot(t, "attaches XDP and creates network namespaces (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)")
+	testenv.SkipShort(t, "attaches XDP in network namespaces")
 }
 
 // testPinRoot returns a private bpffs directory for the test's pins, so

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hearsay/hearsay/bpf/hbpacket"
+	"github.com/hearsay/hearsay/internal/testenv"
 )
 
 const (
@@ -47,9 +47,7 @@ func testSecret() *hbpacket.Key {
 // requireBPF skips the test unless BPF programs can be loaded and run.
 func requireBPF(tb testing.TB) {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root for BPF_PROG_TEST_RUN (CAP_BPF)")
-	}
+	testenv.RequireRoot(tb, "BPF_PROG_TEST_RUN (CAP_BPF)")
 }
 
 // testProg is an unattached instance of the program with local node B.
@@ -64,7 +62,7 @@ func newTestProg(tb testing.TB, secret *hbpacket.Key) *testProg {
 	tp := &testProg{secret: secret}
 	if err := loadHeartbeatObjects(&tp.objs, nil); err != nil {
 		if errors.Is(err, unix.EPERM) {
-			tb.Skipf("needs CAP_BPF to load programs: %v", err)
+			testenv.Skipf(tb, "needs CAP_BPF to load programs: %v", err)
 		}
 		tb.Fatal(err)
 	}

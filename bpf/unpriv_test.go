@@ -5,14 +5,20 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
-// TestUnprivilegedFallback runs only without root: NewXDP must fail with
-// ErrUnsupported and a reason, and ModeAuto must fall back to UDP.
+// TestUnprivilegedFallback checks the non-root path: NewXDP must fail
+// with ErrUnsupported and a reason, and ModeAuto must fall back to UDP.
+// Run as root, it runs itself again as user nobody.
 func TestUnprivilegedFallback(t *testing.T) {
 	if os.Geteuid() == 0 {
-		t.Skip("checks the non-root path; run as an unprivileged user")
+		runAsNobody(t, "TestUnprivilegedFallback")
+		return
 	}
 	cfg := Config{Key: keyA, Bind: netip.MustParseAddrPort("127.0.0.1:0"), Interface: "lo",
 		PinRoot: "/sys/fs/bpf/hearsay-test-unpriv", LockDir: t.TempDir()}
@@ -43,4 +49,35 @@ func freeUDPPort(t *testing.T) uint16 {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+}
+
+// runAsNobody runs test in a copy of the test binary as uid/gid 65534 and
+// fails unless it passes there.
+func runAsNobody(t *testing.T, test string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hearsay-unpriv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "bpf.test")
+	src, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^"+test+"$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR=/tmp", "HOME=/")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s as uid 65534:\n%s", test, out)
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+test) {
+		t.Fatalf("%s as uid 65534 did not pass: %v", test, err)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hearsay/hearsay/internal/testenv"
 	"github.com/hearsay/hearsay/ring"
 )
 
@@ -272,10 +273,7 @@ func epochOf(line string) string { return strings.Fields(line)[6] }
 
 // TestRedisCliCreate drives hearsay with redis-cli's own cluster manager.
 func TestRedisCliCreate(t *testing.T) {
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Skip("redis-cli not installed (apt-get install redis-tools); skipping the redis-cli --cluster test")
-	}
+	cli := testenv.RequireBinary(t, "redis-cli")
 	if testing.Short() {
 		t.Skip("starts 6 node processes; skipped in -short")
 	}

@@ -37,6 +37,14 @@ func TestMain(m *testing.M) {
 		// otherwise build the binary again.
 		os.Exit(m.Run())
 	}
+	if b := os.Getenv("HEARSAY_TEST_BINARY"); b != "" {
+		// A child test run (one re-executed inside its own network
+		// namespace) uses its parent's binary.
+		binary = b
+		code := m.Run()
+		killLeftovers()
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "hearsay-node-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -57,14 +65,19 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	killLeftovers()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// killLeftovers kills every child a test left running.
+func killLeftovers() {
 	procsMu.Lock()
+	defer procsMu.Unlock()
 	for p := range procs {
 		_ = p.cmd.Process.Kill()
 		_ = p.cmd.Wait()
 	}
-	procsMu.Unlock()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
 }
 
 // usedPorts keeps this process from handing out a port twice.

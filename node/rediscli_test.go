@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/internal/testenv"
 )
 
 // TestRedisCliCluster drives one hearsay cluster through redis-cli's own
@@ -32,10 +33,7 @@ import (
 // ps[8] is added, removed and re-added with `hearsay cluster`. Every node
 // runs with --proto-max-bulk-len 1mb, the smallest value Redis accepts.
 func TestRedisCliCluster(t *testing.T) {
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Skip("redis-cli not installed (apt-get install redis-tools); skipping the redis-cli --cluster tests")
-	}
+	cli := testenv.RequireBinary(t, "redis-cli")
 	if testing.Short() {
 		t.Skip("starts 9 node processes; skipped in -short")
 	}
@@ -454,11 +452,11 @@ func rssKB(t *testing.T, p *proc) int {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		t.Skipf("cannot read the node's RSS: %v", err)
+		testenv.Skipf(t, "cannot read the node's RSS: %v", err)
 	}
 	m := regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB$`).FindSubmatch(b)
 	if m == nil {
-		t.Skipf("no VmRSS in /proc/%d/status", p.cmd.Process.Pid)
+		testenv.Skipf(t, "no VmRSS in /proc/%d/status", p.cmd.Process.Pid)
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hearsay/hearsay/internal/testenv"
 )
 
 func TestParseBenchmark(t *testing.T) {
@@ -246,7 +248,7 @@ func TestCapture(t *testing.T) {
 	lo := base + busOffset
 	c, err := StartCapture(lo, lo+1)
 	if err != nil {
-		t.Skipf("packet capture unavailable (needs CAP_NET_RAW): %v", err)
+		testenv.Skipf(t, "packet capture unavailable (needs CAP_NET_RAW): %v", err)
 	}
 	defer c.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lo))
@@ -330,11 +332,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the smoke run starts real clusters (about 20s)")
 	}
-	for _, bin := range []string{"redis-server", "redis-cli", "redis-benchmark", "ss"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (apt-get install redis-server redis-tools iproute2): %v", bin, err)
-		}
-	}
+	testenv.RequireBinary(t, "redis-server", "redis-cli", "redis-benchmark", "ss")
 	hearsay := filepath.Join(t.TempDir(), "hearsay")
 	build := exec.Command("go", "build", "-o", hearsay, "github.com/hearsay/hearsay/cmd/hearsay")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hearsay/hearsay/bench/childproc"
+	"github.com/hearsay/hearsay/internal/testenv"
 )
 
 // TestDemo runs `hearsay demo` as a user would: it waits for the cluster
@@ -41,7 +42,7 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	if base == 0 {
-		t.Skip("no 6 free consecutive loopback ports found")
+		testenv.Skipf(t, "no 6 free consecutive loopback ports found")
 	}
 	cmd := exec.Command(bin, "demo", "--base-port", fmt.Sprint(base), "--node-timeout", "1s")
 	stdout, err := cmd.StdoutPipe()

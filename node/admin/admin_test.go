@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearsay/hearsay/internal/testenv"
 	"github.com/hearsay/hearsay/ring"
 )
 
@@ -100,9 +101,7 @@ func freePort(t testing.TB) int {
 type backend func(t *testing.T, dir string, port, busPort int) *exec.Cmd
 
 func redisBackend(t *testing.T) backend {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed (apt-get install redis-server): skipping the Redis side-by-side test")
-	}
+	testenv.RequireBinary(t, "redis-server")
 	return func(t *testing.T, dir string, port, busPort int) *exec.Cmd {
 		return exec.Command("redis-server", "--port", fmt.Sprint(port), "--cluster-port", fmt.Sprint(busPort),
 			"--cluster-enabled", "yes", "--cluster-node-timeout", "1000", "--bind", "127.0.0.1",
@@ -135,7 +134,7 @@ func hearsayBackend(t *testing.T) backend {
 		hearsayBin = bin
 	})
 	if hearsayBin == "" {
-		t.Skip("skipping the hearsay process test: " + hearsayErr)
+		testenv.Skipf(t, "skipping the hearsay process test: %s", hearsayErr)
 	}
 	return func(t *testing.T, dir string, port, busPort int) *exec.Cmd {
 		return exec.Command(hearsayBin, "node", "--port", fmt.Sprint(port), "--bus-port", fmt.Sprint(busPort),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hearsay/hearsay/internal/testenv"
 	"github.com/hearsay/hearsay/node/store"
 )
 
@@ -191,10 +192,7 @@ func TestGoRedisAuth(t *testing.T) {
 }
 
 func TestRedisCLI(t *testing.T) {
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Skip("redis-cli not installed; apt-get install redis-tools to run this test")
-	}
+	cli := testenv.RequireBinary(t, "redis-cli")
 	d := New(store.New(), Options{})
 	addr := serveTCP(t, d)
 	host, port, _ := net.SplitHostPort(addr)
