@@ -39,7 +39,7 @@ const (
 func TestResponderChild(t *testing.T) {
 	mode := Mode(os.Getenv("HEARSAY_RESPONDER"))
 	if mode == "" {
-		t.Skip("helper process for BenchmarkResponderCPU")
+		return // only a helper process of BenchmarkResponderCPU; not a skip, so CI output shows none
 	}
 	cfg := Config{Key: keyB, Bind: vethB, Interface: "hbvb", PinRoot: os.Getenv("PIN_ROOT"),
 		LockDir: os.Getenv("LOCK_DIR"), Secret: testSecret()}
