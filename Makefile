@@ -8,7 +8,7 @@ PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
 # minute on 2 cores) so the process tests run once, below, without it.
 RACY    := ./node/... ./bpf/... ./internal/...
 
-.PHONY: all build test test-short bench lint generate run sim clean fuzz compare
+.PHONY: all build test test-short bench lint generate run sim clean fuzz compare bench-repl
 
 all: build
 
@@ -53,6 +53,11 @@ lint:
 # COMPARE_FLAGS=-quick for a one-minute run, e.g. COMPARE_FLAGS='-quick -out compare.txt'.
 compare: build
 	$(GO) run ./bench/compare/cmd/compare -hearsay $(BIN) $(COMPARE_FLAGS)
+
+# Replication side by side with Redis 7: full sync of 1M keys, the worst
+# GET stall during it, SET throughput with a replica attached.
+bench-repl: build
+	$(GO) run ./bench/replbench -hearsay $(BIN) $(REPLBENCH_FLAGS)
 
 # Regenerating the XDP objects needs: apt-get install clang llvm libbpf-dev
 generate:

@@ -150,6 +150,7 @@ func (b *bus) tick(context.Context) error {
 	b.ticking.Store(false)
 	n := b.n
 	now := n.now()
+	n.core.SetReplOffset(uint64(n.repl.Offset()))
 	b.apply(n.core.Tick(now))
 	if n.hb != nil {
 		n.hb.tick(now)

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"net"
+	"os"
+
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/hearsay/hearsay/node/command"
@@ -55,6 +58,7 @@ func (s *clientServer) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if a := c.LocalAddr(); a != nil {
 		cs.LocalAddr = a.String()
 	}
+	cs.Wake = func() { _ = c.Wake(nil) }
 	c.SetContext(&clientConn{cs: cs})
 	s.n.metrics.clientsOpened.Inc()
 	return nil, gnet.None
@@ -76,6 +80,13 @@ func (s *clientServer) OnTraffic(c gnet.Conn) gnet.Action {
 	cc, ok := c.Context().(*clientConn)
 	if !ok {
 		return gnet.Close
+	}
+	if reply, blocked := cc.cs.Blocked(); blocked {
+		// A blocking command (WAIT) is pending: what arrives waits in
+		// gnet's buffer until it is answered.
+		return gnet.None
+	} else if reply != nil {
+		_, _ = c.Write(reply)
 	}
 	if len(cc.partial) > 0 {
 		// gnet's buffer is empty between calls in this mode, so Peek
@@ -120,6 +131,11 @@ func (s *clientServer) OnTraffic(c gnet.Conn) gnet.Action {
 // much the incomplete request left at the end of in needs.
 func (s *clientServer) serve(c gnet.Conn, cc *clientConn, in []byte) (consumed int, closeConn bool) {
 	consumed, out, closeConn := s.n.disp.Serve(cc.cs, in, cc.out[:0])
+	if h := cc.cs.TakeHandover(); h != nil {
+		s.handOver(c, h, out, in[consumed:])
+		cc.out = nil
+		return len(in), true
+	}
 	if len(out) > 0 {
 		_, _ = c.Write(out)
 	}
@@ -137,4 +153,23 @@ func closeAction(closeConn bool) gnet.Action {
 		return gnet.Close
 	}
 	return gnet.None
+}
+
+// handOver gives the connection's socket to h (PSYNC): gnet closes its own
+// descriptor when the handler returns Close, and h keeps a duplicate.
+func (s *clientServer) handOver(c gnet.Conn, h command.Handover, out, rest []byte) {
+	out, rest = append([]byte(nil), out...), append([]byte(nil), rest...)
+	fd, err := c.Dup()
+	if err != nil {
+		s.n.log.Warn("replication: cannot take over the connection", "err", err)
+		return
+	}
+	f := os.NewFile(uintptr(fd), "replica")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		s.n.log.Warn("replication: cannot take over the connection", "err", err)
+		return
+	}
+	h(nc, out, rest)
 }

@@ -94,6 +94,13 @@ type Config struct {
 	ClusterSecret []byte
 	// RequirePass is the client password (AUTH); empty means none.
 	RequirePass string
+	// MasterAuth is the password a replica sends its master
+	// (--masterauth); empty means RequirePass.
+	MasterAuth string
+	// ReplBacklogSize is the replication backlog (--repl-backlog-size,
+	// default 1 MB): a replica that reconnects within it resyncs
+	// partially.
+	ReplBacklogSize int64
 	// MaxBulkLen is the longest bulk string a client may send
 	// (--proto-max-bulk-len, Redis's proto-max-bulk-len): a longer "$"
 	// length gets "-ERR Protocol error: invalid bulk length" and the

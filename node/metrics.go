@@ -52,6 +52,8 @@ type nodeMetrics struct {
 	slotsOwned, knownNodes    atomic.Int64
 	clusterOK                 atomic.Bool
 	linksOut, linksIn         atomic.Int64 // stored by the bus loop each tick
+
+	repl replMetrics
 }
 
 type cmdMetrics struct {

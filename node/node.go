@@ -21,6 +21,7 @@ import (
 	"github.com/hearsay/hearsay/gossip"
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/node/command"
+	"github.com/hearsay/hearsay/node/repl"
 	"github.com/hearsay/hearsay/node/store"
 )
 
@@ -50,6 +51,7 @@ type Node struct {
 	hb      *heartbeatDriver
 	metrics *nodeMetrics
 	http    *http.Server
+	repl    *repl.Manager
 
 	view atomic.Pointer[routeView]
 
@@ -136,6 +138,20 @@ func New(cfg Config) (*Node, error) {
 		Role:    n.role,
 		Observe: n.metrics.observe,
 	})
+	masterAuth := cfg.MasterAuth
+	if masterAuth == "" {
+		masterAuth = cfg.RequirePass // one password for the whole cluster is the common setup
+	}
+	n.repl = repl.New(repl.Config{
+		Store: n.store, Dispatcher: n.disp, BacklogSize: cfg.ReplBacklogSize,
+		ListenPort: cfg.Port, MasterAuth: masterAuth, Logger: n.log,
+		OnSync: n.metrics.replSync, OnWait: n.metrics.replWait,
+	})
+	n.metrics.registerRepl(n.repl)
+	for _, c := range n.repl.Commands() {
+		n.disp.Register(c)
+	}
+	n.disp.SetConfig("repl-backlog-size", strconv.FormatInt(n.repl.Stream().Info().BacklogSize, 10))
 	n.publish()
 	return n, nil
 }
@@ -263,6 +279,8 @@ func (n *Node) Run(ctx context.Context) error {
 		go func() { _ = n.http.Serve(ln) }()
 	}
 	go n.expireLoop()
+	n.repl.Start()
+	defer n.repl.Close()
 
 	var runErr error
 	select {
@@ -324,6 +342,9 @@ func (n *Node) expireLoop() {
 		case <-n.closing:
 			return
 		case now := <-t.C:
+			if n.repl.IsReplica() {
+				continue // a replica's master sends the deletions
+			}
 			n.store.ExpireCycle(now.UnixMilli(), 400)
 		}
 	}

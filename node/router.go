@@ -64,6 +64,9 @@ func (n *Node) publish() {
 	}
 	// The same rule as CLUSTER INFO's cluster_state (Redis's, with full
 	// coverage required), so that routing and INFO never disagree.
+	if n.repl != nil {
+		n.repl.SetRole(v.replica, v.addrs[v.master])
+	}
 	info := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch)
 	v.ok, v.size = info.OK, info.Size
 	if prev := n.view.Load(); prev != nil && prev.snap == v.snap && prev.self == v.self {
@@ -179,7 +182,6 @@ func (n *Node) role() string {
 
 // infoSection renders the INFO sections that depend on the cluster.
 func (n *Node) infoSection(section string, b []byte) ([]byte, bool) {
-	v := n.view.Load()
 	switch section {
 	case "cluster":
 		b = append(b, "# Cluster\r\ncluster_enabled:1\r\n"...)
@@ -188,21 +190,7 @@ func (n *Node) infoSection(section string, b []byte) ([]byte, bool) {
 		b = append(b, "# Heartbeat\r\n"...)
 		return n.appendHeartbeatInfo(b), true
 	case "replication":
-		b = append(b, "# Replication\r\n"...)
-		if !v.replica {
-			b = append(b, "role:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"...)
-			return b, true
-		}
-		b = append(b, "role:slave\r\n"...)
-		if addr, ok := v.addrs[v.master]; ok {
-			if ap, err := netip.ParseAddrPort(addr); err == nil {
-				b = append(b, "master_host:"+ap.Addr().String()+"\r\nmaster_port:"+strconv.Itoa(int(ap.Port()))+"\r\n"...)
-			}
-		}
-		// Replication is not implemented yet (its own issue): say so
-		// honestly rather than claim a live link.
-		b = append(b, "master_link_status:down\r\nslave_repl_offset:0\r\nslave_read_only:1\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n"...)
-		return b, true
+		return n.repl.Info(b), true
 	}
 	return b, false
 }

@@ -66,6 +66,9 @@ type Command struct {
 	// Sub holds the subcommands of a container command (CLIENT, CONFIG...),
 	// keyed by lowercase name.
 	Sub map[string]*Command
+	// TTLOnly marks a write that changes only a key's expiry (EXPIRE,
+	// PERSIST): its effect is propagated without the value.
+	TTLOnly bool
 	// ID is a small number unique to this command in the process, given
 	// by the built-in table and Register (1 up to NumIDs()-1; 0 until
 	// then). Runtimes index per-command data (metrics) by it instead of
@@ -151,11 +154,23 @@ type ConnState struct {
 	Authenticated   bool
 	Asking          bool // one-shot: set by ASKING, cleared after the next command
 	ReadOnly        bool // READONLY was sent (replica reads)
+	// Master marks the link a replica applies its master's stream on:
+	// its commands are not routed and not propagated again.
+	Master bool
 	// Addr and LocalAddr are set by the runtime for CLIENT INFO.
 	Addr, LocalAddr string
 	CreatedMs       int64
 	// UserData is free for the runtime.
 	UserData any
+	// Wake is set by the runtime: Block's resume calls it, from another
+	// goroutine, to have the connection served again.
+	Wake func()
+	// ServeOffset is, while a command runs, how many bytes of Serve's
+	// input came before it (a replica's GETACK reply needs its offset).
+	ServeOffset int
+	// WriteOffset is the replication offset after this connection's last
+	// propagated write (WAIT waits for replicas to reach it).
+	WriteOffset int64
 
 	parser    resp.Parser
 	ctx       Ctx
@@ -166,6 +181,9 @@ type ConnState struct {
 	obsCmd    *Command
 	obsCalls  int // completed commands of obsCmd not yet given to Observe
 	scratch   []byte
+	prop      []byte // effects of the current write, for the feed
+	detach    Handover
+	block     *blockState
 	// The last top-level command and its name as the client spelt it:
 	// pipelines repeat a name, which then costs a short compare instead
 	// of a case fold and a map lookup.
@@ -217,6 +235,10 @@ type Dispatcher struct {
 
 	configMu sync.RWMutex
 	config   map[string]string
+
+	feedMu      sync.Mutex
+	feed        Feed
+	propagating atomic.Bool
 
 	nextID      atomic.Uint64
 	connected   atomic.Int64
@@ -280,6 +302,11 @@ func (d *Dispatcher) shard(c *ConnState) *statShard { return &d.stats[c.ID%uint6
 func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []byte, closeConn bool) {
 	x := &c.ctx
 	x.D, x.Conn, x.Now = d, c, d.opts.Now()
+	if c.Master {
+		// A replica never expires keys on its own clock: its master
+		// sends the deletions.
+		x.Now = 0
+	}
 	x.W.Buf = out
 	for consumed < len(in) {
 		c.parser.Unauthenticated = !c.Authenticated
@@ -294,6 +321,7 @@ func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []b
 			}
 			return len(in), d.endServe(c), true
 		}
+		c.ServeOffset = consumed
 		consumed += n
 		if len(args) == 0 {
 			continue
@@ -301,6 +329,9 @@ func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []b
 		d.exec(x, args)
 		if c.closing {
 			return consumed, d.endServe(c), true
+		}
+		if c.block != nil {
+			break
 		}
 	}
 	return consumed, d.endServe(c), false
@@ -389,7 +420,7 @@ func (d *Dispatcher) exec1(x *Ctx) {
 		}
 	}
 	if d.opts.Observe == nil {
-		cmd.Handler(x)
+		d.run(x, cmd)
 		return
 	}
 	c := x.Conn
@@ -398,12 +429,12 @@ func (d *Dispatcher) exec1(x *Ctx) {
 		c.obsCmd = cmd
 	}
 	if c.observed++; c.observed%ObserveSample != 0 {
-		cmd.Handler(x)
+		d.run(x, cmd)
 		c.obsCalls++
 		return
 	}
 	t0 := time.Now()
-	cmd.Handler(x)
+	d.run(x, cmd)
 	dur := time.Since(t0)
 	d.opts.Observe(cmd, c.obsCalls+1, dur)
 	c.obsCalls = 0
@@ -445,7 +476,7 @@ func (d *Dispatcher) keys(x *Ctx, cmd *Command) bool {
 		}
 	}
 	x.Slot = slot
-	if d.opts.Router != nil {
+	if d.opts.Router != nil && !x.Conn.Master {
 		if msg, ok := d.opts.Router.Route(x.Conn, cmd, slot, keys); !ok {
 			x.W.Error(msg)
 			return false

@@ -34,6 +34,12 @@ func containerNoop(x *Ctx) { x.W.Error(arityErr(x.Cmd.Name)) }
 
 var defaultTable = buildTable()
 
+// ttlOnly marks c as changing only expiries (Command.TTLOnly).
+func ttlOnly(c *Command) *Command {
+	c.TTLOnly = true
+	return c
+}
+
 func buildTable() map[string]*Command {
 	cmds := []*Command{
 		// connection
@@ -97,15 +103,15 @@ func buildTable() map[string]*Command {
 		keysAll("del", -2, rw, "generic", cmdDel),
 		keysAll("unlink", -2, rw|fast, "generic", cmdDel),
 		keysAll("exists", -2, ro|fast, "generic", cmdExists),
-		key1("expire", -3, rw|fast, "generic", expire(1000, true)),
-		key1("pexpire", -3, rw|fast, "generic", expire(1, true)),
-		key1("expireat", -3, rw|fast, "generic", expire(1000, false)),
-		key1("pexpireat", -3, rw|fast, "generic", expire(1, false)),
+		ttlOnly(key1("expire", -3, rw|fast, "generic", expire(1000, true))),
+		ttlOnly(key1("pexpire", -3, rw|fast, "generic", expire(1, true))),
+		ttlOnly(key1("expireat", -3, rw|fast, "generic", expire(1000, false))),
+		ttlOnly(key1("pexpireat", -3, rw|fast, "generic", expire(1, false))),
 		key1("ttl", 2, ro|fast, "generic", ttl(false)),
 		key1("pttl", 2, ro|fast, "generic", ttl(true)),
 		key1("expiretime", 2, ro|fast, "generic", expireTime(false)),
 		key1("pexpiretime", 2, ro|fast, "generic", expireTime(true)),
-		key1("persist", 2, rw|fast, "generic", cmdPersist),
+		ttlOnly(key1("persist", 2, rw|fast, "generic", cmdPersist)),
 		key1("type", 2, ro|fast, "generic", cmdType),
 	}
 	m := make(map[string]*Command, len(cmds))

@@ -59,7 +59,11 @@ type slot struct {
 	ttl  map[string]struct{} // keys of this slot that have an expiry
 	n    atomic.Int64        // len(keys), readable without mu
 	nttl atomic.Int64        // len(ttl)
-	_    [16]byte
+	// wmu orders the writers of a slot that replication sequences (see
+	// LockWrites); ver counts the slot's mutations so a sequenced writer
+	// can tell whether its command changed anything.
+	wmu sync.Mutex
+	ver atomic.Uint64
 }
 
 // Store is a slot-partitioned string keyspace, safe for concurrent use.
@@ -70,6 +74,11 @@ type Store struct {
 
 	cycleMu sync.Mutex
 	cursor  int // next slot ExpireCycle visits
+
+	// expireHook, when set, is told of every key expiry deletes; reads
+	// then leave expired keys to the writers and active expiry, whose
+	// deletions are sequenced (see SetExpireHook).
+	expireHook atomic.Pointer[func(slot uint16, key []byte)]
 }
 
 // New returns an empty store.
@@ -88,6 +97,7 @@ func (s *Store) live(sl *slot, key []byte, now int64) (entry, bool) {
 	e, ok := sl.keys[string(key)]
 	if ok && e.expired(now) {
 		s.remove(sl, len(key), e)
+		s.notifyExpired(sl, key)
 		s.expired.Add(1)
 		return entry{}, false
 	}
@@ -98,6 +108,7 @@ func (s *Store) remove(sl *slot, klen int, e entry) {
 	k := e.key(klen)
 	delete(sl.keys, k)
 	sl.n.Add(-1)
+	sl.ver.Add(1)
 	if e.exp != 0 {
 		delete(sl.ttl, k)
 		sl.nttl.Add(-1)
@@ -109,6 +120,7 @@ func (s *Store) remove(sl *slot, klen int, e entry) {
 func (sl *slot) install(klen int, buf []byte, exp int64, old entry, existed bool) {
 	e := entry{buf: buf, exp: exp}
 	k := e.key(klen)
+	sl.ver.Add(1)
 	if sl.keys == nil {
 		sl.keys = make(map[string]entry)
 	}
@@ -175,8 +187,54 @@ func (s *Store) Lookup(slot uint16, key []byte, now int64) (Entry, bool) {
 
 func (s *Store) expireKey(sl *slot, key []byte, now int64) {
 	sl.mu.Lock()
-	s.live(sl, key, now)
+	// Checked under the lock, so that a read racing SetExpireHook either
+	// deletes before the hook's caller looks at the slot or not at all.
+	if s.expireHook.Load() == nil {
+		s.live(sl, key, now)
+	}
 	sl.mu.Unlock()
+}
+
+// notifyExpired tells the expire hook that key (of the slot sl, whose lock
+// is held) was deleted because it expired.
+func (s *Store) notifyExpired(sl *slot, key []byte) {
+	if h := s.expireHook.Load(); h != nil {
+		(*h)(s.slotIndex(sl), key)
+	}
+}
+
+func (s *Store) slotIndex(sl *slot) uint16 {
+	return uint16((uintptr(unsafe.Pointer(sl)) - uintptr(unsafe.Pointer(&s.slots[0]))) / unsafe.Sizeof(s.slots[0]))
+}
+
+// ---- sequenced writes ---------------------------------------------------
+
+// LockWrites takes slot's writer lock. Replication holds it around a write
+// command and the recording of its effect, so that the effects of one
+// slot's writes are recorded in the order they were applied. It is
+// separate from the data lock, which readers share.
+func (s *Store) LockWrites(slot uint16) { s.slots[slot].wmu.Lock() }
+
+// UnlockWrites releases slot's writer lock.
+func (s *Store) UnlockWrites(slot uint16) { s.slots[slot].wmu.Unlock() }
+
+// Version returns slot's mutation count: it changes whenever a key of the
+// slot is written or deleted.
+func (s *Store) Version(slot uint16) uint64 { return s.slots[slot].ver.Load() }
+
+// SetExpireHook makes expiry observable for replication. From then on
+// reads no longer delete the expired keys they find (they report them
+// missing); writers and ExpireCycle delete them, and call fn with the
+// slot's data lock held for each key they delete that way. ExpireCycle
+// also holds the slot's writer lock (LockWrites) while it works on it, so
+// fn's calls are ordered with the slot's sequenced writes. fn must not call
+// back into the store.
+func (s *Store) SetExpireHook(fn func(slot uint16, key []byte)) {
+	if fn == nil {
+		s.expireHook.Store(nil)
+		return
+	}
+	s.expireHook.Store(&fn)
 }
 
 // Exists reports whether key exists.
@@ -405,11 +463,29 @@ func (s *Store) DeleteSlot(slot uint16) int {
 	sl := &s.slots[slot]
 	sl.mu.Lock()
 	n := len(sl.keys)
+	sl.ver.Add(1)
 	sl.keys, sl.ttl = nil, nil
 	sl.n.Store(0)
 	sl.nttl.Store(0)
 	sl.mu.Unlock()
 	return n
+}
+
+// ReplaceAll makes src's keys the store's, dropping the store's own, one
+// slot at a time (a replica's full sync). src must not be used afterwards.
+func (s *Store) ReplaceAll(src *Store) {
+	for i := range s.slots {
+		sl, o := &s.slots[i], &src.slots[i]
+		if sl.n.Load() == 0 && o.n.Load() == 0 {
+			continue
+		}
+		sl.mu.Lock()
+		sl.keys, sl.ttl = o.keys, o.ttl
+		sl.n.Store(o.n.Load())
+		sl.nttl.Store(o.nttl.Load())
+		sl.ver.Add(1)
+		sl.mu.Unlock()
+	}
 }
 
 // FlushAll removes every key.
@@ -496,6 +572,10 @@ func (s *Store) ExpireCycle(now int64, budget int) int {
 		if sl.nttl.Load() == 0 {
 			continue
 		}
+		sequenced := s.expireHook.Load() != nil
+		if sequenced && !sl.wmu.TryLock() {
+			continue // a writer is on this slot; the next round gets it
+		}
 		sl.mu.Lock()
 		for budget > 0 {
 			sampled, hit := 0, 0
@@ -508,6 +588,7 @@ func (s *Store) ExpireCycle(now int64, budget int) int {
 				e := sl.keys[k]
 				if e.expired(now) {
 					s.remove(sl, len(k), e)
+					s.notifyExpired(sl, unsafe.Slice(unsafe.StringData(k), len(k)))
 					hit++
 				}
 			}
@@ -517,6 +598,9 @@ func (s *Store) ExpireCycle(now int64, budget int) int {
 			}
 		}
 		sl.mu.Unlock()
+		if sequenced {
+			sl.wmu.Unlock()
+		}
 	}
 	s.expired.Add(int64(deleted))
 	return deleted
