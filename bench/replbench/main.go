@@ -40,11 +40,10 @@ type config struct {
 }
 
 type result struct {
-	system    string
-	sync      time.Duration
-	stall     time.Duration
-	setRates  []float64
-	loadedRSS string
+	system   string
+	sync     time.Duration
+	stall    time.Duration
+	setRates []float64
 }
 
 func main() {
