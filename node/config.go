@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -94,6 +95,13 @@ type Config struct {
 	ClusterSecret []byte
 	// RequirePass is the client password (AUTH); empty means none.
 	RequirePass string
+	// DBFilename is the snapshot file in Dir (--dbfilename, default
+	// dump.rdb): SAVE and BGSAVE write it, and a node loads it at start.
+	DBFilename string
+	// SaveOnShutdown writes the snapshot when the node stops
+	// (--save-on-shutdown; the command line defaults it to true, as Redis
+	// saves on shutdown with its default save points).
+	SaveOnShutdown bool
 	// MasterAuth is the password a replica sends its master
 	// (--masterauth); empty means RequirePass.
 	MasterAuth string
@@ -131,6 +139,12 @@ func (c *Config) withDefaults() (addrs, error) {
 	var a addrs
 	if c.Port == 0 {
 		c.Port = DefaultPort
+	}
+	if c.DBFilename == "" {
+		c.DBFilename = "dump.rdb"
+	}
+	if c.DBFilename != filepath.Base(c.DBFilename) {
+		return a, fmt.Errorf("node: --dbfilename %q must be a file name, not a path (the directory is --dir)", c.DBFilename)
 	}
 	if c.Port < 1 || c.Port > 65535-DefaultBusOffset && c.BusPort == 0 {
 		return a, fmt.Errorf("node: port %d out of range (the bus port is port+%d)", c.Port, DefaultBusOffset)

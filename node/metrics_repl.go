@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -14,6 +15,10 @@ import (
 type replMetrics struct {
 	syncs [2][2]*metrics.Counter // [full][as replica]
 	wait  *metrics.Histogram
+
+	saves     *metrics.Counter
+	saveDur   *metrics.Histogram
+	saveBytes atomic.Int64
 }
 
 // registerRepl adds the replication metrics for r.
@@ -25,6 +30,9 @@ func (m *nodeMetrics) registerRepl(r *repl.Manager) {
 		}
 	}
 	m.repl.wait = s.NewHistogram(`hearsay_repl_wait_duration_seconds`)
+	m.repl.saves = s.NewCounter(`hearsay_snapshot_saves_total`)
+	m.repl.saveDur = s.NewHistogram(`hearsay_snapshot_save_duration_seconds`)
+	s.NewGauge(`hearsay_snapshot_last_bytes`, func() float64 { return float64(m.repl.saveBytes.Load()) })
 	s.NewGauge(`hearsay_repl_offset`, func() float64 { return float64(r.Offset()) })
 	s.NewGauge(`hearsay_repl_backlog_size_bytes`, func() float64 { return float64(r.Stream().Info().BacklogSize) })
 	s.NewGauge(`hearsay_repl_backlog_histlen_bytes`, func() float64 { return float64(r.Stream().Info().HistLen) })
@@ -53,3 +61,9 @@ func (m *nodeMetrics) replSync(full, asReplica bool) {
 }
 
 func (m *nodeMetrics) replWait(d time.Duration) { m.repl.wait.Update(d.Seconds()) }
+
+func (m *nodeMetrics) snapshotSaved(size int64, d time.Duration) {
+	m.repl.saves.Inc()
+	m.repl.saveDur.Update(d.Seconds())
+	m.repl.saveBytes.Store(size)
+}

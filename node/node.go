@@ -52,6 +52,7 @@ type Node struct {
 	metrics *nodeMetrics
 	http    *http.Server
 	repl    *repl.Manager
+	saver   *saver
 
 	view atomic.Pointer[routeView]
 
@@ -148,6 +149,14 @@ func New(cfg Config) (*Node, error) {
 		OnSync: n.metrics.replSync, OnWait: n.metrics.replWait,
 	})
 	n.metrics.registerRepl(n.repl)
+	n.saver = &saver{n: n}
+	for _, c := range n.saver.commands() {
+		n.disp.Register(c)
+	}
+	n.disp.SetConfig("dbfilename", cfg.DBFilename)
+	if err := n.saver.load(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	for _, c := range n.repl.Commands() {
 		n.disp.Register(c)
 	}
@@ -298,6 +307,11 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("shutting down", "err", runErr)
 	n.stopping.Store(true)
 	n.stopEngines()
+	if n.cfg.SaveOnShutdown {
+		if err := n.saver.save(); err != nil {
+			n.log.Error("cannot write the snapshot on shutdown", "err", err)
+		}
+	}
 	// The loop has stopped, so the core is ours again: write whatever
 	// coalesced change is still waiting.
 	if n.bus.dirty {

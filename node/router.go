@@ -191,6 +191,8 @@ func (n *Node) infoSection(section string, b []byte) ([]byte, bool) {
 		return n.appendHeartbeatInfo(b), true
 	case "replication":
 		return n.repl.Info(b), true
+	case "persistence":
+		return n.saver.info(b), true
 	}
 	return b, false
 }

@@ -1,9 +1,11 @@
 package node
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -154,17 +156,28 @@ func loadState(dir string) (*gossip.State, error) {
 }
 
 // writeFileAtomic replaces dir/name with data so that a crash leaves either
-// the old or the new file, never a torn one: write a temp file, fsync it,
-// rename it over the old one, then fsync the directory so the rename itself
-// is durable.
+// the old or the new file, never a torn one.
 func writeFileAtomic(dir, name string, data []byte) error {
+	return writeAtomic(dir, name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeAtomic replaces dir/name with what write produces: a temp file,
+// fsynced, renamed over the old one, then an fsync of the directory so the
+// rename itself is durable.
+func writeAtomic(dir, name string, write func(io.Writer) error) error {
 	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = write(bw); err == nil {
+		if err = bw.Flush(); err == nil {
+			err = f.Sync()
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -39,6 +39,8 @@ func runNode(args []string) int {
 	fs.StringVar(&cfg.HTTP, "http", "", "listen address for /metrics and /status (off when empty)")
 	fs.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret that authenticates bus frames and keys the heartbeat MAC")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with")
+	fs.StringVar(&cfg.DBFilename, "dbfilename", "dump.rdb", "snapshot file in --dir: SAVE and BGSAVE write it, the node loads it at start")
+	fs.BoolVar(&cfg.SaveOnShutdown, "save-on-shutdown", true, "write the snapshot when the node stops (SIGTERM)")
 	fs.StringVar(&cfg.MasterAuth, "masterauth", "", "password a replica sends its master (default: --requirepass)")
 	fs.Func("repl-backlog-size", "replication backlog for partial resyncs, as redis.conf's repl-backlog-size (default 1mb)", func(s string) (err error) {
 		cfg.ReplBacklogSize, err = parseMemory(s)

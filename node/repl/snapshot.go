@@ -13,6 +13,25 @@ import (
 	"github.com/hearsay/hearsay/ring"
 )
 
+// WriteSnapshot writes the store as an RDB file to w (SAVE, BGSAVE),
+// labelled with the current replication id and offset, and returns its
+// size. Like a full sync it reads one slot at a time while writes go on.
+func (m *Manager) WriteSnapshot(w io.Writer) (int64, error) {
+	in := m.stream.Info()
+	return m.writeSnapshot(w, in.ReplID, in.Offset)
+}
+
+// LoadSnapshot reads an RDB file into a new store, which replaces the
+// node's keyspace only if the whole file loaded.
+func (m *Manager) LoadSnapshot(r io.Reader) (rdb.Info, error) {
+	st, info, err := loadSnapshot(r)
+	if err != nil {
+		return info, err
+	}
+	m.st.ReplaceAll(st)
+	return info, nil
+}
+
 // writeSnapshot writes the store as an RDB stream to w, slot by slot. Each
 // slot is copied under its read lock only as long as it takes to collect
 // references to its immutable values, so writers wait microseconds, never
