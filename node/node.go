@@ -135,7 +135,13 @@ func New(cfg Config) (*Node, error) {
 			"bind":                 cfg.Bind,
 			"dir":                  cfg.Dir,
 		},
-		Info:    n.infoSection,
+		Info: n.infoSection,
+		StatsExtra: func(b []byte) []byte {
+			if n.repl == nil {
+				return b
+			}
+			return n.repl.Stats(b)
+		},
 		Role:    n.role,
 		Observe: n.metrics.observe,
 	})

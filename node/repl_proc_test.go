@@ -298,9 +298,10 @@ func TestRedisServerReplicaOfHearsay(t *testing.T) {
 		for range 200 {
 			i := rand.IntN(keys)
 			k := "key:" + strconv.Itoa(i)
-			want, _ := mc.Get(ctx, k).Result()
-			if got, err := rc.Get(ctx, k).Result(); err != nil || got != want {
-				t.Fatalf("%s: %s on redis-server %q %v, on hearsay %q", what, k, got, err, want)
+			want, werr := mc.Get(ctx, k).Result()
+			got, gerr := rc.Get(ctx, k).Result()
+			if got != want || (werr == redis.Nil) != (gerr == redis.Nil) || (gerr != nil && gerr != redis.Nil) {
+				t.Fatalf("%s: %s on redis-server %q %v, on hearsay %q %v", what, k, got, gerr, want, werr)
 			}
 			mt, _ := mc.PTTL(ctx, k).Result()
 			rt, _ := rc.PTTL(ctx, k).Result()
@@ -355,6 +356,9 @@ func TestRedisServerReplicaOfHearsay(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "hearsay_repl"))
 		}
+	}
+	if s := infoField(t, p.addr(), "stats", "sync_partial_ok"); s != "1" {
+		t.Errorf("INFO stats sync_partial_ok %q, want 1", s)
 	}
 	if s := infoField(t, p.addr(), "replication", "connected_slaves"); s != "1" {
 		t.Errorf("connected_slaves %q", s)

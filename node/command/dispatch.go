@@ -131,6 +131,9 @@ type Options struct {
 	// section (with its "# Title" header) to b and returns true, or returns
 	// false to use the built-in one. section is lowercase.
 	Info func(section string, b []byte) ([]byte, bool)
+	// StatsExtra, when set, appends the runtime's own fields to INFO's
+	// stats section (replication's sync counters).
+	StatsExtra func(b []byte) []byte
 	// Role is reported by HELLO and INFO (default "master").
 	Role func() string
 	// Observe, when set, receives the executed commands of each

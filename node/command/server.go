@@ -625,6 +625,9 @@ func (d *Dispatcher) appendInfo(x *Ctx, section string, b []byte) []byte {
 		b = kv(b, "evicted_keys", "0")
 		b = kvi(b, "keyspace_hits", hits)
 		b = kvi(b, "keyspace_misses", misses)
+		if d.opts.StatsExtra != nil {
+			b = d.opts.StatsExtra(b)
+		}
 	case "replication":
 		b = append(b, "# Replication\r\n"...)
 		b = kv(b, "role", d.role())

@@ -282,6 +282,14 @@ func (m *Manager) Info(b []byte) []byte {
 	return b
 }
 
+// Stats appends INFO stats' replication counters, in Redis's names.
+func (m *Manager) Stats(b []byte) []byte {
+	b = kvi(b, "sync_full", m.FullSyncs.Load())
+	b = kvi(b, "sync_partial_ok", m.PartialSyncs.Load())
+	b = kvi(b, "sync_partial_err", m.PartialSyncErrors.Load())
+	return b
+}
+
 // ReplicaInfo is one attached replica, for metrics and status pages.
 type ReplicaInfo struct {
 	Addr   string
