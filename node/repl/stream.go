@@ -2,6 +2,7 @@ package repl
 
 import (
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -30,12 +31,12 @@ type Stream struct {
 	chunks          [][]byte
 	backlog         int64
 	active          bool // a backlog exists (Redis creates it for the first replica)
-	readers         map[*Reader]struct{}
+	readers         []*Reader
 }
 
 // NewStream returns an empty stream of history id keeping backlog bytes.
 func NewStream(id string, backlog int64) *Stream {
-	return &Stream{replID: id, off2: -1, backlog: backlog, readers: make(map[*Reader]struct{})}
+	return &Stream{replID: id, off2: -1, backlog: backlog}
 }
 
 // Append adds b to the stream and returns the offset of its last byte.
@@ -54,20 +55,30 @@ func (s *Stream) Append(b []byte) int64 {
 		b = b[k:]
 		s.end += int64(k)
 	}
-	for r := range s.readers {
+	for i := 0; i < len(s.readers); i++ {
+		r := s.readers[i]
 		if r.limit > 0 && s.end-r.next+1 > r.limit {
 			r.closeLocked()
+			i-- // closeLocked removed it
 			if r.onOverflow != nil {
 				go r.onOverflow()
 			}
 			continue
 		}
-		select {
-		case r.ready <- struct{}{}:
-		default:
+		if r.waiting {
+			// Only a reader that found nothing to read waits on ready;
+			// signalling the others on every append would cost a
+			// channel operation per write.
+			r.waiting = false
+			select {
+			case r.ready <- struct{}{}:
+			default:
+			}
 		}
 	}
-	s.trim()
+	if len(s.chunks) > 1 {
+		s.trim()
+	}
 	return s.end
 }
 
@@ -75,7 +86,7 @@ func (s *Stream) Append(b []byte) int64 {
 // reader.
 func (s *Stream) trim() {
 	keepFrom := s.end - s.backlog // bytes <= keepFrom may go
-	for r := range s.readers {
+	for _, r := range s.readers {
 		keepFrom = min(keepFrom, r.next-1)
 	}
 	drop := 0
@@ -159,8 +170,8 @@ func (s *Stream) Reset(id string, off int64) {
 	s.replID, s.replID2, s.off2 = id, "", -1
 	s.end, s.start, s.chunks = off, off, nil
 	s.active = true
-	for r := range s.readers {
-		r.closeLocked()
+	for len(s.readers) > 0 {
+		s.readers[0].closeLocked()
 	}
 }
 
@@ -180,10 +191,11 @@ func (s *Stream) Shift(id string) {
 // Reader reads a stream from an offset on, for one replica. The stream
 // keeps every byte the reader has not read.
 type Reader struct {
-	s      *Stream
-	next   int64 // offset of the next byte to read
-	ready  chan struct{}
-	closed bool
+	s       *Stream
+	next    int64 // offset of the next byte to read
+	ready   chan struct{}
+	closed  bool
+	waiting bool // found nothing to read: the next append signals ready
 	// limit is the most unread bytes the reader may fall behind by; past
 	// it the reader is closed and onOverflow runs.
 	limit      int64
@@ -207,11 +219,12 @@ func (s *Stream) NewReader(next int64) (*Reader, bool) {
 		return nil, false
 	}
 	r := &Reader{s: s, next: next, ready: make(chan struct{}, 1)}
-	s.readers[r] = struct{}{}
+	s.readers = append(s.readers, r)
 	return r, true
 }
 
-// Ready is signalled after appends.
+// Ready is signalled after an append that follows a Read that returned
+// nothing.
 func (r *Reader) Ready() <-chan struct{} { return r.ready }
 
 // Read appends up to max unread bytes to buf and returns it.
@@ -237,6 +250,9 @@ func (r *Reader) Read(buf []byte, limit int) ([]byte, error) {
 		}
 		pos = cend
 	}
+	if limit > 0 && r.next > s.end {
+		r.waiting = true
+	}
 	s.trim()
 	return buf, nil
 }
@@ -258,7 +274,7 @@ func (r *Reader) Close() {
 func (r *Reader) closeLocked() {
 	if !r.closed {
 		r.closed = true
-		delete(r.s.readers, r)
+		r.s.readers = slices.DeleteFunc(r.s.readers, func(o *Reader) bool { return o == r })
 		select {
 		case r.ready <- struct{}{}:
 		default:

@@ -54,17 +54,27 @@ func (e entry) key(klen int) string {
 func (e entry) expired(now int64) bool { return e.exp != 0 && now > e.exp }
 
 type slot struct {
-	mu   sync.RWMutex
+	mu sync.RWMutex
+	// wmu orders the writers of a slot that replication sequences (see
+	// LockWrites). It sits next to mu so that a write touches one cache
+	// line for both.
+	wmu  sync.Mutex
 	keys map[string]entry
 	ttl  map[string]struct{} // keys of this slot that have an expiry
-	n    atomic.Int64        // len(keys), readable without mu
-	nttl atomic.Int64        // len(ttl)
-	// wmu orders the writers of a slot that replication sequences (see
-	// LockWrites); ver counts the slot's mutations so a sequenced writer
-	// can tell whether its command changed anything.
-	wmu sync.Mutex
-	ver atomic.Uint64
+	n    atomic.Int32        // len(keys), readable without mu
+	nttl atomic.Int32        // len(ttl)
+	// ver counts the slot's mutations so a sequenced writer can tell
+	// whether its command changed anything; it may wrap.
+	ver atomic.Uint32
+	_   [4]byte
 }
+
+// A slot is one cache line: the store array is page-aligned (it is one
+// large allocation), so no slot straddles two.
+var (
+	_ [64 - unsafe.Sizeof(slot{})]byte
+	_ [unsafe.Sizeof(slot{}) - 64]byte
+)
 
 // Store is a slot-partitioned string keyspace, safe for concurrent use.
 type Store struct {
@@ -220,7 +230,7 @@ func (s *Store) UnlockWrites(slot uint16) { s.slots[slot].wmu.Unlock() }
 
 // Version returns slot's mutation count: it changes whenever a key of the
 // slot is written or deleted.
-func (s *Store) Version(slot uint16) uint64 { return s.slots[slot].ver.Load() }
+func (s *Store) Version(slot uint16) uint64 { return uint64(s.slots[slot].ver.Load()) }
 
 // SetExpireHook makes expiry observable for replication. From then on
 // reads no longer delete the expired keys they find (they report them
@@ -441,7 +451,7 @@ func (s *Store) CountKeysInSlot(slot uint16) int { return int(s.slots[slot].n.Lo
 func (s *Store) Len() int {
 	var n int64
 	for i := range s.slots {
-		n += s.slots[i].n.Load()
+		n += int64(s.slots[i].n.Load())
 	}
 	return int(n)
 }
@@ -450,7 +460,7 @@ func (s *Store) Len() int {
 func (s *Store) LenWithTTL() int {
 	var n int64
 	for i := range s.slots {
-		n += s.slots[i].nttl.Load()
+		n += int64(s.slots[i].nttl.Load())
 	}
 	return int(n)
 }
