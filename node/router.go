@@ -120,6 +120,15 @@ func (n *Node) Route(conn *command.ConnState, cmd *command.Command, slot uint16,
 	if !v.ok {
 		return errDown, false
 	}
+	if cmd.Name == "migrate" {
+		// MIGRATE moves keys out of an open slot, from the source or the
+		// target, so it runs here whatever the slot's state (as Redis).
+		_, migrating := v.snap.Migrating(slot)
+		_, importing := v.snap.Importing(slot)
+		if migrating || importing {
+			return "", true
+		}
+	}
 	if owner == v.self {
 		to, migrating := v.snap.Migrating(slot)
 		if !migrating {

@@ -37,6 +37,7 @@ const (
 	FlagAdmin                      // administrative
 	FlagLoading                    // allowed while loading
 	FlagStale                      // allowed with stale replica data
+	FlagAsking                     // served on an importing slot without ASKING
 )
 
 var flagNames = []struct {
@@ -44,7 +45,7 @@ var flagNames = []struct {
 	name string
 }{
 	{FlagWrite, "write"}, {FlagReadOnly, "readonly"}, {FlagFast, "fast"}, {FlagNoAuth, "no_auth"},
-	{FlagAdmin, "admin"}, {FlagLoading, "loading"}, {FlagStale, "stale"},
+	{FlagAdmin, "admin"}, {FlagLoading, "loading"}, {FlagStale, "stale"}, {FlagAsking, "asking"},
 }
 
 // Command is one entry of the command table.
@@ -66,6 +67,13 @@ type Command struct {
 	// Sub holds the subcommands of a container command (CLIENT, CONFIG...),
 	// keyed by lowercase name.
 	Sub map[string]*Command
+	// Asking makes the command act as if ASKING preceded it
+	// (RESTORE-ASKING).
+	Asking bool
+	// SelfSequenced marks a write that takes its slots' writer locks and
+	// propagates its effects itself (MIGRATE, which must not hold them
+	// while it waits on the network).
+	SelfSequenced bool
 	// TTLOnly marks a write that changes only a key's expiry (EXPIRE,
 	// PERSIST): its effect is propagated without the value.
 	TTLOnly bool
@@ -239,6 +247,7 @@ type Dispatcher struct {
 	configMu sync.RWMutex
 	config   map[string]string
 
+	migrate     migrateCache
 	feedMu      sync.Mutex
 	feed        Feed
 	propagating atomic.Bool
@@ -479,6 +488,9 @@ func (d *Dispatcher) keys(x *Ctx, cmd *Command) bool {
 		}
 	}
 	x.Slot = slot
+	if cmd.Asking {
+		x.Conn.Asking = true
+	}
 	if d.opts.Router != nil && !x.Conn.Master {
 		if msg, ok := d.opts.Router.Route(x.Conn, cmd, slot, keys); !ok {
 			x.W.Error(msg)

@@ -67,7 +67,7 @@ func (d *Dispatcher) barrier() {
 // run executes cmd's handler. Write commands run under their slot's writer
 // lock, and, while propagating, record their effects before releasing it.
 func (d *Dispatcher) run(x *Ctx, cmd *Command) {
-	if cmd.Flags&FlagWrite == 0 || x.Conn.Master {
+	if cmd.Flags&FlagWrite == 0 || x.Conn.Master || cmd.SelfSequenced {
 		cmd.Handler(x)
 		return
 	}

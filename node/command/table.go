@@ -112,6 +112,12 @@ func buildTable() map[string]*Command {
 		key1("expiretime", 2, ro|fast, "generic", expireTime(false)),
 		key1("pexpiretime", 2, ro|fast, "generic", expireTime(true)),
 		ttlOnly(key1("persist", 2, rw|fast, "generic", cmdPersist)),
+		key1("dump", 2, ro, "generic", cmdDump),
+		key1("restore", -4, rw, "generic", cmdRestore),
+		restoreAsking(key1("restore-asking", -4, rw|FlagAsking, "server", cmdRestore)),
+		// MIGRATE's keys are the third argument or follow KEYS; it finds
+		// and routes them itself (migrate.go).
+		{Name: "migrate", Arity: -6, Flags: rw, Group: "generic", Handler: cmdMigrate, SelfSequenced: true},
 		key1("type", 2, ro|fast, "generic", cmdType),
 	}
 	m := make(map[string]*Command, len(cmds))

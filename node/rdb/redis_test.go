@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,35 +17,11 @@ import (
 	"github.com/hearsay/hearsay/internal/testenv"
 )
 
-// redisServer starts redis-server in dir on a free loopback port.
+// redisServer starts redis-server in dir.
 func redisServer(t *testing.T, dir string, extra ...string) *redis.Client {
-	t.Helper()
-	bin := testenv.RequireBinary(t, "redis-server")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-		"--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log")}, extra...)
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Protocol: 2})
+	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t, dir, extra...), Protocol: 2})
 	t.Cleanup(func() { c.Close() })
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if err := c.Ping(context.Background()).Err(); err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("redis-server did not start:\n%s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return c
 }
 
 // interop is what both directions write: every string encoding Redis
