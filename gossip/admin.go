@@ -286,6 +286,8 @@ func (c *Core) SetSlot(now time.Duration, slot uint16, st SlotState, id wire.Nod
 	if st != SlotStable && c.lookup(id) == nil {
 		return c.finish(), fmt.Errorf("ERR I don't know about node %s", id)
 	}
+	// The marks are durable (State.Marks): written before the reply.
+	c.markPersist()
 	switch st {
 	case SlotImporting:
 		if mine {

@@ -158,6 +158,9 @@ type State struct {
 	Nodes []wire.NodeRecord
 	// Claims holds every known slot claim, this node's included.
 	Claims []wire.SlotClaim
+	// Marks holds this node's open slots (SETSLOT IMPORTING/MIGRATING):
+	// a move in progress must survive a restart.
+	Marks []ring.Mark
 }
 
 func (cfg *Config) withDefaults() {
@@ -267,6 +270,16 @@ func (c *Core) restore(st *State) error {
 		}
 	}
 	c.bindClaims()
+	for _, m := range st.Marks {
+		if m.Slot >= ring.Slots || m.Node.IsZero() {
+			return fmt.Errorf("gossip: state holds a bad mark of slot %d", m.Slot)
+		}
+		if m.Importing {
+			_ = c.table.SetImporting(m.Slot, m.Node)
+		} else {
+			_ = c.table.SetMigrating(m.Slot, m.Node)
+		}
+	}
 	return nil
 }
 
@@ -284,6 +297,7 @@ func (c *Core) State() *State {
 			st.Claims = append(st.Claims, w)
 		}
 	}
+	st.Marks = c.table.Marks()
 	return st
 }
 

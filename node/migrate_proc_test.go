@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hearsay/hearsay/internal/testenv"
+	"github.com/hearsay/hearsay/ring"
 )
 
 // TestRedisCliReshard moves slots between hearsay masters with redis-cli's
@@ -87,5 +88,51 @@ func TestRedisCliReshard(t *testing.T) {
 	}
 	if total != n {
 		t.Fatalf("%d keys in the cluster, want %d", total, n)
+	}
+}
+
+// TestSlotMarksSurviveRestart: IMPORTING and MIGRATING marks are in the
+// node config file, so a restarted node still shows [slot->-id] and
+// [slot-<-id] in CLUSTER NODES and still redirects with ASK.
+func TestSlotMarksSurviveRestart(t *testing.T) {
+	testenv.SkipShort(t, "starts 2 node processes")
+	ctx := context.Background()
+	a := startNode(t, freePort(t), t.TempDir())
+	b := startNode(t, freePort(t), t.TempDir())
+	do(t, a, "CLUSTER", "ADDSLOTSRANGE", "0", "8191")
+	do(t, b, "CLUSTER", "ADDSLOTSRANGE", "8192", "16383")
+	do(t, a, "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(b.port))
+	waitAgree(t, []*proc{a, b}, 20*time.Second)
+	ida, idb := myID(t, a), myID(t, b)
+	do(t, a, "CLUSTER", "SETSLOT", "100", "MIGRATING", idb)
+	do(t, b, "CLUSTER", "SETSLOT", "100", "IMPORTING", ida)
+	for _, p := range []*proc{a, b} {
+		p.stop(t)
+	}
+	a = startNode(t, a.port, a.dir)
+	b = startNode(t, b.port, b.dir)
+	for _, c := range []struct {
+		p    *proc
+		want string
+	}{{a, "[100->-" + idb + "]"}, {b, "[100-<-" + ida + "]"}} {
+		nodes, err := client(t, c.p).ClusterNodes(ctx).Result()
+		if err != nil || !strings.Contains(nodes, c.want) {
+			t.Fatalf("after a restart, node %d lacks %s: %v\n%s", c.p.port, c.want, err, nodes)
+		}
+	}
+	waitFor(t, 20*time.Second, "cluster ok after the restart", func() (bool, string) {
+		s, _ := client(t, a).ClusterInfo(ctx).Result()
+		return strings.Contains(s, "cluster_state:ok"), s
+	})
+	// A key of slot 100 that is not on the source is asked for on the target.
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := "k" + strconv.Itoa(i); ring.KeySlot([]byte(k)) == 100 {
+			key = k
+		}
+	}
+	_, err := client(t, a).Get(ctx, key).Result()
+	if err == nil || !strings.HasPrefix(err.Error(), "ASK 100 ") {
+		t.Fatalf("GET of a missing key in a migrating slot after a restart: %v", err)
 	}
 }

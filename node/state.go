@@ -31,6 +31,8 @@ type fileState struct {
 	LastVoteEpoch uint64       `json:"last_vote_epoch"`
 	Nodes         []fileRecord `json:"nodes"`
 	Claims        []fileClaim  `json:"claims,omitempty"`
+	// Marks are this node's open slots: SETSLOT IMPORTING/MIGRATING.
+	Marks []fileMark `json:"slot_marks,omitempty"`
 	// Runtime fields: where this node listened when the file was written.
 	// They are informational; flags win on restart.
 	Port    int    `json:"port"`
@@ -47,6 +49,12 @@ type fileRecord struct {
 	Master      string `json:"master,omitempty"`
 	ConfigEpoch uint64 `json:"config_epoch"`
 	Version     uint64 `json:"version"`
+}
+
+type fileMark struct {
+	Slot  uint16 `json:"slot"`
+	State string `json:"state"` // "importing" (from node) or "migrating" (to node)
+	Node  string `json:"node"`
 }
 
 type fileClaim struct {
@@ -88,6 +96,13 @@ func encodeState(st *gossip.State, port, busPort int, now time.Time) ([]byte, er
 			rs[i] = ring.Range{Start: r.Start, End: r.End}
 		}
 		fs.Claims = append(fs.Claims, fileClaim{Owner: c.Owner.String(), ConfigEpoch: c.ConfigEpoch, Version: c.Version, Slots: ring.FormatRanges(rs)})
+	}
+	for _, m := range st.Marks {
+		state := "migrating"
+		if m.Importing {
+			state = "importing"
+		}
+		fs.Marks = append(fs.Marks, fileMark{Slot: m.Slot, State: state, Node: wire.NodeID(m.Node).String()})
 	}
 	b, err := json.MarshalIndent(&fs, "", "  ")
 	return append(b, '\n'), err
@@ -134,6 +149,16 @@ func decodeState(b []byte) (*gossip.State, error) {
 			cl.Ranges = append(cl.Ranges, wire.SlotRange{Start: r.Start, End: r.End})
 		}
 		st.Claims = append(st.Claims, cl)
+	}
+	for _, m := range fs.Marks {
+		id, err := wire.ParseNodeID(m.Node)
+		if err != nil || id.IsZero() {
+			return nil, fmt.Errorf("mark of slot %d: bad node %q", m.Slot, m.Node)
+		}
+		if m.Slot >= ring.Slots || (m.State != "importing" && m.State != "migrating") {
+			return nil, fmt.Errorf("mark of slot %d: bad slot or state %q", m.Slot, m.State)
+		}
+		st.Marks = append(st.Marks, ring.Mark{Slot: m.Slot, Importing: m.State == "importing", Node: ring.NodeID(id)})
 	}
 	return st, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hearsay/hearsay/gossip"
 	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/ring"
 )
 
 // TestStateRoundTrip checks that the node config file keeps everything a
@@ -23,6 +24,7 @@ func TestStateRoundTrip(t *testing.T) {
 			{ID: b, Addr: wire.Addr{IP: netip.MustParseAddr("::1"), Port: 7001, BusPort: 17001}, Flags: wire.FlagReplica | wire.FlagFail, Master: a, ConfigEpoch: 5, Version: 9},
 		},
 		Claims: []wire.SlotClaim{{Owner: a, ConfigEpoch: 5, Version: 3, Ranges: []wire.SlotRange{{Start: 0, End: 100}, {Start: 200, End: 200}}}},
+		Marks:  []ring.Mark{{Slot: 5, Node: ring.NodeID(b)}, {Slot: 300, Importing: true, Node: ring.NodeID(b)}},
 	}
 	dir := t.TempDir()
 	data, err := encodeState(st, 7000, 17000, time.Now())

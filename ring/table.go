@@ -389,6 +389,32 @@ func (t *Table) ClearMarks(slot uint16) error {
 	return nil
 }
 
+// Mark is one slot's migration mark: the slot is importing from Node or
+// migrating to it.
+type Mark struct {
+	Slot      uint16
+	Importing bool
+	Node      NodeID
+}
+
+// Marks lists every migration mark in slot order (a slot can carry one of
+// each kind). It costs nothing while no slot is marked.
+func (t *Table) Marks() []Mark {
+	if t.marked == 0 {
+		return nil
+	}
+	var out []Mark
+	for s := range uint16(Slots) {
+		if n, ok := t.Importing(s); ok {
+			out = append(out, Mark{Slot: s, Importing: true, Node: n})
+		}
+		if n, ok := t.Migrating(s); ok {
+			out = append(out, Mark{Slot: s, Node: n})
+		}
+	}
+	return out
+}
+
 // Migrating returns the node slot is migrating to, if it is marked.
 func (t *Table) Migrating(slot uint16) (NodeID, bool) {
 	if slot >= Slots {
