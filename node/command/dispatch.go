@@ -195,6 +195,7 @@ type ConnState struct {
 	prop      []byte // effects of the current write, for the feed
 	detach    Handover
 	block     *blockState
+	onClose   []func()
 	// The last top-level command and its name as the client spelt it:
 	// pipelines repeat a name, which then costs a short compare instead
 	// of a case fold and a map lookup.
@@ -302,7 +303,13 @@ func (d *Dispatcher) NewConn() *ConnState {
 }
 
 // CloseConn records that a connection went away.
-func (d *Dispatcher) CloseConn(*ConnState) { d.connected.Add(-1) }
+func (d *Dispatcher) CloseConn(c *ConnState) {
+	d.connected.Add(-1)
+	for _, fn := range c.onClose {
+		fn()
+	}
+	c.onClose = nil
+}
 
 func (d *Dispatcher) shard(c *ConnState) *statShard { return &d.stats[c.ID%uint64(len(d.stats))] }
 

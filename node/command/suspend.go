@@ -51,6 +51,10 @@ func (x *Ctx) Block() (resume func(reply []byte)) {
 	}
 }
 
+// OnClose registers fn to run when the connection closes (a blocked WAIT
+// lets go of its waiter).
+func (c *ConnState) OnClose(fn func()) { c.onClose = append(c.onClose, fn) }
+
 // Blocked reports whether the connection waits for a blocking command's
 // reply. When the reply has arrived it returns it with blocked false, once,
 // and the connection is served again.

@@ -2,6 +2,7 @@ package repl
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -102,7 +103,24 @@ func (n *testNode) serveConn(nc net.Conn) {
 		}
 		in = in[:copy(in, in[used:])]
 		if _, blocked := c.Blocked(); blocked {
-			<-wake
+			// Wait for the reply, reading meanwhile so a client that
+			// goes away is noticed (gnet tells the runtime the same way).
+			for waiting := true; waiting; {
+				select {
+				case <-wake:
+					waiting = false
+				case <-time.After(5 * time.Millisecond):
+					_ = nc.SetReadDeadline(time.Now().Add(time.Millisecond))
+					k, err := nc.Read(buf)
+					in = append(in, buf[:k]...)
+					var ne net.Error
+					if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+						nc.Close()
+						return
+					}
+				}
+			}
+			_ = nc.SetReadDeadline(time.Time{})
 			reply, _ := c.Blocked()
 			if _, err := nc.Write(reply); err != nil {
 				nc.Close()

@@ -349,3 +349,50 @@ func BenchmarkWriteSnapshot(b *testing.B) {
 	}
 	b.SetBytes(n)
 }
+
+// TestRestartedReplicaResumes: a replica's snapshot names its history, so a
+// replica restarted from it resyncs partially.
+func TestRestartedReplicaResumes(t *testing.T) {
+	master := newTestNode(t, Config{})
+	replica := newTestNode(t, Config{})
+	replica.m.SetRole(true, master.addr)
+	rng := rand.New(rand.NewPCG(11, 12))
+	writeMix(master, rng, 500)
+	waitCaughtUp(t, master, replica)
+	var dump bytes.Buffer
+	if _, err := replica.m.WriteSnapshot(&dump); err != nil {
+		t.Fatal(err)
+	}
+	replica.m.Close()
+	writeMix(master, rng, 500)
+	restarted := newTestNode(t, Config{})
+	if _, err := restarted.m.LoadSnapshot(bytes.NewReader(dump.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	restarted.m.SetRole(true, master.addr)
+	waitCaughtUp(t, master, restarted)
+	sameKeyspace(t, master, restarted)
+	if f, p := master.m.FullSyncs.Load(), master.m.PartialSyncs.Load(); f != 1 || p != 1 {
+		t.Fatalf("master served %d full and %d partial syncs, want 1 and 1", f, p)
+	}
+}
+
+// TestWaitClientGone: a client that closes while blocked in WAIT 0 leaves
+// no waiter behind.
+func TestWaitClientGone(t *testing.T) {
+	master := newTestNode(t, Config{})
+	replica := newTestNode(t, Config{})
+	replica.m.SetRole(true, master.addr)
+	waitCaughtUp(t, master, replica)
+	replica.m.Close()
+	c := dialRaw(t, master.addr)
+	if r := c.ask(t, "SET", "a", "1"); r != "+OK" {
+		t.Fatal(r)
+	}
+	if _, err := c.Write(encode("WAIT", "1", "0")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { master.m.mu.Lock(); defer master.m.mu.Unlock(); return len(master.m.waiters) == 1 })
+	c.Close()
+	waitFor(t, func() bool { master.m.mu.Lock(); defer master.m.mu.Unlock(); return len(master.m.waiters) == 0 })
+}

@@ -22,14 +22,44 @@ func (m *Manager) WriteSnapshot(w io.Writer) (int64, error) {
 }
 
 // LoadSnapshot reads an RDB file into a new store, which replaces the
-// node's keyspace only if the whole file loaded.
+// node's keyspace only if the whole file loaded. A file that names its
+// replication history (AUX repl-id and repl-offset, which WriteSnapshot
+// writes) makes it the node's own, as Redis 7 does, so a restarted replica
+// can resume with a partial resync instead of a full one: the stream
+// from that offset on, replayed on the file, reaches the master's state.
 func (m *Manager) LoadSnapshot(r io.Reader) (rdb.Info, error) {
 	st, info, err := loadSnapshot(r)
 	if err != nil {
 		return info, err
 	}
 	m.st.ReplaceAll(st)
+	var id string
+	off := int64(-1)
+	for _, a := range info.Aux {
+		switch a[0] {
+		case "repl-id":
+			id = a[1]
+		case "repl-offset":
+			off, _ = strconv.ParseInt(a[1], 10, 64)
+		}
+	}
+	if validReplID(id) && off >= 0 {
+		m.stream.Reset(id, off)
+	}
 	return info, nil
+}
+
+// validReplID reports whether id is 40 hex digits.
+func validReplID(id string) bool {
+	if len(id) != 40 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // writeSnapshot writes the store as an RDB stream to w, slot by slot. Each

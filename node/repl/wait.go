@@ -50,6 +50,16 @@ func (m *Manager) cmdWait(x *command.Ctx) {
 	}
 	w := &waiter{off: off, need: int(need), resume: x.Block(), start: time.Now()}
 	m.waiters[w] = struct{}{}
+	x.Conn.OnClose(func() {
+		// The client went away: nobody needs the answer.
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		w.done = true
+		delete(m.waiters, w)
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+	})
 	if timeout > 0 {
 		w.timer = time.AfterFunc(time.Duration(timeout)*time.Millisecond, func() {
 			m.mu.Lock()
