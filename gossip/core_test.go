@@ -27,19 +27,19 @@ func TestMeetJoinsEveryone(t *testing.T) {
 	}
 }
 
-// REDIS-COMPAT.md "Failure detection": PFAIL after node-timeout of silence,
+// docs/compatibility.md, "Failure detection": PFAIL after node-timeout of silence,
 
 // FAIL when a majority of slot-owning masters agree, FAIL seen everywhere.
 
 // A minority cannot fail a node: one master's PFAIL is not enough.
 
-// REDIS-COMPAT.md: failure reports are valid for 2×timeout.
+// docs/compatibility.md, "Failure detection": failure reports are valid for 2×timeout.
 
 // A FAIL on a replica is undone as soon as it is reachable again; a master
 
-// with slots keeps FAIL for 2×timeout (REDIS-COMPAT.md, undo rules).
+// with slots keeps FAIL for 2×timeout (docs/compatibility.md, "Failure detection").
 
-// REDIS-COMPAT.md: FORGET keeps the ID on a blacklist for 60 s, so gossip
+// docs/compatibility.md, CLUSTER FORGET: FORGET keeps the ID on a blacklist for 60 s, so gossip
 
 // does not bring the node back; it refuses to forget itself or its master.
 func TestForgetBlacklist(t *testing.T) {
@@ -68,7 +68,7 @@ func TestForgetBlacklist(t *testing.T) {
 	}
 }
 
-// REDIS-COMPAT.md: two masters with equal configEpochs; the smaller ID takes
+// docs/compatibility.md, "Epochs": two masters with equal configEpochs; the smaller ID takes
 
 // currentEpoch+1.
 
@@ -98,7 +98,7 @@ func TestAntiEntropyRepairsPartition(t *testing.T) {
 
 // majority of them declare FAIL, which then floods the cluster.
 
-// DESIGN.md "Progress counter": a PONG from a hung process's kernel does
+// docs/architecture.md, "The progress counter": a PONG from a hung process's kernel does
 
 // not keep it alive; only advancing progress does.
 
@@ -155,7 +155,7 @@ func TestAdminErrors(t *testing.T) {
 	if _, err := c.SetConfigEpoch(tn.now, 5); err != ErrNotEmptyForEpoch {
 		t.Fatalf("set-config-epoch with peers: %v", err)
 	}
-	// REDIS-COMPAT.md: BUMPEPOCH answers BUMPED unless this node's
+	// docs/compatibility.md, "Epochs": BUMPEPOCH answers BUMPED unless this node's
 	// configEpoch is already the greatest epoch it knows; then STILL.
 	for i, x := range tn.cores {
 		cur, mine := x.Epochs()
@@ -203,11 +203,11 @@ func TestRestoreState(t *testing.T) {
 	}
 }
 
-// REDIS-COMPAT.md "Epochs": a stale claimer is sent an UPDATE carrying the
+// docs/compatibility.md, "Epochs": a stale claimer is sent an UPDATE carrying the
 
 // claim that beats it.
 
-// REDIS-COMPAT.md "Epochs": a master that loses all its slots to a higher
+// docs/compatibility.md, "Epochs": a master that loses all its slots to a higher
 
 // claim becomes a replica of the node that took them.
 func BenchmarkCoreStepPing(b *testing.B) {
@@ -236,7 +236,7 @@ func BenchmarkCoreStepPing(b *testing.B) {
 
 // because digests cover claims. These pin the fixed behaviour.
 
-// REDIS-COMPAT.md "reshard": IMPORTING on the target, MIGRATING on the
+// docs/compatibility.md, "Routing during a migration": IMPORTING on the target, MIGRATING on the
 
 // source, then SETSLOT NODE to the target, the source and every master.
 
@@ -319,7 +319,7 @@ func TestMeetOverridesBlacklist(t *testing.T) {
 	}
 }
 
-// REDIS-COMPAT.md "Epochs": currentEpoch only grows, and it follows the
+// docs/compatibility.md, "Epochs": currentEpoch only grows, and it follows the
 
 // greatest currentEpoch heard in any header.
 func TestCurrentEpochMerges(t *testing.T) {
@@ -365,7 +365,7 @@ func TestHandshakeTimesOut(t *testing.T) {
 	}
 }
 
-// PFAIL only after node-timeout of silence (DESIGN.md "Failure detection").
+// PFAIL only after node-timeout of silence (docs/architecture.md, "Failure detection").
 
 // Silence counts from the last message heard, which with pings every
 

@@ -19,8 +19,8 @@ type clusterSub struct {
 	fn    func(n *Node, x *command.Ctx)
 }
 
-// clusterSubs lists every subcommand of REDIS-COMPAT.md, with Redis 7's
-// arities.
+// clusterSubs lists every CLUSTER subcommand hearsay answers, with Redis
+// 7's arities (docs/compatibility.md says how each differs).
 var clusterSubs map[string]clusterSub
 
 func init() {

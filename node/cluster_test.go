@@ -26,7 +26,7 @@ func startNodes(t *testing.T, n int) []*proc {
 }
 
 // createCluster builds 3 masters and 3 replicas by hand, the way
-// redis-cli --cluster create does (REDIS-COMPAT.md, "What the real tools
+// redis-cli --cluster create does (docs/compatibility.md, "What the real tools
 // send"): ADDSLOTSRANGE and SET-CONFIG-EPOCH on each master, MEET, then
 // REPLICATE once every node knows every other.
 func createCluster(t *testing.T, ps []*proc) {
@@ -167,7 +167,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("MigrationRedirects", func(t *testing.T) {
-		// REDIS-COMPAT.md, "Routing during a migration". Slot 12182 ("foo",
+		// docs/compatibility.md, "Routing during a migration". Slot 12182 ("foo",
 		// which exists) moves from ps[2] to ps[0]; "{foo}x" is in the same
 		// slot and missing.
 		src, dst := ps[2], ps[0]

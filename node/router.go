@@ -105,7 +105,7 @@ func redirect(kind string, slot uint16, addr string) string {
 }
 
 // Route implements command.Router with Redis Cluster's redirect rules
-// (REDIS-COMPAT.md, "Redirects and errors"). It reads only the published
+// (docs/compatibility.md, "Redirects and errors"). It reads only the published
 // view and, during a migration, the local store.
 func (n *Node) Route(conn *command.ConnState, cmd *command.Command, slot uint16, keys [][]byte) (string, bool) {
 	v := n.view.Load()

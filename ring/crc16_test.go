@@ -28,7 +28,7 @@ func TestCRC16(t *testing.T) {
 		want uint16
 	}{
 		{"", 0},
-		{"123456789", 0x31C3}, // the XMODEM check value, from REDIS-COMPAT.md
+		{"123456789", 0x31C3}, // the XMODEM check value (docs/compatibility.md, "Key slots")
 		{"A", crcBitwise([]byte("A"))},
 		{"\x00\xff\x80", crcBitwise([]byte("\x00\xff\x80"))},
 	}
