@@ -58,6 +58,7 @@ type bus struct {
 	eng     gnet.Engine
 	loop    atomic.Pointer[gnet.EventLoop]
 	ready   chan struct{} // closed once loop is known
+	booted  chan struct{} // closed by OnBoot
 	booting atomic.Bool
 	ticking atomic.Bool // a tick is queued on the loop and not yet run
 
@@ -80,18 +81,20 @@ type bus struct {
 
 func newBus(n *Node) *bus {
 	return &bus{
-		n:     n,
-		ready: make(chan struct{}),
-		enc:   wire.NewEncoder(n.cfg.ClusterSecret),
-		dec:   wire.NewDecoder(n.cfg.ClusterSecret),
-		out:   make(map[netip.AddrPort]*link),
-		in:    make(map[*link]struct{}),
+		n:      n,
+		ready:  make(chan struct{}),
+		booted: make(chan struct{}),
+		enc:    wire.NewEncoder(n.cfg.ClusterSecret),
+		dec:    wire.NewDecoder(n.cfg.ClusterSecret),
+		out:    make(map[netip.AddrPort]*link),
+		in:     make(map[*link]struct{}),
 	}
 }
 
 // OnBoot keeps the engine handle for dialling.
 func (b *bus) OnBoot(eng gnet.Engine) gnet.Action {
 	b.eng = eng
+	close(b.booted)
 	return gnet.None
 }
 
@@ -337,6 +340,7 @@ func (b *bus) closeLink(l *link) {
 // Register context) or starts tracking an inbound one.
 func (b *bus) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if l, ok := c.Context().(*link); ok {
+		b.n.conns.Add(1) // OnClose follows even when this refuses it
 		if l.closed || b.out[l.addr] != l {
 			return nil, gnet.Close
 		}
@@ -356,6 +360,7 @@ func (b *bus) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	c.SetContext(l)
 	b.in[l] = struct{}{}
 	b.n.metrics.linkOpened.Inc()
+	b.n.conns.Add(1)
 	return nil, gnet.None
 }
 
@@ -367,6 +372,7 @@ func (b *bus) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	l.closed = true
 	l.conn = nil
+	b.n.conns.Add(-1)
 	if b.out[l.addr] == l {
 		delete(b.out, l.addr)
 	}

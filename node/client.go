@@ -19,8 +19,9 @@ const maxKeptOut = 64 << 10
 // reads the published view.
 type clientServer struct {
 	gnet.BuiltinEventEngine
-	n   *Node
-	eng gnet.Engine
+	n      *Node
+	eng    gnet.Engine
+	booted chan struct{} // closed by OnBoot
 }
 
 // partialAfter is the size of an incomplete request above which its bytes
@@ -46,6 +47,7 @@ type clientConn struct {
 // OnBoot keeps the engine handle for shutdown.
 func (s *clientServer) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
+	close(s.booted)
 	return gnet.None
 }
 
@@ -61,6 +63,7 @@ func (s *clientServer) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cs.Wake = func() { _ = c.Wake(nil) }
 	c.SetContext(&clientConn{cs: cs})
 	s.n.metrics.clientsOpened.Inc()
+	s.n.conns.Add(1)
 	return nil, gnet.None
 }
 
@@ -68,6 +71,7 @@ func (s *clientServer) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (s *clientServer) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if cc, ok := c.Context().(*clientConn); ok {
 		s.n.disp.CloseConn(cc.cs)
+		s.n.conns.Add(-1)
 	}
 	return gnet.None
 }

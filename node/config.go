@@ -43,6 +43,8 @@ const (
 	DefaultBusOffset   = 10000 // bus port = client port + 10000, as Redis
 	DefaultNodeTimeout = 5 * time.Second
 	DefaultMaxLinks    = 512
+	// DefaultMaxClients is Redis's maxclients default.
+	DefaultMaxClients = 10000
 	// MinMaxBulkLen is the smallest proto-max-bulk-len, as in Redis.
 	MinMaxBulkLen = 1 << 20
 	// StateFile is the node config file kept in Config.Dir.
@@ -119,6 +121,14 @@ type Config struct {
 	// direction is closed to make room (default 512). A peer whose inbound
 	// link was closed dials again when it next has something to send.
 	MaxLinks int
+	// MaxClients caps the client connections and bus links together
+	// (--maxclients, Redis's maxclients, which in cluster mode counts
+	// cluster bus connections too; default 10000). A client over the cap
+	// gets Redis's error and is closed; a bus connection is closed. At
+	// start the open file limit is raised to fit it, or, where the hard
+	// limit forbids, MaxClients is lowered to fit with a warning, as Redis
+	// does.
+	MaxClients int
 	// IOThreads is the number of event loops serving clients
 	// (--io-threads, like Redis's io-threads); 0 means one per two CPUs
 	// (GOMAXPROCS/2, at least one), leaving the rest to the clients, the
@@ -183,6 +193,12 @@ func (c *Config) withDefaults() (addrs, error) {
 	}
 	if c.MaxLinks == 0 {
 		c.MaxLinks = DefaultMaxLinks
+	}
+	if c.MaxClients < 0 {
+		return a, fmt.Errorf("node: --maxclients %d is negative", c.MaxClients)
+	}
+	if c.MaxClients == 0 {
+		c.MaxClients = DefaultMaxClients
 	}
 	if c.MaxBulkLen == 0 {
 		c.MaxBulkLen = resp.DefaultMaxBulkLen

@@ -30,17 +30,20 @@ type nodeMetrics struct {
 	busMsgs  [16][2]*metrics.Counter
 	busBytes [16][2]*metrics.Counter
 
-	badFrames        sync.Map // error label -> *metrics.Counter
-	sendDropped      *metrics.Counter
-	persistDropped   *metrics.Counter
-	dialFailed       *metrics.Counter
-	linkEvicted      *metrics.Counter
-	linkOpened       *metrics.Counter
-	clientsOpened    *metrics.Counter
-	heartbeatErrors  *metrics.Counter
-	heartbeatSamples *metrics.Counter
-	persistSeconds   *metrics.Histogram
-	events           [16]*metrics.Counter
+	badFrames      sync.Map // error label -> *metrics.Counter
+	sendDropped    *metrics.Counter
+	persistDropped *metrics.Counter
+	dialFailed     *metrics.Counter
+	linkEvicted    *metrics.Counter
+	linkOpened     *metrics.Counter
+	clientsOpened  *metrics.Counter
+	// accept errors by listener, and connections refused at maxclients
+	acceptErrorsClient, acceptErrorsBus *metrics.Counter
+	rejected                            *metrics.Counter
+	heartbeatErrors                     *metrics.Counter
+	heartbeatSamples                    *metrics.Counter
+	persistSeconds                      *metrics.Histogram
+	events                              [16]*metrics.Counter
 
 	// Per-command metrics by Command.ID, created on first use; commands
 	// numbered after newMetrics (none today) fall back to the map.
@@ -77,6 +80,9 @@ func newMetrics(n *Node) *nodeMetrics {
 	m.linkEvicted = s.NewCounter(`hearsay_bus_links_evicted_total`)
 	m.linkOpened = s.NewCounter(`hearsay_bus_links_opened_total`)
 	m.clientsOpened = s.NewCounter(`hearsay_client_connections_total`)
+	m.acceptErrorsClient = s.NewCounter(`hearsay_accept_errors_total{listener="client"}`)
+	m.acceptErrorsBus = s.NewCounter(`hearsay_accept_errors_total{listener="bus"}`)
+	m.rejected = s.NewCounter(`hearsay_rejected_connections_total`)
 	m.heartbeatErrors = s.NewCounter(`hearsay_heartbeat_errors_total`)
 	m.heartbeatSamples = s.NewCounter(`hearsay_heartbeat_samples_total`)
 	m.persistSeconds = s.NewHistogram(`hearsay_persist_duration_seconds`)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hearsay/hearsay/gossip"
 	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/internal/ratelog"
 	"github.com/hearsay/hearsay/node/command"
 	"github.com/hearsay/hearsay/node/repl"
 	"github.com/hearsay/hearsay/node/store"
@@ -56,6 +57,15 @@ type Node struct {
 
 	view atomic.Pointer[routeView]
 
+	// warn rate-limits warnings that a peer or client can cause at will.
+	warn *ratelog.Limiter
+	// maxClients is Config.MaxClients after fitting the fd limit; conns
+	// counts open client connections and bus links against it.
+	maxClients int
+	conns      atomic.Int64
+	cliAcc     *acceptor
+	busAcc     *acceptor
+
 	stopping  atomic.Bool
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close
@@ -79,6 +89,10 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, addrs: a, log: cfg.Logger, start: time.Now(),
 		store: store.New(), closing: make(chan struct{}), done: make(chan struct{}),
+		warn: ratelog.New(cfg.Logger),
+	}
+	if n.maxClients, err = fitFDLimit(cfg.MaxClients, n.log.Warn); err != nil {
+		return nil, err
 	}
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
@@ -107,7 +121,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.metrics = newMetrics(n)
 	n.bus = newBus(n)
-	n.cli = &clientServer{n: n}
+	n.cli = &clientServer{n: n, booted: make(chan struct{})}
 	if hb := cfg.Heartbeats; hb != nil || cfg.Heartbeat != HeartbeatOff {
 		if hb == nil {
 			t, err := openHeartbeats(&n.cfg, a, n.core.ID(), n.now)
@@ -134,8 +148,10 @@ func New(cfg Config) (*Node, error) {
 			"cluster-announce-ip":  cfg.AnnounceIP,
 			"bind":                 cfg.Bind,
 			"dir":                  cfg.Dir,
+			"maxclients":           strconv.Itoa(n.maxClients),
 		},
-		Info: n.infoSection,
+		MaxClients: n.maxClients,
+		Info:       n.infoSection,
 		StatsExtra: func(b []byte) []byte {
 			if n.repl == nil {
 				return b
@@ -268,20 +284,55 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	defer n.warn.Close()
 	errc := make(chan error, 3)
-	busAddr := "tcp://" + net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.BusPort))
-	cliAddr := "tcp://" + net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.Port))
+	busLn, err := listenTCP(net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.BusPort)))
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	cliLn, err := listenTCP(net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.Port)))
+	if err != nil {
+		busLn.Close()
+		return fmt.Errorf("client port: %w", err)
+	}
+	defer busLn.Close()
+	defer cliLn.Close()
+	n.busAcc = n.newAcceptor("bus", busLn, func() gnet.Engine { return n.bus.eng }, "", n.metrics.acceptErrorsBus.Inc)
+	n.cliAcc = n.newAcceptor("client", cliLn, func() gnet.Engine { return n.cli.eng }, errMaxClients, n.metrics.acceptErrorsClient.Inc)
 	logger := gnetLogger{n.log}
+	busPH, busDir, err := placeholderAddr("bus")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(busDir)
+	cliPH, cliDir, err := placeholderAddr("client")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(cliDir)
 	go func() {
-		errc <- fmt.Errorf("bus engine: %w", gnet.Run(n.bus, busAddr,
-			gnet.WithNumEventLoop(1), gnet.WithTicker(true), gnet.WithReuseAddr(true),
-			gnet.WithLoadBalancing(gnet.LeastConnections), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithLogger(logger)))
+		errc <- fmt.Errorf("bus engine: %w", gnet.Run(n.bus, busPH,
+			gnet.WithNumEventLoop(1), gnet.WithTicker(true),
+			gnet.WithLoadBalancing(gnet.LeastConnections), gnet.WithLogger(logger)))
 	}()
 	go func() {
-		errc <- fmt.Errorf("client engine: %w", gnet.Run(n.cli, cliAddr,
-			gnet.WithNumEventLoop(n.cfg.IOThreads), gnet.WithReuseAddr(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		errc <- fmt.Errorf("client engine: %w", gnet.Run(n.cli, cliPH,
+			gnet.WithNumEventLoop(n.cfg.IOThreads), gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithLogger(logger)))
+	}()
+	// Accept once both engines have booted (their handles are set).
+	go func() {
+		for _, ch := range []chan struct{}{n.bus.booted, n.cli.booted} {
+			select {
+			case <-ch:
+			case <-n.closing:
+				return
+			case <-n.done:
+				return
+			}
+		}
+		go n.busAcc.run()
+		go n.cliAcc.run()
 	}()
 	if n.cfg.HTTP != "" {
 		ln, err := net.Listen("tcp", n.cfg.HTTP)
@@ -334,6 +385,11 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) stopEngines() {
+	for _, a := range []*acceptor{n.cliAcc, n.busAcc} {
+		if a != nil {
+			_ = a.ln.Close()
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if n.cli.eng.Validate() == nil {

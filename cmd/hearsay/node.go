@@ -50,6 +50,7 @@ func runNode(args []string) int {
 		cfg.MaxBulkLen, err = parseMemory(s)
 		return err
 	})
+	fs.IntVar(&cfg.MaxClients, "maxclients", node.DefaultMaxClients, "most client connections and bus links together (Redis's maxclients); lowered to fit the open file limit")
 	fs.IntVar(&cfg.MaxLinks, "bus-max-links", node.DefaultMaxLinks, "most bus links kept open in each direction; the least recently used one makes room")
 	fs.IntVar(&cfg.IOThreads, "io-threads", 0, "event loops serving clients (0: one per two CPUs, at least one)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug|info|warn|error")

@@ -133,6 +133,8 @@ type Options struct {
 	Now func() int64
 	// Port is reported by INFO and CONFIG GET port.
 	Port int
+	// MaxClients is reported by INFO clients (default 10000).
+	MaxClients int
 	// Config adds or overrides CONFIG GET parameters.
 	Config map[string]string
 	// Info, when set, may render an INFO section itself: it appends the

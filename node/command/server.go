@@ -1,6 +1,7 @@
 package command
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"maps"
 	"os"
@@ -593,7 +594,7 @@ func (d *Dispatcher) appendInfo(x *Ctx, section string, b []byte) []byte {
 	case "clients":
 		b = append(b, "# Clients\r\n"...)
 		b = kvi(b, "connected_clients", d.connected.Load())
-		b = kv(b, "maxclients", "10000")
+		b = kvi(b, "maxclients", int64(cmp.Or(d.opts.MaxClients, 10000)))
 		b = kv(b, "blocked_clients", "0")
 	case "memory":
 		var ms runtime.MemStats
