@@ -59,9 +59,10 @@ compare: build
 bench-repl: build
 	$(GO) run ./bench/replbench -hearsay $(BIN) $(REPLBENCH_FLAGS)
 
-# Regenerating the XDP objects needs: apt-get install clang llvm libbpf-dev
+# Regenerating the XDP objects needs clang (and the llvm-strip its package
+# recommends); the libbpf headers are vendored in bpf/include.
 generate:
-	$(GO) generate ./bpf/...
+	BPF2GO_STRIP=$${BPF2GO_STRIP:-$$(sh bpf/llvm-strip.sh)} $(GO) generate ./bpf/...
 
 run: build
 	./$(BIN) demo
