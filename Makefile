@@ -12,8 +12,12 @@ RACY    := ./node/... ./bpf/... ./internal/...
 
 all: build
 
+# hearsay --version prints this and the commit Go records from git.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/hearsay
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) ./cmd/hearsay
 
 test: build
 	$(GO) vet $(PKGS)

@@ -17,7 +17,7 @@ type subcommand struct {
 var subcommands = map[string]subcommand{}
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: hearsay <command> [flags]")
+	fmt.Fprintln(os.Stderr, "usage: hearsay <command> [flags]   (hearsay --version prints version and commit)")
 	fmt.Fprintln(os.Stderr, "\ncommands:")
 	names := make([]string, 0, len(subcommands))
 	for n := range subcommands {
@@ -35,6 +35,11 @@ func main() {
 		if len(os.Args) < 2 {
 			os.Exit(2)
 		}
+		return
+	}
+	switch os.Args[1] {
+	case "--version", "-version", "version":
+		printVersion(os.Stdout)
 		return
 	}
 	sc, ok := subcommands[os.Args[1]]
