@@ -3,6 +3,8 @@ package node
 import (
 	"net"
 	"os"
+	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -19,9 +21,10 @@ const maxKeptOut = 64 << 10
 // reads the published view.
 type clientServer struct {
 	gnet.BuiltinEventEngine
-	n      *Node
-	eng    gnet.Engine
-	booted chan struct{} // closed by OnBoot
+	n       *Node
+	eng     gnet.Engine
+	booted  chan struct{} // closed by OnBoot
+	freeing atomic.Bool   // a FreeOSMemory is scheduled
 }
 
 // partialAfter is the size of an incomplete request above which its bytes
@@ -42,6 +45,7 @@ type clientConn struct {
 	// need is how many bytes the incomplete request at the start of the
 	// input needs before parsing can get further (0: unknown).
 	need int
+	outState
 }
 
 // OnBoot keeps the engine handle for shutdown.
@@ -134,16 +138,31 @@ func (s *clientServer) OnTraffic(c gnet.Conn) gnet.Action {
 // serve runs the dispatcher over in, writes the replies, and records how
 // much the incomplete request left at the end of in needs.
 func (s *clientServer) serve(c gnet.Conn, cc *clientConn, in []byte) (consumed int, closeConn bool) {
+	cc.cs.OutBudget = serveBudget
 	consumed, out, closeConn := s.n.disp.Serve(cc.cs, in, cc.out[:0])
 	if h := cc.cs.TakeHandover(); h != nil {
 		s.handOver(c, h, out, in[consumed:])
 		cc.out = nil
 		return len(in), true
 	}
+	pending := int64(c.OutboundBuffered()) + int64(len(out))
+	if overOutputLimit(s.n.cfg.OutputLimits.Normal, cc, pending, time.Now()) {
+		// Dropped without queueing out, as Redis closes such a client
+		// before anything more is written.
+		s.dropForOutput(c, pending)
+		cc.out, cc.partial = nil, nil
+		return len(in), true
+	}
 	if len(out) > 0 {
 		_, _ = c.Write(out)
 	}
-	if cap(out) <= maxKeptOut {
+	yielded := len(out) >= serveBudget && consumed < len(in) && !closeConn
+	if yielded {
+		s.resume(c, cc)
+	}
+	// A yielded pipeline keeps its large buffer for the next reply rather
+	// than leaving one reply's worth of garbage per command.
+	if cap(out) <= maxKeptOut || yielded {
 		cc.out = out[:0]
 	} else {
 		cc.out = nil

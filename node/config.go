@@ -129,6 +129,9 @@ type Config struct {
 	// limit forbids, MaxClients is lowered to fit with a warning, as Redis
 	// does.
 	MaxClients int
+	// OutputLimits are the client output buffer limits
+	// (--client-output-buffer-limit); nil means DefaultOutputLimits.
+	OutputLimits *OutputLimits
 	// IOThreads is the number of event loops serving clients
 	// (--io-threads, like Redis's io-threads); 0 means one per two CPUs
 	// (GOMAXPROCS/2, at least one), leaving the rest to the clients, the
@@ -196,6 +199,10 @@ func (c *Config) withDefaults() (addrs, error) {
 	}
 	if c.MaxClients < 0 {
 		return a, fmt.Errorf("node: --maxclients %d is negative", c.MaxClients)
+	}
+	if c.OutputLimits == nil {
+		l := DefaultOutputLimits
+		c.OutputLimits = &l
 	}
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients

@@ -130,3 +130,80 @@ func rawInfo(addr, section string) (string, error) {
 	_, err = io.ReadFull(r, buf)
 	return string(buf), err
 }
+
+// TestSlowReader: a client that pipelines 300 GETs of a 10 MB value and
+// never reads is dropped once its pending output passes the hard limit;
+// the node's RSS grows by no more than the limit and a tenth, and another
+// client's PINGs keep being answered meanwhile.
+func TestSlowReader(t *testing.T) {
+	testenv.SkipShort(t, "starts a node process and moves gigabytes through it")
+	const limitMB = 100
+	p := startNode(t, freePort(t), t.TempDir(), "--client-output-buffer-limit", fmt.Sprintf("normal %dmb 0 0", limitMB))
+	if r, err := rawCommand(p.addr(), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"); r != "+OK" {
+		t.Fatalf("ADDSLOTSRANGE: %q %v", r, err)
+	}
+	big := strings.Repeat("x", 10<<20)
+	waitFor(t, 10*time.Second, "SET big on the one-node cluster", func() (bool, string) {
+		r, err := rawCommand(p.addr(), "SET", "big", big)
+		return r == "+OK", fmt.Sprint(r, err)
+	})
+	time.Sleep(500 * time.Millisecond)
+	base := rssKB(t, p)
+
+	slow, err := net.Dial("tcp", p.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	_ = slow.(*net.TCPConn).SetReadBuffer(64 << 10)
+	pipeline := strings.Repeat("*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n", 300)
+	if _, err := slow.Write([]byte(pipeline)); err != nil {
+		t.Fatal(err)
+	}
+
+	pinger, err := net.Dial("tcp", p.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pinger.Close()
+	pr := bufio.NewReader(pinger)
+	var worst time.Duration
+	peak := base
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		start := time.Now()
+		_ = pinger.SetDeadline(start.Add(5 * time.Second))
+		if _, err := pinger.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := pr.ReadString('\n'); err != nil || line != "+PONG\r\n" {
+			t.Fatalf("PING during the slow reader: %q %v", line, err)
+		}
+		worst = max(worst, time.Since(start))
+		peak = max(peak, rssKB(t, p))
+		time.Sleep(10 * time.Millisecond)
+	}
+	growth := peak - base
+	t.Logf("RSS %d kB before, peak %d kB (growth %d kB, limit %d MB); slowest PING %v", base, peak, growth, limitMB, worst)
+	pinger.Close()
+	waitFor(t, 5*time.Second, "the slow reader is dropped", func() (bool, string) {
+		info, _ := rawInfo(p.addr(), "clients")
+		return strings.Contains(info, "connected_clients:1\r\n"), info // this INFO's own
+	})
+	if !strings.Contains(readLog(p), "output buffer limits") {
+		t.Fatalf("no log line for the dropped client:\n%s", readLog(p))
+	}
+	if growth > limitMB*1024*11/10 {
+		t.Fatalf("RSS grew by %d kB, more than the %d MB limit plus 10%%", growth, limitMB)
+	}
+	// A timing bound loose enough for a loaded CI machine; the README
+	// has the measured figure.
+	if worst > time.Second {
+		t.Fatalf("a PING took %v while the slow reader was served", worst)
+	}
+	// The memory comes back once the client is gone.
+	waitFor(t, 10*time.Second, "RSS returns near its level before the burst", func() (bool, string) {
+		r := rssKB(t, p)
+		return r < base+limitMB*1024/4, fmt.Sprintf("%d kB (before: %d kB)", r, base)
+	})
+}

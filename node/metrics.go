@@ -40,6 +40,7 @@ type nodeMetrics struct {
 	// accept errors by listener, and connections refused at maxclients
 	acceptErrorsClient, acceptErrorsBus *metrics.Counter
 	rejected                            *metrics.Counter
+	outputDropped                       *metrics.Counter
 	heartbeatErrors                     *metrics.Counter
 	heartbeatSamples                    *metrics.Counter
 	persistSeconds                      *metrics.Histogram
@@ -83,6 +84,7 @@ func newMetrics(n *Node) *nodeMetrics {
 	m.acceptErrorsClient = s.NewCounter(`hearsay_accept_errors_total{listener="client"}`)
 	m.acceptErrorsBus = s.NewCounter(`hearsay_accept_errors_total{listener="bus"}`)
 	m.rejected = s.NewCounter(`hearsay_rejected_connections_total`)
+	m.outputDropped = s.NewCounter(`hearsay_client_output_limit_drops_total`)
 	m.heartbeatErrors = s.NewCounter(`hearsay_heartbeat_errors_total`)
 	m.heartbeatSamples = s.NewCounter(`hearsay_heartbeat_samples_total`)
 	m.persistSeconds = s.NewHistogram(`hearsay_persist_duration_seconds`)

@@ -50,6 +50,11 @@ func runNode(args []string) int {
 		cfg.MaxBulkLen, err = parseMemory(s)
 		return err
 	})
+	outLimits := node.DefaultOutputLimits
+	cfg.OutputLimits = &outLimits
+	fs.Func("client-output-buffer-limit", "redis.conf's client-output-buffer-limit: <class> <hard> <soft> <soft seconds>, class normal, replica or pubsub (default \"normal 1gb 256mb 60 replica 256mb 64mb 60 pubsub 32mb 8mb 60\")", func(s string) error {
+		return parseOutputLimits(s, &outLimits)
+	})
 	fs.IntVar(&cfg.MaxClients, "maxclients", node.DefaultMaxClients, "most client connections and bus links together (Redis's maxclients); lowered to fit the open file limit")
 	fs.IntVar(&cfg.MaxLinks, "bus-max-links", node.DefaultMaxLinks, "most bus links kept open in each direction; the least recently used one makes room")
 	fs.IntVar(&cfg.IOThreads, "io-threads", 0, "event loops serving clients (0: one per two CPUs, at least one)")

@@ -175,6 +175,11 @@ type ConnState struct {
 	CreatedMs       int64
 	// UserData is free for the runtime.
 	UserData any
+	// OutBudget, when positive, has Serve return after the command whose
+	// reply takes the output to OutBudget bytes, with the rest of the
+	// input unconsumed, so a pipeline's replies are produced no faster
+	// than the client reads them.
+	OutBudget int
 	// Wake is set by the runtime: Block's resume calls it, from another
 	// goroutine, to have the connection served again.
 	Wake func()
@@ -350,6 +355,9 @@ func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []b
 		d.exec(x, args)
 		if c.closing {
 			return consumed, d.endServe(c), true
+		}
+		if c.OutBudget > 0 && len(x.W.Buf) >= c.OutBudget {
+			break // the runtime serves the rest once the output drains
 		}
 		if c.block != nil {
 			break
