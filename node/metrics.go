@@ -41,6 +41,8 @@ type nodeMetrics struct {
 	acceptErrorsClient, acceptErrorsBus *metrics.Counter
 	rejected                            *metrics.Counter
 	outputDropped                       *metrics.Counter
+	expireCycleKeys                     *metrics.Counter
+	expireCycleSeconds                  *metrics.Histogram
 	heartbeatErrors                     *metrics.Counter
 	heartbeatSamples                    *metrics.Counter
 	persistSeconds                      *metrics.Histogram
@@ -85,6 +87,8 @@ func newMetrics(n *Node) *nodeMetrics {
 	m.acceptErrorsBus = s.NewCounter(`hearsay_accept_errors_total{listener="bus"}`)
 	m.rejected = s.NewCounter(`hearsay_rejected_connections_total`)
 	m.outputDropped = s.NewCounter(`hearsay_client_output_limit_drops_total`)
+	m.expireCycleKeys = s.NewCounter(`hearsay_active_expired_keys_total`)
+	m.expireCycleSeconds = s.NewHistogram(`hearsay_active_expire_cycle_seconds`)
 	m.heartbeatErrors = s.NewCounter(`hearsay_heartbeat_errors_total`)
 	m.heartbeatSamples = s.NewCounter(`hearsay_heartbeat_samples_total`)
 	m.persistSeconds = s.NewHistogram(`hearsay_persist_duration_seconds`)

@@ -561,61 +561,6 @@ func (s *Store) LoadSlot(slot uint16, entries iter.Seq[Entry], now int64) int {
 	return n
 }
 
-// ---- expiry -------------------------------------------------------------
-
-const expireSample = 20
-
-// ExpireCycle runs one round of active expiry: it walks the slots that hold
-// keys with an expiry, round robin across calls, samples up to expireSample
-// of them per visit (repeating while more than a quarter of a sample had
-// expired, like Redis), and stops after examining budget keys. It returns
-// the number of keys deleted. Call it periodically, for example every 100 ms
-// with a budget of a few hundred.
-func (s *Store) ExpireCycle(now int64, budget int) int {
-	s.cycleMu.Lock()
-	defer s.cycleMu.Unlock()
-	deleted := 0
-	for i := 0; i < ring.Slots && budget > 0; i++ {
-		idx := s.cursor
-		s.cursor = (s.cursor + 1) % ring.Slots
-		sl := &s.slots[idx]
-		if sl.nttl.Load() == 0 {
-			continue
-		}
-		sequenced := s.expireHook.Load() != nil
-		if sequenced && !sl.wmu.TryLock() {
-			continue // a writer is on this slot; the next round gets it
-		}
-		sl.mu.Lock()
-		for budget > 0 {
-			sampled, hit := 0, 0
-			for k := range sl.ttl {
-				if sampled == expireSample || budget == 0 {
-					break
-				}
-				sampled++
-				budget--
-				e := sl.keys[k]
-				if e.expired(now) {
-					s.remove(sl, len(k), e)
-					s.notifyExpired(sl, unsafe.Slice(unsafe.StringData(k), len(k)))
-					hit++
-				}
-			}
-			deleted += hit
-			if sampled == 0 || hit*4 <= sampled {
-				break
-			}
-		}
-		sl.mu.Unlock()
-		if sequenced {
-			sl.wmu.Unlock()
-		}
-	}
-	s.expired.Add(int64(deleted))
-	return deleted
-}
-
 // ---- iteration ----------------------------------------------------------
 
 // Keys returns every live key for which match returns true (nil matches
