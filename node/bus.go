@@ -421,7 +421,7 @@ func (b *bus) OnTraffic(c gnet.Conn) gnet.Action {
 
 func (b *bus) badFrame(l *link, err error) gnet.Action {
 	b.n.metrics.badFrame(err)
-	b.n.log.Warn("bus: bad frame, closing link", "peer", l.addr.String(), "err", err)
+	b.n.warn.Warn("bus: bad frame, closing link", "peer", l.addr.String(), "err", err) // a peer can send these at will
 	return gnet.Close
 }
 

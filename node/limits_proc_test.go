@@ -272,3 +272,28 @@ func TestActiveExpiryKeepsUp(t *testing.T) {
 		t.Fatalf("the keys were gone %v after the last expired, want within 3s", after)
 	}
 }
+
+// TestBadFrameLogFlood: 2,000 bus connections sending garbage write a
+// handful of log lines, not one each; the rest are summarised.
+func TestBadFrameLogFlood(t *testing.T) {
+	testenv.SkipShort(t, "starts a node process")
+	p := startNode(t, freePort(t), t.TempDir())
+	bus := "127.0.0.1:" + strconv.Itoa(p.port+10000)
+	for range 2000 {
+		c, err := net.DialTimeout("tcp", bus, time.Second)
+		if err != nil {
+			continue
+		}
+		_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n" + strings.Repeat("garbage!", 32)))
+		_ = c.Close()
+	}
+	time.Sleep(time.Second)
+	lines := strings.Count(readLog(p), "bad frame")
+	t.Logf("2000 garbage bus connections wrote %d bad-frame log lines", lines)
+	if lines == 0 || lines > 3 {
+		t.Fatalf("%d bad-frame log lines for 2000 garbage connections, want 1 to 3:\n%s", lines, readLog(p))
+	}
+	if r, err := rawCommand(p.addr(), "PING"); r != "+PONG" {
+		t.Fatalf("PING after the flood: %q %v", r, err)
+	}
+}
