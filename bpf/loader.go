@@ -417,7 +417,7 @@ func (ifc *iface) attachFresh() error {
 	}
 	if err := loadHeartbeatObjects(&ifc.objs, nil); err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return unsupported("load XDP program: %v (needs CAP_BPF and CAP_NET_ADMIN, or root)", err)
+			return unsupported("load XDP program: %v (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, or root)", err)
 		}
 		return unsupported("load XDP program: %v", err)
 	}

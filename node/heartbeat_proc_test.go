@@ -28,7 +28,7 @@ import (
 // requireHeartbeatRoot skips tests that attach XDP or create namespaces.
 func requireHeartbeatRoot(t *testing.T) {
 	t.Helper()
-	testenv.RequireRoot(t, "attaches XDP (CAP_BPF, CAP_NET_ADMIN) and creates network namespaces")
+	testenv.RequireRoot(t, "attaches XDP (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) and creates network namespaces")
 	testenv.SkipShort(t, "starts node processes with XDP heartbeats")
 	testenv.RequireBinary(t, "ip", "bpftool")
 }
