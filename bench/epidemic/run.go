@@ -111,7 +111,54 @@ type stats struct {
 	capped int     // runs stopped by MaxCycles
 }
 
-func run(cfg Config) (Result, stats, error) {
+// Curve returns, for each cycle c from 0, the fraction of sites that hold
+// the update at the end of cycle c, averaged over cfg.Runs runs (a run that
+// ended earlier counts with its final fraction). It is deterministic for a
+// given Config and draws the same runs as Run.
+func Curve(cfg Config) ([]float64, error) {
+	var curve []float64
+	_, _, err := runWith(cfg, func(recv []int32) {
+		counts := make([]float64, 0, 64)
+		for _, t := range recv {
+			if t < 0 {
+				continue
+			}
+			for int(t) >= len(counts) {
+				counts = append(counts, 0)
+			}
+			counts[t]++
+		}
+		for len(curve) < len(counts) {
+			last := 0.0
+			if len(curve) > 0 {
+				last = curve[len(curve)-1] // runs so far ended at their final fraction
+			}
+			curve = append(curve, last)
+		}
+		reached := 0.0
+		for c := range curve {
+			if c < len(counts) {
+				reached += counts[c]
+			}
+			curve[c] += reached / float64(len(recv))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Every run added to every cycle in curve, past its own end with its
+	// final fraction, so dividing by the runs gives the mean.
+	for c := range curve {
+		curve[c] /= float64(cfg.Runs)
+	}
+	return curve, nil
+}
+
+func run(cfg Config) (Result, stats, error) { return runWith(cfg, nil) }
+
+// runWith is run, calling each (when set) with the per-site receive cycles
+// (-1: never) after every run.
+func runWith(cfg Config, each func(recv []int32)) (Result, stats, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, stats{}, err
 	}
@@ -125,6 +172,9 @@ func run(cfg Config) (Result, stats, error) {
 		seed := cfg.Seed + uint64(r)
 		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 		one := s.run(rng)
+		if each != nil {
+			each(s.recv)
+		}
 		sum.Residue += one.res.Residue
 		sum.Traffic += one.res.Traffic
 		sum.TAve += one.res.TAve

@@ -365,3 +365,33 @@ func TestTable1000(t *testing.T) {
 		t.Logf("%-46s %9.5f %8.3f %7.2f %7.2f", p, r.Residue, r.Traffic, r.TAve, r.TLast)
 	}
 }
+
+// TestCurve checks the per-cycle reach: it starts at the origin alone,
+// never falls, and ends where Run's residue says.
+func TestCurve(t *testing.T) {
+	for _, mode := range []string{"anti-entropy", "rumor"} {
+		cfg, _, err := ParseFlags([]string{"--nodes", "500", "--runs", "5", "--mode", mode, "--direction", "push-pull", "--loss", "feedback", "--stop", "counter"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		curve, err := Curve(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(curve) < 3 || curve[0] != 1.0/500 {
+			t.Fatalf("%s: curve %v does not start at 1/500", mode, curve)
+		}
+		for c := 1; c < len(curve); c++ {
+			if curve[c] < curve[c-1] {
+				t.Fatalf("%s: reach falls at cycle %d: %v", mode, c, curve)
+			}
+		}
+		if got, want := curve[len(curve)-1], 1-res.Residue; math.Abs(got-want) > 1e-9 {
+			t.Fatalf("%s: final reach %v, want 1-residue = %v", mode, got, want)
+		}
+	}
+}

@@ -45,9 +45,20 @@ func simMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, simUsage)
 		return 0
 	case "epidemic":
-		cfg, asJSON, err := epidemic.ParseFlags(args[1:])
+		rest, plotFile, err := cutPlotFlag(args[1:])
 		if err != nil {
 			return flagError(stdout, stderr, "epidemic", err)
+		}
+		cfg, asJSON, err := epidemic.ParseFlags(rest)
+		if err != nil {
+			return flagError(stdout, stderr, "epidemic", err)
+		}
+		if plotFile != "" {
+			if err := plotEpidemic(cfg, plotFile, stdout); err != nil {
+				fmt.Fprintf(stderr, "hearsay sim epidemic: %v\n", err)
+				return 1
+			}
+			return 0
 		}
 		res, err := epidemic.Run(cfg)
 		if err != nil {
