@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,22 +44,61 @@ func TestRedisCliReshard(t *testing.T) {
 	ctx := context.Background()
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Protocol: 2})
 	defer cc.Close()
-	const n = 3000
-	for i := range n {
-		ttl := time.Duration(0)
-		if i%4 == 0 {
-			ttl = time.Hour
+	// 100,000 keys, a quarter with a TTL.
+	const n = 100000
+	for i := 0; i < n; i += 1000 {
+		pipe := cc.Pipeline()
+		for j := i; j < i+1000; j++ {
+			ttl := time.Duration(0)
+			if j%4 == 0 {
+				ttl = time.Hour
+			}
+			pipe.Set(ctx, "key:"+strconv.Itoa(j), "v"+strconv.Itoa(j), ttl)
 		}
-		if err := cc.Set(ctx, "key:"+strconv.Itoa(i), "v"+strconv.Itoa(i), ttl).Err(); err != nil {
+		if _, err := pipe.Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Writers run through the reshard and record what was acknowledged.
+	acked := newAckedWrites()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var loadErrs sync.Map
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 0; ; seq++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := "key:" + strconv.Itoa((seq*7919+w*31)%n)
+				v := "w" + strconv.Itoa(w) + "-" + strconv.Itoa(seq)
+				if err := cc.Set(ctx, k, v, 0).Err(); err != nil {
+					loadErrs.Store(err.Error(), true)
+					continue
+				}
+				acked.record(k, v)
+				if _, err := cc.Get(ctx, k).Result(); err != nil {
+					loadErrs.Store("GET: "+err.Error(), true)
+				}
+			}
+		}()
+	}
 	from, to := myID(t, ps[0]), myID(t, ps[1])
+	start := time.Now()
 	out := rc("--cluster", "reshard", ps[0].addr(), "--cluster-from", from, "--cluster-to", to,
 		"--cluster-slots", "1000", "--cluster-yes")
+	close(stop)
+	wg.Wait()
 	if !strings.Contains(out, "Moving slot") {
 		t.Fatalf("reshard moved nothing:\n%s", out)
 	}
+	loadErrs.Range(func(k, _ any) bool { t.Errorf("client error during the reshard: %v", k); return true })
+	t.Logf("redis-cli --cluster reshard of 1000 slots (about 6,000 keys) under load: %v, %d keys written during it",
+		time.Since(start).Round(time.Millisecond), acked.count())
 	if out := rc("--cluster", "check", ps[0].addr()); !strings.Contains(out, "[OK] All 16384 slots covered.") || strings.Contains(out, "[WARNING]") {
 		t.Fatalf("check after reshard:\n%s", out)
 	}
@@ -70,14 +110,18 @@ func TestRedisCliReshard(t *testing.T) {
 	waitAgree(t, ps, 20*time.Second)
 	fresh := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Protocol: 2})
 	defer fresh.Close()
-	for i := range n {
+	acked.verify(t, fresh)
+	for i := 0; i < n; i += 97 {
 		k := "key:" + strconv.Itoa(i)
 		v, err := fresh.Get(ctx, k).Result()
-		if err != nil || v != "v"+strconv.Itoa(i) {
+		if err != nil || v == "" {
 			t.Fatalf("%s after reshard and rebalance: %q %v", k, v, err)
 		}
+		if !written(acked, k) && v != "v"+strconv.Itoa(i) {
+			t.Fatalf("%s = %q, never overwritten", k, v)
+		}
 		if i%4 == 0 {
-			if ttl, _ := fresh.PTTL(ctx, k).Result(); ttl <= 0 {
+			if ttl, _ := fresh.PTTL(ctx, k).Result(); ttl <= 0 && !written(acked, k) {
 				t.Fatalf("%s lost its TTL: %v", k, ttl)
 			}
 		}
@@ -135,4 +179,100 @@ func TestSlotMarksSurviveRestart(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "ASK 100 ") {
 		t.Fatalf("GET of a missing key in a migrating slot after a restart: %v", err)
 	}
+	// redis-cli --cluster fix closes the slot left open.
+	cli := testenv.RequireBinary(t, "redis-cli")
+	if out, err := exec.Command(cli, "--cluster", "fix", a.addr(), "--cluster-yes").CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster fix: %v\n%s", err, out)
+	}
+	out, err := exec.Command(cli, "--cluster", "check", a.addr()).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "[WARNING]") || !strings.Contains(string(out), "[OK] All 16384 slots covered.") {
+		t.Fatalf("check after fix: %v\n%s", err, out)
+	}
+	for _, p := range []*proc{a, b} {
+		if nodes, _ := client(t, p).ClusterNodes(ctx).Result(); strings.Contains(nodes, "[100-") {
+			t.Fatalf("slot 100 still open on %d after fix:\n%s", p.port, nodes)
+		}
+	}
+	// A standalone redis-server MIGRATEs keys into the hearsay node that
+	// owns their slot (an import path from Redis).
+	raddr := testenv.StartRedis(t, "")
+	rc := redis.NewClient(&redis.Options{Addr: raddr, Protocol: 2})
+	defer rc.Close()
+	slot := ring.KeySlot([]byte("import:0"))
+	target := a
+	if slot >= 8192 || slot == 100 { // b's half, and slot 100 that fix moved to b
+		target = b
+	}
+	var keys []any
+	for i := 0; len(keys) < 50; i++ {
+		if k := "import:" + strconv.Itoa(i); ring.KeySlot([]byte(k)) == slot {
+			keys = append(keys, k)
+			rc.Set(ctx, k, "from-redis-"+strconv.Itoa(i), time.Hour)
+		}
+	}
+	args := append([]any{"MIGRATE", "127.0.0.1", strconv.Itoa(target.port), "", 0, 5000, "KEYS"}, keys...)
+	if err := rc.Do(ctx, args...).Err(); err != nil {
+		t.Fatalf("MIGRATE from redis-server into hearsay: %v", err)
+	}
+	for _, k := range keys {
+		if v, err := client(t, target).Get(ctx, k.(string)).Result(); err != nil || !strings.HasPrefix(v, "from-redis-") {
+			t.Fatalf("imported %s = %q %v", k, v, err)
+		}
+	}
+	if n, _ := rc.DBSize(ctx).Result(); n != 0 {
+		t.Fatalf("redis-server kept %d keys after MIGRATE", n)
+	}
+}
+
+// ackedWrites records the last acknowledged value of every key a test
+// wrote, to check afterwards that none was lost.
+type ackedWrites struct {
+	mu   sync.Mutex
+	last map[string]string
+}
+
+func newAckedWrites() *ackedWrites { return &ackedWrites{last: map[string]string{}} }
+
+func (a *ackedWrites) record(k, v string) {
+	a.mu.Lock()
+	a.last[k] = v
+	a.mu.Unlock()
+}
+
+func (a *ackedWrites) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.last)
+}
+
+func (a *ackedWrites) lastValue(k string) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v, ok := a.last[k]
+	return v, ok
+}
+
+// verify reads every recorded key through c and fails on any that does not
+// hold its last acknowledged value.
+func (a *ackedWrites) verify(t *testing.T, c *redis.ClusterClient) {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	bad := 0
+	for k, want := range a.last {
+		got, err := c.Get(context.Background(), k).Result()
+		if err != nil || got != want {
+			if bad++; bad <= 5 {
+				t.Errorf("acknowledged write lost: %s = %q (%v), want %q", k, got, err, want)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d acknowledged writes lost", bad, len(a.last))
+	}
+}
+
+func written(a *ackedWrites, k string) bool {
+	_, ok := a.lastValue(k)
+	return ok
 }

@@ -135,6 +135,11 @@ func cmdMigrate(x *Ctx) {
 			return
 		}
 	}
+	// The slot's writers wait until the target answered: a write between
+	// reading a key here and deleting it would be lost. Redis gets the
+	// same from running MIGRATE on its only thread; readers go on.
+	x.D.st.LockWrites(slot)
+	defer x.D.st.UnlockWrites(slot)
 	// The keys that exist, with their payloads and remaining TTLs.
 	type item struct {
 		key     []byte
@@ -253,14 +258,12 @@ func cmdMigrate(x *Ctx) {
 	x.W.OK()
 }
 
-// deleteMigrated deletes the keys a target acknowledged, sequenced and
-// propagated like any write.
+// deleteMigrated deletes the keys a target acknowledged, propagated like
+// any write. The caller holds the slot's writer lock.
 func (d *Dispatcher) deleteMigrated(x *Ctx, keys [][]byte, copyKeys bool) {
 	if copyKeys || len(keys) == 0 {
 		return
 	}
-	d.st.LockWrites(x.Slot)
-	defer d.st.UnlockWrites(x.Slot)
 	ver := d.st.Version(x.Slot)
 	for _, k := range keys {
 		d.st.Del(x.Slot, k, x.Now)
