@@ -23,7 +23,7 @@ func TestRedisCliReshard(t *testing.T) {
 	testenv.SkipShort(t, "starts 3 node processes")
 	rc := func(args ...string) string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput()
 		if err != nil {
