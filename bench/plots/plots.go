@@ -6,12 +6,17 @@ package plots
 import (
 	"fmt"
 	"image/color"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Series is one named line: Y[i] at X[i].
@@ -33,11 +38,47 @@ var palette = []color.RGBA{
 }
 
 // Save writes c to path, as SVG or PNG by its extension.
-func Save(c Chart, path string) error {
+func Save(c Chart, path string) error { return SaveStack([]Chart{c}, path) }
+
+// SaveStack writes charts one above the other into path, as SVG or PNG by
+// its extension.
+func SaveStack(charts []Chart, path string) error {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext != ".svg" && ext != ".png" {
 		return fmt.Errorf("plot: %s: the file name must end in .svg or .png", path)
 	}
+	rows := make([][]*plot.Plot, len(charts))
+	for i, c := range charts {
+		p, err := build(c)
+		if err != nil {
+			return err
+		}
+		rows[i] = []*plot.Plot{p}
+	}
+	w, h := 16*vg.Centimeter, vg.Length(len(charts))*10*vg.Centimeter
+	var canvas vg.CanvasWriterTo
+	if ext == ".svg" {
+		canvas = vgsvg.New(w, h)
+	} else {
+		canvas = vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
+	}
+	dc := draw.New(canvas)
+	tiles := draw.Tiles{Rows: len(charts), Cols: 1, PadY: vg.Millimeter * 4}
+	for i, row := range plot.Align(rows, tiles, dc) {
+		rows[i][0].Draw(row[0])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if _, err := canvas.(io.WriterTo).WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("plot: %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func build(c Chart) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = c.Title
 	p.X.Label.Text = c.XLabel
@@ -49,7 +90,7 @@ func Save(c Chart, path string) error {
 	p.Legend.YOffs = vg.Millimeter * 2
 	for i, s := range c.Series {
 		if len(s.X) != len(s.Y) {
-			return fmt.Errorf("plot: series %q has %d x and %d y values", s.Name, len(s.X), len(s.Y))
+			return nil, fmt.Errorf("plot: series %q has %d x and %d y values", s.Name, len(s.X), len(s.Y))
 		}
 		pts := make(plotter.XYs, len(s.X))
 		for j := range s.X {
@@ -57,7 +98,7 @@ func Save(c Chart, path string) error {
 		}
 		l, err := plotter.NewLine(pts)
 		if err != nil {
-			return fmt.Errorf("plot: series %q: %w", s.Name, err)
+			return nil, fmt.Errorf("plot: series %q: %w", s.Name, err)
 		}
 		l.Color = palette[i%len(palette)]
 		l.Width = vg.Points(1.5)
@@ -67,5 +108,5 @@ func Save(c Chart, path string) error {
 		p.Add(l)
 		p.Legend.Add(s.Name, l)
 	}
-	return p.Save(16*vg.Centimeter, 10*vg.Centimeter, path)
+	return p, nil
 }

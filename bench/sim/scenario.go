@@ -123,12 +123,47 @@ func (c *Config) masters() int {
 	return min(max(c.Nodes/2, 1), DefaultMaxMasters)
 }
 
+// Point is one probe of a converging run, for plots: the virtual time since
+// the event, how many live nodes had converged (know the change), and the
+// bus bytes per node per second since the previous point.
+type Point struct {
+	MS               float64
+	Knowing          int
+	BytesPerNodePerS float64
+}
+
+// timeline records Points at every probe of a converging run.
+type timeline struct {
+	t0    time.Duration
+	at    time.Duration
+	bytes uint64
+	n     int
+	pts   []Point
+}
+
+func newTimeline(s *Sim, n int) *timeline {
+	return &timeline{t0: s.now, at: s.now, bytes: s.stats.Bytes, n: n}
+}
+
+func (tl *timeline) point(s *Sim, knowing int) {
+	d := s.now - tl.at
+	if d <= 0 && len(tl.pts) > 0 {
+		return
+	}
+	tl.pts = append(tl.pts, Point{MS: durMS(s.now - tl.t0), Knowing: knowing,
+		BytesPerNodePerS: rate(tl.bytes, s.stats.Bytes, tl.n, d)})
+	tl.at, tl.bytes = s.now, s.stats.Bytes
+}
+
 // Result is what one experiment measured. Rates are per node and per
 // second of virtual time.
 type Result struct {
-	Scenario string `json:"scenario"`
-	Nodes    int    `json:"nodes"`
-	Masters  int    `json:"masters,omitempty"`
+	// Timeline is the convergence of the event, probe by probe (join,
+	// fail and config); it is not part of the printed result.
+	Timeline []Point `json:"-"`
+	Scenario string  `json:"scenario"`
+	Nodes    int     `json:"nodes"`
+	Masters  int     `json:"masters,omitempty"`
 	// Converged says the convergence condition held within Duration.
 	Converged bool `json:"converged"`
 	// ConvergeMS is the virtual time from the event to convergence, -1 if
@@ -392,10 +427,14 @@ func runJoin(s *Sim, cfg *Config, res *Result, mem *memMeter) error {
 		return true
 	}
 	w0 := mark(s)
+	tl := newTimeline(s, n)
 	at, ok := s.RunUntilTrue(func() bool {
 		mem.sample(s.now)
-		return p.sweep(s, full)
+		done := p.sweep(s, full)
+		tl.point(s, n-len(p.idx))
+		return done
 	}, cfg.Sample, cfg.Duration)
+	res.Timeline = tl.pts
 	res.MsgsPerNodePerS, res.BytesPerNodePerS = w0.rates(s, n)
 	if ok {
 		res.Converged, res.ConvergeMS = true, durMS(at)
@@ -457,11 +496,15 @@ func runFail(s *Sim, cfg *Config, res *Result, mem *memMeter) error {
 		v, ok := s.Core(i).Node(vid)
 		return ok && v.Flags&wire.FlagFail != 0
 	}
+	tl := newTimeline(s, n)
 	at, ok := s.RunUntilTrue(func() bool {
 		mem.sample(s.now)
 		// A node that saw FAIL may see it cleared again: recheck it then.
-		return p.sweep(s, sees)
+		done := p.sweep(s, sees)
+		tl.point(s, n-1-len(p.idx))
+		return done
 	}, cfg.Sample, t0+cfg.Duration)
+	res.Timeline = tl.pts
 	res.MsgsPerNodePerS, res.BytesPerNodePerS = w.rates(s, n)
 	if ok {
 		res.Converged, res.ConvergeMS = true, durMS(at-t0)
@@ -504,10 +547,13 @@ func runConfig(s *Sim, cfg *Config, res *Result, mem *memMeter) error {
 		}
 		return true
 	}
+	tl := newTimeline(s, n)
 	at, ok := s.RunUntilTrue(func() bool {
 		mem.sample(s.now)
 		if slotsAt < 0 {
-			if ps.sweep(s, owns) {
+			done := ps.sweep(s, owns)
+			tl.point(s, n-len(ps.idx))
+			if done {
 				slotsAt = s.now
 			} else {
 				return false
@@ -519,6 +565,7 @@ func runConfig(s *Sim, cfg *Config, res *Result, mem *memMeter) error {
 		return digestAt >= 0
 	}, cfg.Sample, t0+cfg.Duration)
 	res.MsgsPerNodePerS, res.BytesPerNodePerS = w.rates(s, n)
+	res.Timeline = tl.pts
 	if slotsAt >= 0 {
 		res.SlotsMS = durMS(slotsAt - t0)
 	}

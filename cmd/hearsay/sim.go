@@ -71,9 +71,17 @@ func simMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, res.String())
 		return 0
 	case "cluster":
-		cfg, asJSON, err := sim.ParseFlags(args[1:])
+		rest, plotFile, err := cutPlotFlag(args[1:])
 		if err != nil {
 			return flagError(stdout, stderr, "cluster", err)
+		}
+		cfg, asJSON, err := sim.ParseFlags(rest)
+		if err != nil {
+			return flagError(stdout, stderr, "cluster", err)
+		}
+		if plotFile != "" && cfg.Scenario == sim.ScenarioMix {
+			fmt.Fprintln(stderr, "hearsay sim cluster: --plot draws join, fail or config, not mix")
+			return 2
 		}
 		sim.SetMemoryLimit(0.8)
 		res, err := sim.Run(cfg)
@@ -85,6 +93,13 @@ func simMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, res.JSON())
 		} else {
 			fmt.Fprintln(stdout, res.String())
+		}
+		if plotFile != "" {
+			if err := plotCluster(res, plotFile); err != nil {
+				fmt.Fprintf(stderr, "hearsay sim cluster: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stderr, "wrote %s\n", plotFile)
 		}
 		code := 0
 		if !res.Converged {

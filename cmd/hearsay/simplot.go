@@ -7,6 +7,7 @@ import (
 
 	"github.com/hearsay/hearsay/bench/epidemic"
 	"github.com/hearsay/hearsay/bench/plots"
+	"github.com/hearsay/hearsay/bench/sim"
 )
 
 // cutPlotFlag removes --plot FILE (or --plot=FILE, one or two dashes) from
@@ -81,4 +82,32 @@ func plotEpidemic(cfg epidemic.Config, file string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", file)
 	return nil
+}
+
+// clusterWhat says what "knowing the change" means per scenario.
+var clusterWhat = map[string]string{
+	"join":   "nodes that list all others",
+	"fail":   "live nodes that hold the crashed master FAIL",
+	"config": "nodes that give the slot to its new owner",
+}
+
+// plotCluster draws a cluster run's convergence: above, the nodes that know
+// the change over virtual time; below, bus bytes per node per second.
+func plotCluster(res sim.Result, file string) error {
+	if len(res.Timeline) == 0 {
+		return fmt.Errorf("the run recorded no timeline to plot")
+	}
+	know := plots.Series{Name: clusterWhat[res.Scenario]}
+	bytes := plots.Series{Name: "bus bytes per node per second"}
+	for _, p := range res.Timeline {
+		know.X = append(know.X, p.MS)
+		know.Y = append(know.Y, float64(p.Knowing))
+		bytes.X = append(bytes.X, p.MS)
+		bytes.Y = append(bytes.Y, p.BytesPerNodePerS)
+	}
+	title := fmt.Sprintf("%s, %d nodes, seed %d: converged in %.0f ms", res.Scenario, res.Nodes, res.Seed, res.ConvergeMS)
+	return plots.SaveStack([]plots.Chart{
+		{Title: title, XLabel: "virtual ms after the event", YLabel: "nodes that know the change", Series: []plots.Series{know}},
+		{XLabel: "virtual ms after the event", YLabel: "bytes per node per second", Series: []plots.Series{bytes}},
+	}, file)
 }

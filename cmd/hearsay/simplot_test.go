@@ -77,3 +77,36 @@ func TestPlotRefusesOtherFormats(t *testing.T) {
 		t.Fatal("--plot without a file was accepted")
 	}
 }
+
+// TestSimClusterPlot draws a small config run and checks the SVG names
+// both series; the PNG of the same must decode.
+func TestSimClusterPlot(t *testing.T) {
+	dir := t.TempDir()
+	for _, ext := range []string{".svg", ".png"} {
+		file := filepath.Join(dir, "cluster"+ext)
+		code := simMain([]string{"cluster", "--nodes", "20", "--scenario", "config", "--plot", file}, io.Discard, io.Discard)
+		if code != 0 {
+			t.Fatalf("sim cluster --plot %s: exit %d", file, code)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ext == ".png" {
+			if _, err := png.Decode(strings.NewReader(string(b))); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			continue
+		}
+		if err := xml.Unmarshal(b, new(struct {
+			XMLName xml.Name `xml:"svg"`
+		})); err != nil {
+			t.Fatalf("%s is not an SVG document: %v", file, err)
+		}
+		for _, want := range []string{clusterWhat["config"], "bus bytes per node per second"} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s: no series %q", file, want)
+			}
+		}
+	}
+}
