@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hearsay/hearsay/failover"
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/ring"
 )
@@ -251,6 +252,7 @@ func (c *Core) Reset(now time.Duration, hard bool, newID wire.NodeID) (Ready, er
 		s.configEpoch = 0
 		c.currentEpoch = 0
 		c.lastVoteEpoch = 0
+		c.ballot = failover.Ballot{}
 	}
 	c.hashIn(s, +1)
 	c.event(EventRoleChanged, c.cfg.ID)

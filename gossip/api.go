@@ -60,6 +60,13 @@ type Config struct {
 	// AntiEntropy picks the direction of the periodic state exchange. The
 	// zero value is push-pull, the node's default.
 	AntiEntropy SyncDirection
+	// ValidityFactor is Redis's cluster-replica-validity-factor: how many
+	// node timeouts a replica's link to its master may have been down and
+	// still fail over automatically. 0 takes Redis's 10; negative means
+	// any age.
+	ValidityFactor int
+	// ManualFailoverTimeout bounds CLUSTER FAILOVER. Default 5s, as Redis.
+	ManualFailoverTimeout time.Duration
 	// Seed seeds the core's own random source. Cores with the same seed and
 	// the same inputs make the same decisions.
 	Seed uint64
@@ -148,6 +155,14 @@ type Ready struct {
 	// it may be written lazily, coalesced with later changes.
 	Dirty  bool
 	Events []Event
+	// Failover reports election steps, votes and manual-failover steps.
+	Failover []FailoverEvent
+	// PauseWrites, when non-zero, asks the runtime to pause client writes
+	// until then (this master's manual failover), and to report the
+	// replication offset it paused at with WritesPaused.
+	PauseWrites time.Duration
+	// ResumeWrites ends a pause.
+	ResumeWrites bool
 }
 
 // Errors returned by admin calls. Texts follow Redis where Redis has one.

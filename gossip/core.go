@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hearsay/hearsay/failover"
 	"github.com/hearsay/hearsay/gossip/epidemic"
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/ring"
@@ -92,6 +93,9 @@ type Core struct {
 
 	currentEpoch  uint64
 	lastVoteEpoch uint64
+	elect         *failover.Election
+	ballot        failover.Ballot
+	dataAge       time.Duration // how stale this replica's data is
 
 	records []record // records[0] is this node
 	index   idTable
@@ -154,6 +158,10 @@ type State struct {
 	CurrentEpoch  uint64
 	ConfigEpoch   uint64
 	LastVoteEpoch uint64
+	// VoteFloor and Votes are the failover voting record: no epoch at or
+	// below VoteFloor, nor any listed in Votes, is granted again.
+	VoteFloor uint64
+	Votes     []SavedVote
 	// Nodes holds every known node, this node first.
 	Nodes []wire.NodeRecord
 	// Claims holds every known slot claim, this node's included.
@@ -218,6 +226,10 @@ func New(cfg Config, st *State) (*Core, error) {
 		peers:     make(map[wire.NodeID]*peer),
 		recordQ:   epidemic.NewQueue[rumorKey](1),
 		claimQ:    epidemic.NewQueue[rumorKey](1),
+		elect: failover.NewElection(failover.Config{
+			NodeTimeout: cfg.NodeTimeout, ValidityFactor: cfg.ValidityFactor,
+			ManualTimeout: cfg.ManualFailoverTimeout,
+		}),
 	}
 	self := record{id: cfg.ID, flags: wire.FlagMaster, version: 1}
 	self.setAddr(cfg.Addr)
@@ -237,6 +249,7 @@ func (c *Core) restore(st *State) error {
 	c.index.reserve(c.records, len(st.Nodes)+1)
 	c.currentEpoch = st.CurrentEpoch
 	c.lastVoteEpoch = st.LastVoteEpoch
+	c.restoreBallot(st)
 	for i := range st.Nodes {
 		r := &st.Nodes[i]
 		if r.ID.IsZero() {
@@ -285,7 +298,8 @@ func (c *Core) restore(st *State) error {
 
 // State returns what must be stored durably. It allocates a fresh value.
 func (c *Core) State() *State {
-	st := &State{ID: c.cfg.ID, CurrentEpoch: c.currentEpoch, ConfigEpoch: c.self().configEpoch, LastVoteEpoch: c.lastVoteEpoch}
+	st := &State{ID: c.cfg.ID, CurrentEpoch: c.currentEpoch, ConfigEpoch: c.self().configEpoch, LastVoteEpoch: c.lastVoteEpoch,
+		VoteFloor: c.ballot.Floor, Votes: c.savedVotes()}
 	st.Nodes = make([]wire.NodeRecord, 0, len(c.records))
 	for i := range c.records {
 		st.Nodes = append(st.Nodes, c.records[i].wireRecord())
@@ -343,6 +357,9 @@ func (c *Core) begin(now time.Duration) {
 	c.ready.Events = c.ready.Events[:0]
 	c.ready.Persist = false
 	c.ready.Dirty = false
+	c.ready.Failover = c.ready.Failover[:0]
+	c.ready.PauseWrites = 0
+	c.ready.ResumeWrites = false
 	c.persist = false
 	c.dirty = false
 	if !c.started {

@@ -254,6 +254,7 @@ func (c *Core) Tick(now time.Duration) Ready {
 	c.checkLiveness()
 	c.expireReports()
 	c.maybeRefute()
+	c.tickElection()
 	if now-c.lastSync >= c.cfg.SyncInterval {
 		c.lastSync = now
 		c.syncRound()

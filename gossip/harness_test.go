@@ -24,6 +24,13 @@ type testNet struct {
 	byAddr  map[wire.Addr]int
 	byID    map[wire.NodeID]int
 	sent    int
+	// paused holds the masters whose writes are paused for a manual
+	// failover; offset is each node's replication offset, as its runtime
+	// would report it.
+	paused   map[int]bool
+	offset   map[int]uint64
+	age      map[int]time.Duration
+	failover []FailoverEvent
 }
 
 type pending struct {
@@ -47,7 +54,7 @@ func testAddr(i int) wire.Addr {
 }
 
 func newTestNet(t testing.TB, n int, mut func(*Config)) *testNet {
-	tn := &testNet{t: t, latency: time.Millisecond, down: map[int]bool{}, cut: map[[2]int]bool{}, byAddr: map[wire.Addr]int{}, byID: map[wire.NodeID]int{}}
+	tn := &testNet{t: t, latency: time.Millisecond, down: map[int]bool{}, cut: map[[2]int]bool{}, byAddr: map[wire.Addr]int{}, byID: map[wire.NodeID]int{}, paused: map[int]bool{}, offset: map[int]uint64{}, age: map[int]time.Duration{}}
 	for i := 0; i < n; i++ {
 		cfg := Config{ID: testID(i), Addr: testAddr(i), NodeTimeout: time.Second, Seed: uint64(i + 1)}
 		if mut != nil {
@@ -95,6 +102,8 @@ func cloneMsg(m *wire.Message) *wire.Message {
 // out queues a core's output.
 func (tn *testNet) out(from int, r Ready) {
 	tn.events = append(tn.events, r.Events...)
+	tn.failover = append(tn.failover, r.Failover...)
+	pause, resume := r.PauseWrites, r.ResumeWrites
 	for _, e := range r.Messages {
 		to, ok := tn.byID[e.To]
 		if e.To.IsZero() || !ok {
@@ -105,6 +114,15 @@ func (tn *testNet) out(from int, r Ready) {
 		}
 		tn.sent++
 		tn.queue = append(tn.queue, pending{at: tn.now + tn.latency, to: to, from: from, msg: tn.copyMsg(e.Msg)})
+	}
+	// The runtime's side of a manual failover: pause, then report the
+	// offset every write before the pause reached.
+	if resume {
+		tn.paused[from] = false
+	}
+	if pause != 0 {
+		tn.paused[from] = true
+		tn.out(from, tn.cores[from].WritesPaused(tn.now, tn.offset[from]))
 	}
 }
 
@@ -136,6 +154,7 @@ func (tn *testNet) run(d time.Duration) {
 		}
 		for i, c := range tn.cores {
 			if !tn.down[i] {
+				c.ReplicationStatus(tn.offset[i], tn.age[i])
 				tn.out(i, c.Tick(tn.now))
 			}
 		}

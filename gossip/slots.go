@@ -168,6 +168,7 @@ func (c *Core) applyClaim(cl *claim) bool {
 	}
 	changed := false
 	selfLost := false
+	masterLost := false
 	var taker wire.NodeID
 	for _, r := range cl.ranges {
 		for s := int(r.Start); s <= int(r.End); s++ {
@@ -183,11 +184,17 @@ func (c *Core) applyClaim(cl *claim) bool {
 			case cur.IsZero() || beats(cl.epoch, cl.owner, ce, curID):
 				c.assign(slot, cl.owner, cl.epoch)
 				changed = true
-				if curID == c.cfg.ID {
+				switch {
+				case curID == c.cfg.ID:
 					selfLost = true
 					taker = cl.owner
-				} else if lc := c.claims[curID]; lc != nil {
-					lc.stale = true
+				case !curID.IsZero() && curID == c.self().master:
+					masterLost = true
+					fallthrough
+				default:
+					if lc := c.claims[curID]; lc != nil {
+						lc.stale = true
+					}
 				}
 			default:
 				cl.stale = true
@@ -215,6 +222,9 @@ func (c *Core) applyClaim(cl *claim) bool {
 	}
 	if selfLost {
 		c.selfLostSlots(taker)
+	}
+	if masterLost {
+		c.followTaker(c.self().master, cl.owner)
 	}
 	return changed
 }

@@ -47,6 +47,9 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 		}
 	}
 	c.observeHeader(h)
+	if h.Flags&wire.FlagPaused != 0 && h.Sender == c.self().master {
+		c.elect.MasterPaused(h.ReplOffset)
+	}
 	if n = c.lookup(h.Sender); n == nil {
 		return c.finish()
 	}
@@ -86,9 +89,13 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 		c.receiveSync(n, m)
 	case wire.TypeSyncData:
 		c.receiveSyncData(n, m)
+	case wire.TypeAuthRequest:
+		c.receiveAuthRequest(n, m)
+	case wire.TypeAuthAck:
+		c.receiveAuthAck(n, m)
+	case wire.TypeMFStart:
+		c.applyIntents(c.elect.MFStart(now, electionView{c}, h.Sender))
 	default:
-		// Failover messages are handled by the failover package once it
-		// is wired in; until then they are counted and ignored.
 		c.stats.Dropped++
 	}
 	if n = c.lookup(h.Sender); n != nil {

@@ -41,7 +41,9 @@ func (m *Message) BodyLen() int {
 	case TypeSyncData:
 		n += 9 + 2 + len(m.Gossip)*RecordLen + claimsLen(m.Claims)
 	case TypeAuthRequest:
-		n += 1 + claimsLen(m.Claims)
+		n += 1 + 16 + claimsLen(m.Claims)
+	case TypeAuthAck:
+		n += 8
 	}
 	return n
 }
@@ -180,7 +182,11 @@ func (m *Message) appendBody(b []byte) []byte {
 		b = appendClaims(b, m.Claims)
 	case TypeAuthRequest:
 		b = append(b, m.AuthFlags)
+		b = le.AppendUint64(b, m.Epoch)
+		b = le.AppendUint64(b, m.MasterEpoch)
 		b = appendClaims(b, m.Claims)
+	case TypeAuthAck:
+		b = le.AppendUint64(b, m.Epoch)
 	}
 	return b
 }
@@ -258,6 +264,7 @@ func (d *Decoder) decodeBody(t Type, b []byte, m *Message) error {
 	m.Report, m.Reply, m.Last = false, false, false
 	m.Mask = 0
 	m.AuthFlags = 0
+	m.Epoch, m.MasterEpoch = 0, 0
 	d.ranges = d.ranges[:0]
 
 	if len(b) < HeaderLen {
@@ -322,15 +329,23 @@ func (d *Decoder) decodeBody(t Type, b []byte, m *Message) error {
 			b, err = d.getClaims(m, b, m.Mask)
 		}
 	case TypeAuthRequest:
-		if len(b) < 1 {
+		if len(b) < 17 {
 			return ErrTruncated
 		}
 		m.AuthFlags = b[0]
 		if m.AuthFlags&^AuthForceAck != 0 {
 			return errAuthFlags
 		}
-		b, err = d.getClaims(m, b[1:], allBuckets)
-	case TypeAuthAck, TypeMFStart:
+		m.Epoch = le.Uint64(b[1:])
+		m.MasterEpoch = le.Uint64(b[9:])
+		b, err = d.getClaims(m, b[17:], allBuckets)
+	case TypeAuthAck:
+		if len(b) < 8 {
+			return ErrTruncated
+		}
+		m.Epoch = le.Uint64(b)
+		b = b[8:]
+	case TypeMFStart:
 	default:
 		return ErrBadType
 	}

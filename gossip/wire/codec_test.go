@@ -318,9 +318,13 @@ func TestBodyErrors(t *testing.T) {
 		{"syncdata record outside mask", TypeSyncData, cat(hdr, []byte{2, 0, 0, 0, 0, 0, 0, 0, 0}, ping[HeaderLen:]), ErrMalformed},
 		{"syncdata claim outside mask", TypeSyncData, cat(hdr, []byte{0, 0, 0, 0, 0, 0, 0, 0x80, 0}, u16(0), u16(1), claim()), ErrMalformed},
 		{"syncdata in mask", TypeSyncData, cat(hdr, []byte{3, 0, 0, 0, 0, 0, 0, 0, 0}, ping[HeaderLen:]), nil},
-		{"authrequest flags", TypeAuthRequest, cat(hdr, []byte{2}, u16(0)), ErrMalformed},
+		{"authrequest flags", TypeAuthRequest, cat(hdr, []byte{2}, make([]byte, 16), u16(0)), ErrMalformed},
 		{"authrequest short", TypeAuthRequest, hdr, ErrTruncated},
-		{"authack trailing", TypeAuthAck, cat(hdr, []byte{0}), ErrMalformed},
+		{"authrequest no epochs", TypeAuthRequest, cat(hdr, []byte{0}, make([]byte, 8)), ErrTruncated},
+		{"authrequest ok", TypeAuthRequest, cat(hdr, []byte{1}, make([]byte, 16), u16(0)), nil},
+		{"authack short", TypeAuthAck, cat(hdr, make([]byte, 7)), ErrTruncated},
+		{"authack trailing", TypeAuthAck, cat(hdr, make([]byte, 9)), ErrMalformed},
+		{"authack ok", TypeAuthAck, cat(hdr, make([]byte, 8)), nil},
 		{"mfstart ok", TypeMFStart, hdr, nil},
 	}
 	dec := NewDecoder(nil)

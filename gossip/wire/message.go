@@ -58,6 +58,10 @@ const (
 	FlagHandshake                    // the node was met but has not answered yet
 	FlagNoAddr                       // the node's address is unknown
 	FlagNoFailover                   // the replica must not start a failover
+	// FlagPaused is set only in a header: the sender is a master that has
+	// paused its writes for a manual failover, and Header.ReplOffset is
+	// the offset its replica must reach before it asks for votes.
+	FlagPaused
 )
 
 // Addr is where a node listens: the client (RESP) port and the bus port.
@@ -81,8 +85,8 @@ const (
 	TypeFailReport  Type = 6  // the sender sees Subject as PFAIL (Report=true) or alive again (false)
 	TypeSync        Type = 7  // anti-entropy digest: Buckets holds one hash per bucket
 	TypeSyncData    Type = 8  // anti-entropy records for the buckets in Mask
-	TypeAuthRequest Type = 9  // a replica asks for a vote in epoch Header.CurrentEpoch
-	TypeAuthAck     Type = 10 // a master grants its vote
+	TypeAuthRequest Type = 9  // a replica asks for a vote in epoch Epoch
+	TypeAuthAck     Type = 10 // a master grants its vote for Epoch
 	TypeMFStart     Type = 11 // a replica starts a manual failover with its master
 )
 
@@ -145,7 +149,9 @@ type Message struct {
 	Reply   bool     // SYNCDATA: the receiver should answer with its own records for Mask
 	Last    bool     // SYNCDATA: the final chunk of this exchange
 
-	AuthFlags uint8 // AUTHREQUEST: AuthForceAck for a manual failover
+	AuthFlags   uint8  // AUTHREQUEST: AuthForceAck for a manual failover
+	Epoch       uint64 // AUTHREQUEST: the election's epoch; AUTHACK: the epoch the vote is for
+	MasterEpoch uint64 // AUTHREQUEST: the failed master's configEpoch as the candidate knows it
 }
 
 // AuthForceAck asks masters to vote even though the master is not FAIL

@@ -103,9 +103,9 @@ func samples() []sample {
 		{"sync", Message{Type: TypeSync, Header: sampleHeader(8), Buckets: sampleBuckets()}},
 		{"syncdata", Message{Type: TypeSyncData, Header: sampleHeader(9), Mask: 1<<5 | 1<<9, Reply: true, Gossip: sampleRecords(5, 5), Claims: sampleClaims(4, 9)}},
 		{"syncdata/last", Message{Type: TypeSyncData, Header: sampleHeader(9), Mask: allBuckets, Last: true}},
-		{"authrequest", Message{Type: TypeAuthRequest, Header: sampleHeader(10), AuthFlags: AuthForceAck, Claims: sampleClaims(2, 3)}},
+		{"authrequest", Message{Type: TypeAuthRequest, Header: sampleHeader(10), AuthFlags: AuthForceAck, Epoch: 42, MasterEpoch: 7, Claims: sampleClaims(2, 3)}},
 		{"authrequest/plain", Message{Type: TypeAuthRequest, Header: sampleHeader(10)}},
-		{"authack", Message{Type: TypeAuthAck, Header: sampleHeader(11)}},
+		{"authack", Message{Type: TypeAuthAck, Header: sampleHeader(11), Epoch: 42}},
 		{"mfstart", Message{Type: TypeMFStart, Header: sampleHeader(12)}},
 	}
 }
