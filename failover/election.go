@@ -102,7 +102,7 @@ func (e *Election) StartManual(now time.Duration, cl Cluster, mode Mode) ([]Inte
 	if !ok {
 		return nil, ErrMasterUnknown
 	}
-	if mode == ModeDefault && master.Failed {
+	if mode == ModeDefault && (master.Failed || master.PFail) {
 		return nil, ErrMasterDown
 	}
 	e.resetManual()

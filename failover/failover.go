@@ -78,6 +78,7 @@ type Node struct {
 	Master     wire.NodeID // zero unless a replica
 	IsMaster   bool
 	Failed     bool // FAIL: the cluster agreed it failed
+	PFail      bool // this node has not heard from it for node-timeout
 	NoFailover bool
 	Slots      int // slots it serves in this node's table
 	// ConfigEpoch is the node's configEpoch; ReplOffset its replication

@@ -344,9 +344,6 @@ func (c *Core) SetSlot(now time.Duration, slot uint16, st SlotState, id wire.Nod
 	return c.finish(), nil
 }
 
-// SetReplOffset records this node's replication offset for its header.
-func (c *Core) SetReplOffset(off uint64) { c.self().replOffset = off }
-
 // CountMasters returns the number of masters that serve slots.
 func (c *Core) CountMasters() int {
 	n := 0

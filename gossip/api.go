@@ -126,9 +126,10 @@ const (
 	EventRoleChanged                          // this node became master or replica
 	EventSlotsChanged                         // the slot table changed
 	EventEpochChanged                         // currentEpoch or this node's configEpoch changed
+	EventSelfFailed                           // this node learned that the cluster holds it FAIL
 )
 
-var eventNames = [...]string{"", "node-added", "node-removed", "node-pfail", "node-alive", "node-fail", "node-fail-cleared", "role-changed", "slots-changed", "epoch-changed"}
+var eventNames = [...]string{"", "node-added", "node-removed", "node-pfail", "node-alive", "node-fail", "node-fail-cleared", "role-changed", "slots-changed", "epoch-changed", "self-failed"}
 
 // String names the event kind.
 func (k EventKind) String() string {

@@ -422,7 +422,13 @@ func (c *Core) learnSelfFailed(v uint64) {
 	}
 	c.selfFailed = true
 	c.failedSelf = c.now
+	c.event(EventSelfFailed, c.cfg.ID)
 }
+
+// HeldFailed reports whether this node knows that the cluster holds it
+// FAIL and has not yet refuted it: a master then serves nothing, since a
+// replica may be taking its slots over.
+func (c *Core) HeldFailed() bool { return c.selfFailed }
 
 // maybeRefute publishes a newer record once Redis's undo rule allows: at once
 // for a replica or a master without slots, after 2×node-timeout for a master

@@ -30,6 +30,10 @@ const (
 	linkIdle = 60 * time.Second
 	// persistCoalesce is the longest a Dirty-only change waits on disk.
 	persistCoalesce = 200 * time.Millisecond
+	// writableDelay is how long a master restarted with slots waits
+	// before serving them, so that it hears first whether a replica took
+	// them over while it was down (Redis waits 2 seconds too).
+	writableDelay = 2 * time.Second
 )
 
 // link is one bus connection. Outbound links are keyed by the peer's bus
@@ -77,6 +81,9 @@ type bus struct {
 	dirty     bool // a Dirty change waits to be written
 	lastWrite time.Duration
 	lastIdle  time.Duration
+
+	pauseGen   uint64 // counts write pauses, so a stale deadline resumes nothing
+	pauseTimer *time.Timer
 }
 
 func newBus(n *Node) *bus {
@@ -153,10 +160,14 @@ func (b *bus) tick(context.Context) error {
 	b.ticking.Store(false)
 	n := b.n
 	now := n.now()
-	n.core.SetReplOffset(uint64(n.repl.Offset()))
+	n.core.ReplicationStatus(uint64(n.repl.Offset()), n.repl.MasterDataAge())
 	b.apply(n.core.Tick(now))
 	if n.hb != nil {
 		n.hb.tick(now)
+	}
+	if v := n.view.Load(); v != nil && v.held && !n.writableAt.IsZero() && time.Now().After(n.writableAt) {
+		n.writableAt = time.Time{}
+		n.publish()
 	}
 	if b.dirty && now-b.lastWrite >= persistCoalesce {
 		b.persist(now)
@@ -194,17 +205,88 @@ func (b *bus) apply(r gossip.Ready) {
 	for _, ev := range r.Events {
 		n.metrics.event(ev.Kind)
 		switch ev.Kind {
-		case gossip.EventNodePFail, gossip.EventNodeFail, gossip.EventNodeFailCleared, gossip.EventNodeAdded, gossip.EventNodeRemoved, gossip.EventRoleChanged:
+		case gossip.EventNodePFail, gossip.EventNodeFail, gossip.EventNodeFailCleared, gossip.EventNodeAdded, gossip.EventNodeRemoved, gossip.EventRoleChanged, gossip.EventSelfFailed:
 			n.log.Info("cluster: "+ev.Kind.String(), "node", ev.Node.String())
 		default:
 			n.log.Debug("cluster: "+ev.Kind.String(), "node", ev.Node.String())
 		}
 	}
+	for i := range r.Failover {
+		b.failoverEvent(&r.Failover[i])
+	}
 	for i := range r.Messages {
 		b.send(&r.Messages[i], now)
 	}
+	if r.ResumeWrites {
+		b.resumeWrites()
+	}
+	if r.PauseWrites != 0 {
+		b.pauseWrites(r.PauseWrites, now)
+	}
 	if r.Dirty || len(r.Events) > 0 {
 		n.publish()
+	}
+}
+
+// pauseWrites pauses client writes for a manual failover until the core
+// ends the pause or until (bus time) passes, whichever comes first, and
+// tells the core the offset every earlier write reached.
+func (b *bus) pauseWrites(until, now time.Duration) {
+	n := b.n
+	b.pauseGen++
+	gen := b.pauseGen
+	n.disp.PauseWrites()
+	if b.pauseTimer != nil {
+		b.pauseTimer.Stop()
+	}
+	b.pauseTimer = time.AfterFunc(until-now, func() {
+		loop := b.loop.Load()
+		if loop == nil {
+			return
+		}
+		_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			if b.pauseGen == gen {
+				n.log.Warn("failover: write pause deadline passed; resuming writes")
+				b.resumeWrites()
+			}
+			return nil
+		}))
+	})
+	n.log.Info("failover: writes paused for a manual failover", "offset", n.repl.Offset())
+	b.apply(n.core.WritesPaused(now, uint64(n.repl.Offset())))
+}
+
+func (b *bus) resumeWrites() {
+	b.pauseGen++
+	if b.pauseTimer != nil {
+		b.pauseTimer.Stop()
+		b.pauseTimer = nil
+	}
+	if b.n.disp.WritesPaused() {
+		b.n.disp.ResumeWrites()
+		b.n.log.Info("failover: writes resumed")
+	}
+}
+
+// failoverEvent logs one election step and counts it.
+func (b *bus) failoverEvent(e *gossip.FailoverEvent) {
+	n := b.n
+	n.metrics.failover(e)
+	switch e.Kind {
+	case gossip.FailoverNote:
+		n.log.Info("failover: "+e.Reason, "master", e.Node.String(), "epoch", e.Epoch)
+	case gossip.FailoverVote:
+		if e.Granted {
+			n.log.Info("failover: vote granted", "candidate", e.Node.String(), "epoch", e.Epoch)
+		} else {
+			n.warn.Info("failover: vote refused", "candidate", e.Node.String(), "epoch", e.Epoch, "reason", e.Reason)
+		}
+	case gossip.FailoverAck:
+		n.log.Debug("failover: vote received", "voter", e.Node.String(), "epoch", e.Epoch)
+	case gossip.FailoverPromoted:
+		n.log.Info("failover: promoted to master", "old_master", e.Node.String(), "config_epoch", e.Epoch)
+	case gossip.FailoverTakeover:
+		n.log.Info("failover: took over without votes", "old_master", e.Node.String(), "config_epoch", e.Epoch)
 	}
 }
 

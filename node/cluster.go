@@ -63,7 +63,7 @@ var clusterHelpLines = []string{
 	"COUNTKEYSINSLOT <slot>", "    Return the number of keys in <slot>.",
 	"DELSLOTS <slot> [<slot> ...]", "    Delete slots information from current node.",
 	"DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]", "    Delete slots information which are between <start-slot> and <end-slot> from current node.",
-	"FAILOVER [FORCE|TAKEOVER]", "    Promote current replica node to being a master (not implemented yet).",
+	"FAILOVER [FORCE|TAKEOVER]", "    Promote current replica node to being a master.",
 	"FORGET <node-id>", "    Remove a node from the cluster.",
 	"GETKEYSINSLOT <slot> <count>", "    Return key names stored by current node in a slot.",
 	"INFO", "    Return information about the cluster.",
@@ -174,6 +174,9 @@ func (n *Node) clusterInfo(x *command.Ctx) {
 		return
 	}
 	in := clusterview.ComputeInfo(cv.nodes, cv.current, cv.config)
+	if n.view.Load().held {
+		in.OK = false
+	}
 	for t := wire.TypePing; t.Valid(); t++ {
 		in.Messages = append(in.Messages, clusterview.MessageStat{
 			Type: clusterview.MessageTypeName(t), Sent: cv.stats.Sent[t], Received: cv.stats.Received[t],

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hearsay/hearsay/failover"
 	"github.com/hearsay/hearsay/gossip"
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/node/command"
@@ -249,10 +250,20 @@ func (n *Node) clusterReset(x *command.Ctx) {
 }
 
 func (n *Node) clusterFailover(x *command.Ctx) {
-	if _, ok := optionalArg(x, "force", "takeover"); !ok {
+	opt, ok := optionalArg(x, "force", "takeover")
+	if !ok {
 		return
 	}
-	x.W.Error("ERR CLUSTER FAILOVER is not implemented yet in hearsay")
+	mode := failover.ModeDefault
+	switch opt {
+	case "force":
+		mode = failover.ModeForce
+	case "takeover":
+		mode = failover.ModeTakeover
+	}
+	replyAdmin(x, n.admin(func(c *gossip.Core, now time.Duration) (gossip.Ready, error) {
+		return c.Failover(now, mode)
+	}))
 }
 
 func (n *Node) clusterSetSlot(x *command.Ctx) {

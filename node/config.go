@@ -70,6 +70,11 @@ type Config struct {
 	// NodeTimeout is how long a peer may stay silent before it is PFAIL
 	// (default 5s).
 	NodeTimeout time.Duration
+	// ReplicaValidityFactor is Redis's cluster-replica-validity-factor:
+	// a replica whose master link has been down longer than
+	// NodeTimeout×factor (plus the 10 s replication ping period) does not
+	// fail over automatically. 0 means any age, as in Redis.
+	ReplicaValidityFactor int
 	// Heartbeat is auto|xdp|udp|off (default auto): the transport of the
 	// UDP heartbeats on the bus port number (package bpf). xdp has the
 	// kernel answer PINGs and fails New with the reason when XDP is not

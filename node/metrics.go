@@ -14,6 +14,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/hearsay/hearsay/failover"
 	"github.com/hearsay/hearsay/gossip"
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/node/clusterview"
@@ -47,6 +48,7 @@ type nodeMetrics struct {
 	heartbeatSamples                    *metrics.Counter
 	persistSeconds                      *metrics.Histogram
 	events                              [16]*metrics.Counter
+	electionStart                       atomic.Int64 // unix ns when this node's last election began
 
 	// Per-command metrics by Command.ID, created on first use; commands
 	// numbered after newMetrics (none today) fall back to the map.
@@ -92,7 +94,7 @@ func newMetrics(n *Node) *nodeMetrics {
 	m.heartbeatErrors = s.NewCounter(`hearsay_heartbeat_errors_total`)
 	m.heartbeatSamples = s.NewCounter(`hearsay_heartbeat_samples_total`)
 	m.persistSeconds = s.NewHistogram(`hearsay_persist_duration_seconds`)
-	for k := gossip.EventNodeAdded; k <= gossip.EventEpochChanged; k++ {
+	for k := gossip.EventNodeAdded; k <= gossip.EventSelfFailed; k++ {
 		m.events[k] = s.NewCounter(`hearsay_cluster_events_total{kind="` + k.String() + `"}`)
 	}
 	s.NewGauge(`hearsay_bus_links{dir="out"}`, func() float64 { return float64(m.linksOut.Load()) })
@@ -261,4 +263,47 @@ func (n *Node) httpHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// failover counts election steps, votes and promotions, and times
+// elections from their first request to the promotion.
+func (m *nodeMetrics) failover(e *gossip.FailoverEvent) {
+	switch e.Kind {
+	case gossip.FailoverNote:
+		m.set.GetOrCreateCounter(`hearsay_failover_steps_total{step="` + metricLabel(e.Reason) + `"}`).Inc()
+		if e.Reason == failover.NoteElectionStarted || e.Reason == failover.NoteManualStarted {
+			m.electionStart.Store(time.Now().UnixNano())
+		}
+	case gossip.FailoverVote:
+		if e.Granted {
+			m.set.GetOrCreateCounter(`hearsay_failover_votes_granted_total`).Inc()
+		} else {
+			m.set.GetOrCreateCounter(`hearsay_failover_votes_refused_total{reason="` + metricLabel(e.Reason) + `"}`).Inc()
+		}
+	case gossip.FailoverPromoted, gossip.FailoverTakeover:
+		m.set.GetOrCreateCounter(`hearsay_failover_promotions_total`).Inc()
+		if t := m.electionStart.Swap(0); t != 0 {
+			m.set.GetOrCreateHistogram(`hearsay_failover_election_seconds`).Update(time.Since(time.Unix(0, t)).Seconds())
+		}
+	}
+}
+
+// metricLabel turns a reason text into a label value: lowercase words
+// joined by underscores.
+func metricLabel(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+			b = append(b, c)
+		case c >= 'A' && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		case len(b) > 0 && b[len(b)-1] != '_':
+			b = append(b, '_')
+		}
+	}
+	for len(b) > 0 && b[len(b)-1] == '_' {
+		b = b[:len(b)-1]
+	}
+	return string(b)
 }

@@ -40,6 +40,9 @@ type Node struct {
 	addrs addrs
 	log   *slog.Logger
 	start time.Time // origin of the core's monotonic clock
+	// writableAt is when a master restarted with slots may serve them
+	// (Redis's 2-second writable delay); zero for a fresh node.
+	writableAt time.Time
 
 	// core is owned by the bus event loop once Run starts; everything else
 	// reaches it through exec.
@@ -99,6 +102,7 @@ func New(cfg Config) (*Node, error) {
 	gcfg := gossip.Config{
 		Addr:              wire.Addr{IP: a.announce, Port: uint16(cfg.Port), BusPort: uint16(cfg.BusPort)},
 		NodeTimeout:       cfg.NodeTimeout,
+		ValidityFactor:    validityFactor(cfg.ReplicaValidityFactor),
 		ExternalHeartbeat: cfg.Heartbeats != nil || cfg.Heartbeat != HeartbeatOff,
 		Seed:              binary.LittleEndian.Uint64(seed[:]),
 	}
@@ -115,6 +119,9 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.log.Info("created a new node", "id", n.core.ID().String(), "dir", cfg.Dir)
 	} else {
+		if n.core.SlotCount(n.core.ID()) > 0 {
+			n.writableAt = time.Now().Add(writableDelay)
+		}
 		cur, conf := n.core.Epochs()
 		n.log.Info("loaded node config", "id", n.core.ID().String(), "current_epoch", cur, "config_epoch", conf,
 			"known_nodes", n.core.KnownNodes(), "slots", n.core.SlotCount(n.core.ID()))
@@ -462,3 +469,12 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprint
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+
+// validityFactor maps Redis's setting (0 = any age) onto the core's
+// (negative = any age, 0 = the default).
+func validityFactor(f int) int {
+	if f <= 0 {
+		return -1
+	}
+	return f
+}

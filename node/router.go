@@ -22,6 +22,11 @@ type routeView struct {
 	replica bool
 	master  ring.NodeID
 	ok      bool // cluster_state:ok
+	// held is set while this master must not serve its slots: the
+	// cluster holds it FAIL (a replica may be taking them over), or it
+	// restarted less than writableDelay ago and has not yet heard
+	// whether it still owns them.
+	held bool
 	// local has a bit per slot that self owns and that is not MIGRATING:
 	// the slots Route serves with one bit test. It is shared by views of
 	// the same snapshot and self.
@@ -68,7 +73,8 @@ func (n *Node) publish() {
 		n.repl.SetRole(v.replica, v.addrs[v.master])
 	}
 	info := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch)
-	v.ok, v.size = info.OK, info.Size
+	v.held = v.mySlots > 0 && (c.HeldFailed() || time.Now().Before(n.writableAt))
+	v.ok, v.size = info.OK && !v.held, info.Size
 	if prev := n.view.Load(); prev != nil && prev.snap == v.snap && prev.self == v.self {
 		v.local = prev.local
 	} else {

@@ -29,6 +29,9 @@ type fileState struct {
 	CurrentEpoch  uint64       `json:"current_epoch"`
 	ConfigEpoch   uint64       `json:"config_epoch"`
 	LastVoteEpoch uint64       `json:"last_vote_epoch"`
+	// VoteFloor and Votes are the failover votes this node granted.
+	VoteFloor uint64     `json:"vote_floor,omitempty"`
+	Votes     []fileVote `json:"votes,omitempty"`
 	Nodes         []fileRecord `json:"nodes"`
 	Claims        []fileClaim  `json:"claims,omitempty"`
 	// Marks are this node's open slots: SETSLOT IMPORTING/MIGRATING.
@@ -57,6 +60,12 @@ type fileMark struct {
 	Node  string `json:"node"`
 }
 
+type fileVote struct {
+	Epoch     uint64 `json:"epoch"`
+	Candidate string `json:"candidate"`
+	Master    string `json:"master"`
+}
+
 type fileClaim struct {
 	Owner       string `json:"owner"`
 	ConfigEpoch uint64 `json:"config_epoch"`
@@ -83,6 +92,10 @@ func encodeState(st *gossip.State, port, busPort int, now time.Time) ([]byte, er
 		Version: stateFileVersion, ID: st.ID.String(), CurrentEpoch: st.CurrentEpoch,
 		ConfigEpoch: st.ConfigEpoch, LastVoteEpoch: st.LastVoteEpoch,
 		Port: port, BusPort: busPort, Saved: now.UTC().Format(time.RFC3339Nano),
+		VoteFloor: st.VoteFloor,
+	}
+	for _, v := range st.Votes {
+		fs.Votes = append(fs.Votes, fileVote{Epoch: v.Epoch, Candidate: v.Candidate.String(), Master: v.Master.String()})
 	}
 	for _, r := range st.Nodes {
 		fs.Nodes = append(fs.Nodes, fileRecord{
@@ -116,10 +129,20 @@ func decodeState(b []byte) (*gossip.State, error) {
 	if fs.Version != stateFileVersion {
 		return nil, fmt.Errorf("unsupported version %d", fs.Version)
 	}
-	st := &gossip.State{CurrentEpoch: fs.CurrentEpoch, ConfigEpoch: fs.ConfigEpoch, LastVoteEpoch: fs.LastVoteEpoch}
+	st := &gossip.State{CurrentEpoch: fs.CurrentEpoch, ConfigEpoch: fs.ConfigEpoch, LastVoteEpoch: fs.LastVoteEpoch, VoteFloor: fs.VoteFloor}
 	var err error
 	if st.ID, err = wire.ParseNodeID(fs.ID); err != nil {
 		return nil, fmt.Errorf("id: %w", err)
+	}
+	for _, v := range fs.Votes {
+		sv := gossip.SavedVote{Epoch: v.Epoch}
+		if sv.Candidate, err = wire.ParseNodeID(v.Candidate); err != nil {
+			return nil, fmt.Errorf("vote in epoch %d: candidate: %w", v.Epoch, err)
+		}
+		if sv.Master, err = wire.ParseNodeID(v.Master); err != nil {
+			return nil, fmt.Errorf("vote in epoch %d: master: %w", v.Epoch, err)
+		}
+		st.Votes = append(st.Votes, sv)
 	}
 	for _, r := range fs.Nodes {
 		rec := wire.NodeRecord{Flags: wire.Flags(r.Flags), ConfigEpoch: r.ConfigEpoch, Version: r.Version}

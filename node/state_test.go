@@ -18,7 +18,8 @@ import (
 func TestStateRoundTrip(t *testing.T) {
 	a, b := newNodeID(), newNodeID()
 	st := &gossip.State{
-		ID: a, CurrentEpoch: 7, ConfigEpoch: 5, LastVoteEpoch: 6,
+		ID: a, CurrentEpoch: 7, ConfigEpoch: 5, LastVoteEpoch: 6, VoteFloor: 2,
+		Votes: []gossip.SavedVote{{Epoch: 4, Candidate: b, Master: a}, {Epoch: 6, Candidate: b, Master: a}},
 		Nodes: []wire.NodeRecord{
 			{ID: a, Addr: wire.Addr{IP: netip.MustParseAddr("127.0.0.1"), Port: 7000, BusPort: 17000}, Flags: wire.FlagMaster, ConfigEpoch: 5, Version: 3},
 			{ID: b, Addr: wire.Addr{IP: netip.MustParseAddr("::1"), Port: 7001, BusPort: 17001}, Flags: wire.FlagReplica | wire.FlagFail, Master: a, ConfigEpoch: 5, Version: 9},

@@ -33,6 +33,7 @@ func runNode(args []string) int {
 	fs.StringVar(&cfg.AnnounceIP, "announce-ip", "", "address announced to peers and clients (default: --bind)")
 	fs.StringVar(&cfg.Dir, "dir", ".", "directory of the node config file ("+node.StateFile+")")
 	fs.DurationVar(&cfg.NodeTimeout, "node-timeout", node.DefaultNodeTimeout, "how long a silent peer takes to become PFAIL")
+	fs.IntVar(&cfg.ReplicaValidityFactor, "replica-validity-factor", 10, "a replica whose master link was down longer than node-timeout × this (plus 10s) does not fail over automatically; 0 means any age (cluster-replica-validity-factor)")
 	fs.StringVar(&cfg.Heartbeat, "heartbeat", node.HeartbeatAuto, "heartbeat transport: auto (xdp, else udp)|xdp|udp|off (bus pings)")
 	fs.StringVar(&cfg.XDPInterface, "xdp-iface", "", "interface for the XDP heartbeat program (default: the one holding --bind; lo attaches in generic mode)")
 	fs.StringVar(&cfg.XDPMode, "xdp-mode", node.XDPModeAuto, "XDP attach mode for the first node on the interface: auto (native, else generic)|native|generic (a veth whose peer has no XDP program needs generic)")

@@ -202,6 +202,7 @@ type ConnState struct {
 	prop      []byte // effects of the current write, for the feed
 	detach    Handover
 	block     *blockState
+	retry     bool // the command was parked by a write pause: run it again
 	onClose   []func()
 	// The last top-level command and its name as the client spelt it:
 	// pipelines repeat a name, which then costs a short compare instead
@@ -259,6 +260,8 @@ type Dispatcher struct {
 	feedMu      sync.Mutex
 	feed        Feed
 	propagating atomic.Bool
+	pause       writePause
+	pauseOn     atomic.Bool
 
 	nextID      atomic.Uint64
 	connected   atomic.Int64
@@ -353,6 +356,13 @@ func (d *Dispatcher) Serve(c *ConnState, in, out []byte) (consumed int, out2 []b
 			continue
 		}
 		d.exec(x, args)
+		if c.retry {
+			// Parked by a write pause: the command stays unconsumed and
+			// runs again when the connection is woken.
+			c.retry = false
+			consumed -= n
+			break
+		}
 		if c.closing {
 			return consumed, d.endServe(c), true
 		}
@@ -399,6 +409,9 @@ func (d *Dispatcher) exec(x *Ctx, args [][]byte) {
 	x.Args, x.Keys, x.W.Proto = args, nil, c.Proto
 	d.shard(c).commands.Add(1)
 	d.exec1(x)
+	if c.retry {
+		return // ASKING still holds for the command when it runs again
+	}
 	if !c.askingSet {
 		c.Asking = false
 	}

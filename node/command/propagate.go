@@ -76,6 +76,15 @@ func (d *Dispatcher) run(x *Ctx, cmd *Command) {
 		return
 	}
 	d.st.LockWrites(x.Slot)
+	// Checked under the lock: PauseWrites' barrier then covers every
+	// write that got past it.
+	for d.pauseOn.Load() {
+		d.st.UnlockWrites(x.Slot)
+		if d.park(x) {
+			return
+		}
+		d.st.LockWrites(x.Slot)
+	}
 	on := d.propagating.Load()
 	var ver uint64
 	if on {
@@ -91,8 +100,13 @@ func (d *Dispatcher) run(x *Ctx, cmd *Command) {
 // runKeyless runs a write without keys (FLUSHALL) with every slot's writer
 // lock held, and propagates it verbatim.
 func (d *Dispatcher) runKeyless(x *Ctx, cmd *Command) {
-	for i := range ring.Slots {
-		d.st.LockWrites(uint16(i))
+	d.lockAll()
+	for d.pauseOn.Load() {
+		d.unlockAll()
+		if d.park(x) {
+			return
+		}
+		d.lockAll()
 	}
 	mark := len(x.W.Buf)
 	cmd.Handler(x)
@@ -105,6 +119,16 @@ func (d *Dispatcher) runKeyless(x *Ctx, cmd *Command) {
 		}
 		c.WriteOffset = d.feed.Append(c.prop)
 	}
+	d.unlockAll()
+}
+
+func (d *Dispatcher) lockAll() {
+	for i := range ring.Slots {
+		d.st.LockWrites(uint16(i))
+	}
+}
+
+func (d *Dispatcher) unlockAll() {
 	for i := range ring.Slots {
 		d.st.UnlockWrites(uint16(i))
 	}

@@ -154,6 +154,30 @@ func (m *Manager) IsReplica() bool { return m.role.Load() }
 // the processed offset on a replica.
 func (m *Manager) Offset() int64 { return m.stream.Offset() }
 
+// unknownAge is the data age of a replica that never heard from its
+// master: too old for any automatic failover, as in Redis.
+const unknownAge = 1 << 62
+
+// MasterDataAge is how long ago this replica last received anything from
+// its master: the data age Redis's failover validity rule reads. It is 0
+// on a master.
+func (m *Manager) MasterDataAge() time.Duration {
+	m.mu.Lock()
+	l := m.link
+	m.mu.Unlock()
+	if l == nil {
+		if m.role.Load() {
+			return unknownAge
+		}
+		return 0
+	}
+	last := l.lastIO.Load()
+	if last == 0 {
+		return unknownAge
+	}
+	return time.Since(time.Unix(0, last))
+}
+
 // SetRole makes the node a master (replica false) or a replica of the
 // master at addr ("ip:port"; empty while its address is unknown). It
 // returns at once; the link runs in the background and reconnects until
