@@ -24,16 +24,16 @@ const stateFileVersion = 1
 // and slots are range strings so that an operator can read and diff it;
 // the file is small (one record per node), so readability costs nothing.
 type fileState struct {
-	Version       int          `json:"version"`
-	ID            string       `json:"id"`
-	CurrentEpoch  uint64       `json:"current_epoch"`
-	ConfigEpoch   uint64       `json:"config_epoch"`
-	LastVoteEpoch uint64       `json:"last_vote_epoch"`
+	Version       int    `json:"version"`
+	ID            string `json:"id"`
+	CurrentEpoch  uint64 `json:"current_epoch"`
+	ConfigEpoch   uint64 `json:"config_epoch"`
+	LastVoteEpoch uint64 `json:"last_vote_epoch"`
 	// VoteFloor and Votes are the failover votes this node granted.
-	VoteFloor uint64     `json:"vote_floor,omitempty"`
-	Votes     []fileVote `json:"votes,omitempty"`
-	Nodes         []fileRecord `json:"nodes"`
-	Claims        []fileClaim  `json:"claims,omitempty"`
+	VoteFloor uint64       `json:"vote_floor,omitempty"`
+	Votes     []fileVote   `json:"votes,omitempty"`
+	Nodes     []fileRecord `json:"nodes"`
+	Claims    []fileClaim  `json:"claims,omitempty"`
 	// Marks are this node's open slots: SETSLOT IMPORTING/MIGRATING.
 	Marks []fileMark `json:"slot_marks,omitempty"`
 	// Runtime fields: where this node listened when the file was written.
