@@ -299,6 +299,7 @@ func (c *Core) publishSelf(priority bool) {
 	c.hashIn(s, +1)
 	c.recordQ.Add(s.id)
 	old := c.claims[s.id]
+	wasVoter := c.masters[s.id] > 0
 	var ranges []wire.SlotRange
 	if s.flags&wire.FlagMaster != 0 {
 		ranges = fromSet(&c.own)
@@ -310,6 +311,13 @@ func (c *Core) publishSelf(priority bool) {
 	} else if old == nil || old.epoch != s.configEpoch || !slices.Equal(old.ranges, ranges) {
 		c.applyClaim(&claim{owner: s.id, epoch: s.configEpoch, version: s.version, ranges: ranges})
 		c.claimQ.Add(s.id)
+	}
+	if !wasVoter && c.masters[s.id] > 0 {
+		// A new voter: the elections of epochs up to now were counted
+		// over a set of voters without it, so it must not vote in them,
+		// or one epoch could gather two majorities (Redis gets the same
+		// from voting only in its own currentEpoch).
+		c.ballot.Floor = max(c.ballot.Floor, c.currentEpoch)
 	}
 	if priority {
 		c.eager = true

@@ -119,7 +119,8 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.log.Info("created a new node", "id", n.core.ID().String(), "dir", cfg.Dir)
 	} else {
-		if n.core.SlotCount(n.core.ID()) > 0 {
+		if n.core.SlotCount(n.core.ID()) > 0 && n.core.KnownNodes() > 1 {
+			// Alone, nobody can have taken the slots over: no delay.
 			n.writableAt = time.Now().Add(writableDelay)
 		}
 		cur, conf := n.core.Epochs()

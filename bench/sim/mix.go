@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hearsay/hearsay/failover"
 	"github.com/hearsay/hearsay/gossip"
 	"github.com/hearsay/hearsay/gossip/wire"
 )
@@ -119,8 +120,13 @@ func RunMix(cfg Config) (Result, error) {
 	for range faults {
 		at := 200*time.Millisecond + randDur(rng, mixPhase-200*time.Millisecond)
 		switch p := rng.IntN(100); {
-		case p < 35:
+		case p < 40:
+			// Half the crashes hit a master of the formed cluster, so
+			// that its replicas fail over and it later returns.
 			i, back := rng.IntN(n), at+300*time.Millisecond+randDur(rng, 2700*time.Millisecond)
+			if rng.IntN(2) == 0 {
+				i = rng.IntN(masters)
+			}
 			s.At(at, func() { s.Crash(i) })
 			s.At(min(back, mixPhase), func() {
 				if !s.Up(i) {
@@ -136,7 +142,7 @@ func RunMix(cfg Config) (Result, error) {
 			}
 			s.At(at, func() { s.Partition(side) })
 			s.At(min(at+500*time.Millisecond+randDur(rng, 3500*time.Millisecond), mixPhase), s.Heal)
-		case p < 73:
+		case p < 68:
 			i := rng.IntN(n)
 			lo := uint16(wire.NumSlots - 1024 + rng.IntN(1000))
 			r := []wire.SlotRange{{Start: lo, End: lo + uint16(rng.IntN(24))}}
@@ -145,7 +151,7 @@ func RunMix(cfg Config) (Result, error) {
 					_ = s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) { return c.AddSlots(now, r) })
 				}
 			})
-		case p < 87:
+		case p < 78:
 			i, slot := rng.IntN(n), uint16(rng.IntN(wire.NumSlots))
 			s.At(at, func() {
 				// Only a master takes slots: see the "config" scenario.
@@ -153,7 +159,7 @@ func RunMix(cfg Config) (Result, error) {
 					_ = s.TakeSlot(i, slot)
 				}
 			})
-		case p < 95:
+		case p < 85:
 			// A node without slots (a joiner, usually) becomes a replica
 			// of one of the formed cluster's masters.
 			i, m := rng.IntN(n), rng.IntN(masters)
@@ -161,6 +167,15 @@ func RunMix(cfg Config) (Result, error) {
 				if s.Up(i) {
 					id := s.ID(m)
 					_ = s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) { return c.Replicate(now, id) })
+				}
+			})
+		case p < 95:
+			// An operator's CLUSTER FAILOVER on a replica, in the
+			// default mode (pause, catch up, elect) or FORCE.
+			i, mode := rng.IntN(n), failover.Mode(failover.ModeDefault+failover.Mode(rng.IntN(2)))
+			s.At(at, func() {
+				if s.Up(i) && !s.isMaster(i) {
+					_ = s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) { return c.Failover(now, mode) })
 				}
 			})
 		default:
@@ -225,6 +240,12 @@ func RunMix(cfg Config) (Result, error) {
 	if v := sameEpochOwners(s, check); v != "" {
 		s.violate("%s", v)
 	}
+	if ok {
+		if v := ownersAreMasters(s); v != "" {
+			s.violate("%s", v)
+		}
+	}
+	res.VotesGranted, res.Elections = s.Elections()
 	res.MsgsPerNodePerS = rate(0, s.stats.Sent, n, s.now)
 	res.BytesPerNodePerS = rate(0, s.stats.Bytes, n, s.now)
 	res.finish(s, start)
@@ -361,4 +382,21 @@ func tableMismatch(s *Sim, i int) string {
 func (s *Sim) isMaster(i int) bool {
 	v, ok := s.Core(i).Node(s.ID(i))
 	return ok && v.Flags&wire.FlagMaster != 0
+}
+
+// ownersAreMasters reports a slot whose owner, in node 0's table, is not up
+// or does not see itself as a master: after healing every shard must have
+// a serving master.
+func ownersAreMasters(s *Sim) string {
+	for slot := range uint16(wire.NumSlots) {
+		o, _ := s.Core(0).SlotOwner(slot)
+		if o.IsZero() {
+			continue
+		}
+		i, ok := s.Index(o)
+		if !ok || !s.Up(i) || !s.isMaster(i) {
+			return fmt.Sprintf("slot %d is owned by %s, which is not a live master", slot, o)
+		}
+	}
+	return ""
 }

@@ -164,6 +164,10 @@ type Result struct {
 	Scenario string  `json:"scenario"`
 	Nodes    int     `json:"nodes"`
 	Masters  int     `json:"masters,omitempty"`
+	// VotesGranted and Elections count failover votes and won elections
+	// (mix scenario).
+	VotesGranted int `json:"votes_granted,omitempty"`
+	Elections    int `json:"elections,omitempty"`
 	// Converged says the convergence condition held within Duration.
 	Converged bool `json:"converged"`
 	// ConvergeMS is the virtual time from the event to convergence, -1 if

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-var seedsFlag = flag.Int("sim.seeds", 0, "number of seeds TestSimSeeds runs (0: 200, or 50 with -short)")
+var seedsFlag = flag.Int("sim.seeds", 0, "number of seeds TestSimSeeds runs (0: 500, or 50 with -short)")
 
 // TestSimSeeds runs the random fault mix (RunMix) over many seeds: joins,
 // crashes and restarts from persisted state, partitions that heal and 0-20%
@@ -16,7 +16,7 @@ var seedsFlag = flag.Int("sim.seeds", 0, "number of seeds TestSimSeeds runs (0: 
 // have two owners with the same configEpoch. A failing seed prints the
 // commands that replay it.
 func TestSimSeeds(t *testing.T) {
-	n := 200
+	n := 500
 	if testing.Short() {
 		n = 50
 	}

@@ -129,6 +129,7 @@ type Sim struct {
 
 	stats      Stats
 	violations []string
+	elect      electionLog
 }
 
 // New returns an empty simulator at virtual time 0.
@@ -449,11 +450,15 @@ func (s *Sim) handle(i int, r *gossip.Ready) {
 			n.lazy = true
 		}
 	}
+	s.checkFailover(i, r)
 	for k := range r.Messages {
 		s.send(i, &r.Messages[k])
 	}
 	if s.opt.OnReady != nil {
 		s.opt.OnReady(i, r)
+	}
+	if r.PauseWrites != 0 {
+		s.pauseWrites(i)
 	}
 }
 
