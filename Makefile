@@ -8,7 +8,7 @@ PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
 # minute on 2 cores) so the process tests run once, below, without it.
 RACY    := ./node/... ./bpf/... ./internal/...
 
-.PHONY: all build test test-short bench lint generate run sim clean fuzz compare bench-repl
+.PHONY: all build test test-short bench lint generate run sim clean fuzz compare bench-repl bench-failover
 
 all: build
 
@@ -62,6 +62,11 @@ compare: build
 # GET stall during it, SET throughput with a replica attached.
 bench-repl: build
 	$(GO) run ./bench/replbench -hearsay $(BIN) $(REPLBENCH_FLAGS)
+
+# Failover time side by side with Redis 7: kill -9 of a master until every
+# survivor lists its replica as master, node timeout 1s, 5 trials each.
+bench-failover: build
+	$(GO) run ./bench/failoverbench -hearsay $(BIN) $(FAILOVERBENCH_FLAGS)
 
 # Regenerating the XDP objects needs clang (and the llvm-strip its package
 # recommends); the libbpf headers are vendored in bpf/include.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -397,4 +398,47 @@ func TestTakeoverWithMajorityDown(t *testing.T) {
 			t.Fatalf("write after TAKEOVER: %v", err)
 		}
 	}
+}
+
+// TestFailoverStoppedMasterXDP stops a master with SIGSTOP while XDP
+// answers its heartbeats in the kernel: its PONGs keep coming but its
+// progress counter stops, so it is failed over all the same; after SIGCONT
+// it finds its slots taken and becomes a replica of the winner.
+func TestFailoverStoppedMasterXDP(t *testing.T) {
+	requireHeartbeatRoot(t)
+	if os.Getenv("HEARSAY_LO_CHILD") != "1" {
+		runInOwnNetns(t, "TestFailoverStoppedMasterXDP")
+		return
+	}
+	ps := make([]*proc, 6)
+	for i := range ps {
+		ps[i] = startNodeArgs(t, "", "127.0.0.1", freePort(t), t.TempDir(), "--heartbeat", "xdp", "--node-timeout", "1s")
+	}
+	createCluster(t, ps)
+	waitAgree(t, ps, 20*time.Second)
+	master, replica := ps[0], ps[3]
+	mid, rid := myID(t, master), myID(t, replica)
+	waitReplicaCaughtUp(t, master.addr(), replica.addr(), 10*time.Second)
+	if m := hbInfo(t, ps[1]); m["heartbeat_mode"] != "xdp" {
+		t.Fatalf("heartbeats are %v, want xdp", m)
+	}
+	if err := master.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	took := waitMasterEverywhere(t, ps[1:], rid, 15*time.Second)
+	t.Logf("SIGSTOP to the replica listed as master everywhere: %v", took)
+	// The kernel kept answering for the stopped node: its peers still see
+	// PONGs from all five.
+	if m := hbInfo(t, ps[1]); m["heartbeat_peers_answering"] != "5" {
+		t.Fatalf("after the failover a peer hears %s of 5 (want the stopped node's kernel too): %v", m["heartbeat_peers_answering"], m)
+	}
+	if err := master.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the stopped master follows the winner", func() (bool, string) {
+		f := nodeFlags(ps[1], mid)
+		role := infoField(t, master.addr(), "replication", "role")
+		return strings.Contains(f, "slave") && role == "slave", f + " " + role
+	})
+	waitAgree(t, ps, 20*time.Second)
 }
