@@ -312,3 +312,26 @@ func TestBallotSurvivesRestore(t *testing.T) {
 		t.Fatalf("votes after restore %+v, want %+v", got, st.Votes)
 	}
 }
+
+// A replica that stops hearing its master pings its siblings in the same
+// step, so their PONGs bring fresh replication offsets before the ranking.
+func TestSiblingsPingedWhenMasterSilent(t *testing.T) {
+	tn := shards(t, 3, 2) // master 0 has replicas 3 and 4
+	var log []sentMsg
+	tn.sentLog = &log
+	tn.down[0] = true
+	for step := 0; step < 300; step++ {
+		tn.run(10 * time.Millisecond)
+		v, _ := tn.cores[3].Node(tn.cores[0].ID())
+		if v.Flags&(wire.FlagPFail|wire.FlagFail) == 0 {
+			continue
+		}
+		for _, m := range log {
+			if m.at == tn.now && m.from == 3 && m.to == 4 && m.typ == wire.TypePing {
+				return
+			}
+		}
+		t.Fatalf("node 3 marked its master PFAIL at %v without pinging its sibling", tn.now)
+	}
+	t.Fatal("node 3 never marked its silent master PFAIL")
+}

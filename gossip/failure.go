@@ -234,7 +234,24 @@ func (c *Core) checkLiveness() {
 			p.pfail = true
 			c.event(EventNodePFail, p.id)
 			c.sendReports(p.id, true)
+			c.pingSiblings(p.id)
 			c.checkFail(p.id)
+		}
+	}
+}
+
+// pingSiblings pings the other replicas of master when master stops
+// answering this replica, so that the PINGs and their PONGs carry every
+// sibling's replication offset in their headers before an election ranks
+// by it. Heartbeats on the XDP path carry no offset, and random gossip may
+// take seconds to bring it in a large cluster.
+func (c *Core) pingSiblings(master wire.NodeID) {
+	if s := c.self(); s.master != master || s.flags&wire.FlagReplica == 0 {
+		return
+	}
+	for i := 1; i < len(c.records); i++ {
+		if r := &c.records[i]; r.master == master && r.flags&wire.FlagReplica != 0 && !r.failed() {
+			c.ping(r)
 		}
 	}
 }

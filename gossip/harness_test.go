@@ -31,6 +31,14 @@ type testNet struct {
 	offset   map[int]uint64
 	age      map[int]time.Duration
 	failover []FailoverEvent
+	// sentLog, when non-nil, records every message queued.
+	sentLog *[]sentMsg
+}
+
+type sentMsg struct {
+	at       time.Duration
+	from, to int
+	typ      wire.Type
 }
 
 type pending struct {
@@ -113,6 +121,9 @@ func (tn *testNet) out(from int, r Ready) {
 			continue
 		}
 		tn.sent++
+		if tn.sentLog != nil {
+			*tn.sentLog = append(*tn.sentLog, sentMsg{at: tn.now, from: from, to: to, typ: e.Msg.Type})
+		}
 		tn.queue = append(tn.queue, pending{at: tn.now + tn.latency, to: to, from: from, msg: tn.copyMsg(e.Msg)})
 	}
 	// The runtime's side of a manual failover: pause, then report the
