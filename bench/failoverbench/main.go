@@ -181,8 +181,23 @@ func runTrial(c config, sys, dir string, base int) (time.Duration, error) {
 	if replicaID == "" || victim < 0 {
 		return 0, fmt.Errorf("no master with a replica found in:\n%s", nodes)
 	}
-	// Let the cluster settle (Redis's replicas finish their first sync).
-	time.Sleep(2 * time.Second)
+	// Every replica must have finished its first sync: a replica whose
+	// link never came up has no data to fail over with (Redis's replicas
+	// refuse to stand then, and so do hearsay's).
+	if err := until(60*time.Second, func() bool {
+		synced := 0
+		for _, cl := range clients {
+			info, err := cl.Info(ctx, "replication").Result()
+			if err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_link_status:up") {
+				synced++
+			}
+		}
+		return synced == 3
+	}); err != nil {
+		return 0, fmt.Errorf("replicas did not sync: %w", err)
+	}
+	// A moment for the offsets to reach the bus headers on both systems.
+	time.Sleep(time.Second)
 	t0 := time.Now()
 	_ = syscall.Kill(-ps[victim].Cmd.Process.Pid, syscall.SIGKILL)
 	<-ps[victim].Done
