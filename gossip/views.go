@@ -116,7 +116,20 @@ type Peer struct {
 type Health struct {
 	SlotsAssigned, SlotsOK, SlotsPFail, SlotsFail int
 	Size                                          int // masters serving slots
-	OK                                            bool
+	// Covered: every slot is assigned and none is served by a FAIL master.
+	Covered bool
+	// Majority: a majority of the masters serving slots is reachable, so
+	// this node is not on the minority side of a partition.
+	Majority bool
+	// OK is Covered && Majority: Redis's cluster_state with
+	// cluster-require-full-coverage yes.
+	OK bool
+}
+
+// StateOK is the cluster state under Redis's cluster-require-full-coverage
+// setting: with fullCoverage false, only a majority is required.
+func (h Health) StateOK(fullCoverage bool) bool {
+	return h.Majority && (h.Covered || !fullCoverage)
 }
 
 // ClusterHealth applies the rule to a node table view (Core.Nodes).
@@ -145,6 +158,8 @@ func ClusterHealth(views []NodeView) Health {
 			h.SlotsOK += n
 		}
 	}
-	h.OK = h.SlotsAssigned == ring.Slots && h.SlotsFail == 0 && h.Size-unreachable >= h.Size/2+1
+	h.Covered = h.SlotsAssigned == ring.Slots && h.SlotsFail == 0
+	h.Majority = h.Size-unreachable >= h.Size/2+1
+	h.OK = h.Covered && h.Majority
 	return h
 }

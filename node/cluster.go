@@ -173,7 +173,7 @@ func (n *Node) clusterInfo(x *command.Ctx) {
 	if !ok {
 		return
 	}
-	in := clusterview.ComputeInfo(cv.nodes, cv.current, cv.config)
+	in := clusterview.ComputeInfo(cv.nodes, cv.current, cv.config, !n.cfg.PartialCoverage)
 	if n.view.Load().held {
 		in.OK = false
 	}

@@ -75,6 +75,16 @@ type Config struct {
 	// NodeTimeout×factor (plus the 10 s replication ping period) does not
 	// fail over automatically. 0 means any age, as in Redis.
 	ReplicaValidityFactor int
+	// PartialCoverage is Redis's cluster-require-full-coverage no: the
+	// cluster stays ok (and serves the slots it still has) when some slots
+	// are unassigned or served by a FAIL master, as long as this node sees
+	// a majority of the masters. The zero value is Redis's default, yes.
+	PartialCoverage bool
+	// AllowReadsWhenDown is Redis's cluster-allow-reads-when-down yes:
+	// while the cluster is down, read-only commands on slots this node
+	// serves (or, with READONLY, its master serves) still run; writes get
+	// "CLUSTERDOWN The cluster is down and only accepts read commands".
+	AllowReadsWhenDown bool
 	// Heartbeat is auto|xdp|udp|off (default auto): the transport of the
 	// UDP heartbeats on the bus port number (package bpf). xdp has the
 	// kernel answer PINGs and fails New with the reason when XDP is not
@@ -243,4 +253,12 @@ func (c *Config) withDefaults() (addrs, error) {
 		return a, errors.New("node: --bind is a wildcard address; set --announce-ip to an address peers can reach")
 	}
 	return a, nil
+}
+
+// yesNo renders a bool the way redis.conf and CONFIG GET write it.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

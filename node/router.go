@@ -67,12 +67,12 @@ func (n *Node) publish() {
 			v.master = ring.NodeID(nv.Master)
 		}
 	}
-	// The same rule as CLUSTER INFO's cluster_state (Redis's, with full
-	// coverage required), so that routing and INFO never disagree.
+	// The same rule as CLUSTER INFO's cluster_state (Redis's, with its
+	// full-coverage setting), so that routing and INFO never disagree.
 	if n.repl != nil {
 		n.repl.SetRole(v.replica, v.addrs[v.master])
 	}
-	info := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch)
+	info := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch, !n.cfg.PartialCoverage)
 	v.held = v.mySlots > 0 && (c.HeldFailed() || time.Now().Before(n.writableAt))
 	v.ok, v.size = info.OK && !v.held, info.Size
 	if prev := n.view.Load(); prev != nil && prev.snap == v.snap && prev.self == v.self {
@@ -95,6 +95,7 @@ func localSlots(snap *ring.Snapshot, self ring.NodeID) *[ring.Slots / 64]uint64 
 const (
 	errUnbound   = "CLUSTERDOWN Hash slot not served"
 	errDown      = "CLUSTERDOWN The cluster is down"
+	errDownRO    = "CLUSTERDOWN The cluster is down and only accepts read commands"
 	errTryAgain  = "TRYAGAIN Multiple keys request during rehashing of slot"
 	redirMoved   = "MOVED "
 	redirAsk     = "ASK "
@@ -124,7 +125,15 @@ func (n *Node) Route(conn *command.ConnState, cmd *command.Command, slot uint16,
 		return errUnbound, false
 	}
 	if !v.ok {
-		return errDown, false
+		// Redis's cluster-allow-reads-when-down: reads fall through to
+		// the usual rules (served when the slot is ours or, with
+		// READONLY, our master's; redirected otherwise), writes do not.
+		if !n.cfg.AllowReadsWhenDown {
+			return errDown, false
+		}
+		if cmd.Flags&command.FlagWrite != 0 {
+			return errDownRO, false
+		}
 	}
 	if cmd.Name == "migrate" {
 		// MIGRATE moves keys out of an open slot, from the source or the

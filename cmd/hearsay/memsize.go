@@ -27,3 +27,14 @@ func parseMemory(s string) (int64, error) {
 	}
 	return v * mul, nil
 }
+
+// parseYesNo parses a redis.conf boolean: yes or no, in any case.
+func parseYesNo(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "yes":
+		return true, nil
+	case "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("argument must be 'yes' or 'no', not %q", s)
+}

@@ -34,6 +34,15 @@ func runNode(args []string) int {
 	fs.StringVar(&cfg.Dir, "dir", ".", "directory of the node config file ("+node.StateFile+")")
 	fs.DurationVar(&cfg.NodeTimeout, "node-timeout", node.DefaultNodeTimeout, "how long a silent peer takes to become PFAIL")
 	fs.IntVar(&cfg.ReplicaValidityFactor, "replica-validity-factor", 10, "a replica whose master link was down longer than node-timeout × this (plus 10s) does not fail over automatically; 0 means any age (cluster-replica-validity-factor)")
+	fs.Func("cluster-require-full-coverage", "yes: the cluster is down while any slot is unassigned or served by a FAIL master; no: only a lost majority takes it down (default yes, as redis.conf)", func(s string) error {
+		full, err := parseYesNo(s)
+		cfg.PartialCoverage = !full
+		return err
+	})
+	fs.Func("cluster-allow-reads-when-down", "yes: while the cluster is down, read-only commands on slots this node serves still run (default no, as redis.conf)", func(s string) (err error) {
+		cfg.AllowReadsWhenDown, err = parseYesNo(s)
+		return err
+	})
 	fs.StringVar(&cfg.Heartbeat, "heartbeat", node.HeartbeatAuto, "heartbeat transport: auto (xdp, else udp)|xdp|udp|off (bus pings)")
 	fs.StringVar(&cfg.XDPInterface, "xdp-iface", "", "interface for the XDP heartbeat program (default: the one holding --bind; lo attaches in generic mode)")
 	fs.StringVar(&cfg.XDPMode, "xdp-mode", node.XDPModeAuto, "XDP attach mode for the first node on the interface: auto (native, else generic)|native|generic (a veth whose peer has no XDP program needs generic)")

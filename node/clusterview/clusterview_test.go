@@ -176,24 +176,30 @@ func TestComputeInfo(t *testing.T) {
 		name   string
 		change func(vs []gossip.NodeView) []gossip.NodeView
 		want   Info
+		// partialOK is the state with cluster-require-full-coverage no:
+		// only the majority rule applies.
+		partialOK bool
 	}{{
-		name:   "healthy",
-		change: func(vs []gossip.NodeView) []gossip.NodeView { return vs },
-		want:   Info{OK: true, SlotsAssigned: 16384, SlotsOK: 16384, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		name:      "healthy",
+		change:    func(vs []gossip.NodeView) []gossip.NodeView { return vs },
+		want:      Info{OK: true, SlotsAssigned: 16384, SlotsOK: 16384, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		partialOK: true,
 	}, {
 		name: "one master pfail: slots pfail, still ok (2 of 3 reachable)",
 		change: func(vs []gossip.NodeView) []gossip.NodeView {
 			vs[2].Flags |= wire.FlagPFail
 			return vs
 		},
-		want: Info{OK: true, SlotsAssigned: 16384, SlotsOK: 10922, SlotsPFail: 5462, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		want:      Info{OK: true, SlotsAssigned: 16384, SlotsOK: 10922, SlotsPFail: 5462, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		partialOK: true,
 	}, {
 		name: "one master fail: its slots fail, state fail",
 		change: func(vs []gossip.NodeView) []gossip.NodeView {
 			vs[0].Flags |= wire.FlagFail | wire.FlagPFail
 			return vs
 		},
-		want: Info{SlotsAssigned: 16384, SlotsOK: 10923, SlotsFail: 5461, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		want:      Info{SlotsAssigned: 16384, SlotsOK: 10923, SlotsFail: 5461, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		partialOK: true,
 	}, {
 		name: "two masters pfail: minority, state fail",
 		change: func(vs []gossip.NodeView) []gossip.NodeView {
@@ -201,20 +207,25 @@ func TestComputeInfo(t *testing.T) {
 			vs[2].Flags |= wire.FlagPFail
 			return vs
 		},
-		want: Info{SlotsAssigned: 16384, SlotsOK: 5461, SlotsPFail: 10923, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		want:      Info{SlotsAssigned: 16384, SlotsOK: 5461, SlotsPFail: 10923, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		partialOK: false,
 	}, {
 		name: "a slot unassigned: state fail",
 		change: func(vs []gossip.NodeView) []gossip.NodeView {
 			vs[0].Slots = []ring.Range{rg(10923, 16382)}
 			return vs
 		},
-		want: Info{SlotsAssigned: 16383, SlotsOK: 16383, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		want:      Info{SlotsAssigned: 16383, SlotsOK: 16383, KnownNodes: 6, Size: 3, CurrentEpoch: 6, MyEpoch: 1},
+		partialOK: true,
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := ComputeInfo(tc.change(threeMasters(t)), 6, 1)
+			got := ComputeInfo(tc.change(threeMasters(t)), 6, 1, true)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("ComputeInfo:\n got %+v\nwant %+v", got, tc.want)
+			}
+			if got := ComputeInfo(tc.change(threeMasters(t)), 6, 1, false); got.OK != tc.partialOK {
+				t.Errorf("without full coverage: state ok %v, want %v", got.OK, tc.partialOK)
 			}
 		})
 	}

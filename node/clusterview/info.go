@@ -109,10 +109,10 @@ func InfoText(dst []byte, in Info) []byte {
 // fail when a slot is unassigned, when a slot is served by a FAIL master, or
 // when fewer than a majority of the slot-serving masters are reachable from
 // this node. Messages are left for the caller.
-func ComputeInfo(views []gossip.NodeView, currentEpoch, myEpoch uint64) Info {
+func ComputeInfo(views []gossip.NodeView, currentEpoch, myEpoch uint64, fullCoverage bool) Info {
 	h := gossip.ClusterHealth(views)
 	return Info{
-		OK: h.OK, SlotsAssigned: h.SlotsAssigned, SlotsOK: h.SlotsOK, SlotsPFail: h.SlotsPFail, SlotsFail: h.SlotsFail,
+		OK: h.StateOK(fullCoverage), SlotsAssigned: h.SlotsAssigned, SlotsOK: h.SlotsOK, SlotsPFail: h.SlotsPFail, SlotsFail: h.SlotsFail,
 		KnownNodes: len(views), Size: h.Size, CurrentEpoch: currentEpoch, MyEpoch: myEpoch,
 	}
 }
