@@ -67,6 +67,11 @@ type Config struct {
 	ValidityFactor int
 	// ManualFailoverTimeout bounds CLUSTER FAILOVER. Default 5s, as Redis.
 	ManualFailoverTimeout time.Duration
+	// MigrationBarrier is Redis's cluster-migration-barrier: a replica
+	// moves to an orphaned master only if its own master keeps more than
+	// this many working replicas. 0 takes Redis's default, 1; negative
+	// turns replica migration off (cluster-allow-replica-migration no).
+	MigrationBarrier int
 	// Seed seeds the core's own random source. Cores with the same seed and
 	// the same inputs make the same decisions.
 	Seed uint64

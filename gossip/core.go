@@ -134,6 +134,8 @@ type Core struct {
 	failedSelf time.Duration // when this node learned it is FAIL; 0 when not
 	selfFailed bool
 
+	migrate replicaMigration
+
 	// output
 	ready   Ready
 	pool    []*wire.Message
@@ -201,6 +203,9 @@ func (cfg *Config) withDefaults() {
 	}
 	if cfg.SmallCluster <= 0 {
 		cfg.SmallCluster = 64
+	}
+	if cfg.MigrationBarrier == 0 {
+		cfg.MigrationBarrier = 1
 	}
 }
 

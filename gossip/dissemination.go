@@ -255,6 +255,7 @@ func (c *Core) Tick(now time.Duration) Ready {
 	c.expireReports()
 	c.maybeRefute()
 	c.tickElection()
+	c.tickReplicaMigration()
 	if now-c.lastSync >= c.cfg.SyncInterval {
 		c.lastSync = now
 		c.syncRound()

@@ -100,6 +100,7 @@ const (
 	FailoverAck                              // a vote for this node's election arrived
 	FailoverPromoted                         // this node took its master's slots
 	FailoverTakeover                         // likewise, without votes
+	FailoverMigrated                         // this replica moved to an orphaned master (Node)
 )
 
 // ReplicationStatus tells the core about this node's replication, for the

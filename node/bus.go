@@ -287,6 +287,8 @@ func (b *bus) failoverEvent(e *gossip.FailoverEvent) {
 		n.log.Info("failover: promoted to master", "old_master", e.Node.String(), "config_epoch", e.Epoch)
 	case gossip.FailoverTakeover:
 		n.log.Info("failover: took over without votes", "old_master", e.Node.String(), "config_epoch", e.Epoch)
+	case gossip.FailoverMigrated:
+		n.log.Info("replica migration: moving to an orphaned master", "master", e.Node.String())
 	}
 }
 

@@ -85,6 +85,13 @@ type Config struct {
 	// serves (or, with READONLY, its master serves) still run; writes get
 	// "CLUSTERDOWN The cluster is down and only accepts read commands".
 	AllowReadsWhenDown bool
+	// MigrationBarrier is Redis's cluster-migration-barrier: a spare
+	// replica moves to a master left without working replicas only if its
+	// own master keeps more than this many. Default 1 (as is 0: a master
+	// must have two working replicas before one can leave).
+	MigrationBarrier int
+	// NoReplicaMigration is Redis's cluster-allow-replica-migration no.
+	NoReplicaMigration bool
 	// Heartbeat is auto|xdp|udp|off (default auto): the transport of the
 	// UDP heartbeats on the bus port number (package bpf). xdp has the
 	// kernel answer PINGs and fails New with the reason when XDP is not

@@ -442,3 +442,82 @@ func TestFailoverStoppedMasterXDP(t *testing.T) {
 	})
 	waitAgree(t, ps, 20*time.Second)
 }
+
+// TestReplicaMigration gives one master a second replica, kills the only
+// replica of another, and checks that one spare replica moves to the
+// orphaned master and syncs its data, as Redis's replica migration does.
+func TestReplicaMigration(t *testing.T) {
+	ps := shardCluster(t)
+	rich, spare := pickShard(t, ps)
+	var poor, lost *proc
+	for _, p := range ps {
+		if p == spare || infoField(t, p.addr(), "replication", "role") != "slave" {
+			continue
+		}
+		port := infoField(t, p.addr(), "replication", "master_port")
+		for _, m := range ps {
+			if strconv.Itoa(m.port) == port && m != rich {
+				poor, lost = m, p
+			}
+		}
+	}
+	if poor == nil {
+		t.Fatal("no second shard")
+	}
+	extra := startNode(t, freePort(t), t.TempDir())
+	do(t, extra, "CLUSTER", "MEET", "127.0.0.1", rich.port)
+	all := append(slices.Clone(ps), extra)
+	waitAgree(t, all, 20*time.Second)
+	do(t, extra, "CLUSTER", "REPLICATE", do(t, rich, "CLUSTER", "MYID").(string))
+	waitReplicaCaughtUp(t, rich.addr(), extra.addr(), 20*time.Second)
+	key := keyOn(t, client(t, poor))
+	do(t, poor, "SET", key, "kept")
+	lost.kill()
+	// One of rich's two replicas moves to poor (the one with the smaller
+	// ID; either is right here) about 5 s after poor lost its replica.
+	deadline := time.Now().Add(30 * time.Second)
+	var moved *proc
+	for moved == nil {
+		for _, p := range []*proc{spare, extra} {
+			if infoField(t, p.addr(), "replication", "master_port") == strconv.Itoa(poor.port) {
+				moved = p
+			}
+		}
+		if time.Now().After(deadline) {
+			n, _ := rawClusterNodes(poor)
+			t.Fatalf("no replica moved to the orphaned master:\n%s", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitReplicaCaughtUp(t, poor.addr(), moved.addr(), 20*time.Second)
+	rc := redis.NewClient(&redis.Options{Addr: moved.addr(), Protocol: 2})
+	defer rc.Close()
+	ctx := context.Background()
+	if err := rc.Do(ctx, "READONLY").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rc.Get(ctx, key).Result(); err != nil || v != "kept" {
+		t.Fatalf("moved replica: GET %s = %q, %v", key, v, err)
+	}
+	// The other replica stays with rich: rich keeps one.
+	other := spare
+	if moved == spare {
+		other = extra
+	}
+	if got := infoField(t, other.addr(), "replication", "master_port"); got != strconv.Itoa(rich.port) {
+		t.Fatalf("the other replica follows port %s, want %d", got, rich.port)
+	}
+	if !strings.Contains(logOf(t, moved), "replica migration: moving to an orphaned master") {
+		t.Error("no log line for the migration")
+	}
+}
+
+// logOf returns what p has logged so far.
+func logOf(t *testing.T, p *proc) string {
+	t.Helper()
+	b, err := os.ReadFile(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -280,6 +280,8 @@ func (m *nodeMetrics) failover(e *gossip.FailoverEvent) {
 		} else {
 			m.set.GetOrCreateCounter(`hearsay_failover_votes_refused_total{reason="` + metricLabel(e.Reason) + `"}`).Inc()
 		}
+	case gossip.FailoverMigrated:
+		m.set.GetOrCreateCounter(`hearsay_replica_migrations_total`).Inc()
 	case gossip.FailoverPromoted, gossip.FailoverTakeover:
 		m.set.GetOrCreateCounter(`hearsay_failover_promotions_total`).Inc()
 		if t := m.electionStart.Swap(0); t != 0 {

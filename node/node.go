@@ -103,6 +103,7 @@ func New(cfg Config) (*Node, error) {
 		Addr:              wire.Addr{IP: a.announce, Port: uint16(cfg.Port), BusPort: uint16(cfg.BusPort)},
 		NodeTimeout:       cfg.NodeTimeout,
 		ValidityFactor:    validityFactor(cfg.ReplicaValidityFactor),
+		MigrationBarrier:  migrationBarrier(&cfg),
 		ExternalHeartbeat: cfg.Heartbeats != nil || cfg.Heartbeat != HeartbeatOff,
 		Seed:              binary.LittleEndian.Uint64(seed[:]),
 	}
@@ -160,6 +161,8 @@ func New(cfg Config) (*Node, error) {
 			"cluster-require-full-coverage":   yesNo(!cfg.PartialCoverage),
 			"cluster-allow-reads-when-down":   yesNo(cfg.AllowReadsWhenDown),
 			"cluster-replica-validity-factor": strconv.Itoa(cfg.ReplicaValidityFactor),
+			"cluster-migration-barrier":       strconv.Itoa(max(cfg.MigrationBarrier, 0)),
+			"cluster-allow-replica-migration": yesNo(!cfg.NoReplicaMigration),
 			"client-output-buffer-limit":      cfg.OutputLimits.String(),
 		},
 		MaxClients: n.maxClients,
@@ -481,4 +484,13 @@ func validityFactor(f int) int {
 		return -1
 	}
 	return f
+}
+
+// migrationBarrier maps the node's replica-migration settings onto the
+// core's: negative turns migration off.
+func migrationBarrier(cfg *Config) int {
+	if cfg.NoReplicaMigration {
+		return -1
+	}
+	return max(cfg.MigrationBarrier, 0)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,20 @@ func runNode(args []string) int {
 	fs.Func("cluster-require-full-coverage", "yes: the cluster is down while any slot is unassigned or served by a FAIL master; no: only a lost majority takes it down (default yes, as redis.conf)", func(s string) error {
 		full, err := parseYesNo(s)
 		cfg.PartialCoverage = !full
+		return err
+	})
+	cfg.MigrationBarrier = 1
+	fs.Func("migration-barrier", "a spare replica moves to a master left without working replicas only if its own master keeps more than this many (cluster-migration-barrier, default 1)", func(s string) error {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return fmt.Errorf("want a count of replicas (0 or more), not %q", s)
+		}
+		cfg.MigrationBarrier = v
+		return nil
+	})
+	fs.Func("cluster-allow-replica-migration", "no: replicas never move to orphaned masters (default yes, as redis.conf)", func(s string) error {
+		allow, err := parseYesNo(s)
+		cfg.NoReplicaMigration = !allow
 		return err
 	})
 	fs.Func("cluster-allow-reads-when-down", "yes: while the cluster is down, read-only commands on slots this node serves still run (default no, as redis.conf)", func(s string) (err error) {
