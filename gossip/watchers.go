@@ -4,7 +4,7 @@ import "github.com/hearsay/hearsay/gossip/wire"
 
 // Watchers appends the peers that monitor this node: those whose Monitored
 // holds it. A heartbeat responder answers only the peers it knows (the XDP
-// program drops PINGs from unknown senders), so the runtime gives its
+// program drops PINGs from unknown senders), so HeartbeatPlan gives the
 // heartbeat transport Monitored ∪ Watchers. In a small cluster everyone
 // watches everyone and this equals Monitored. At scale a node monitors
 // the K nodes before it on the observer ring and is watched by the K after
