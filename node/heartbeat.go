@@ -49,10 +49,10 @@ type HeartbeatSample struct {
 type heartbeatDriver struct {
 	n         *Node
 	hb        Heartbeats
-	pingEvery time.Duration // the core's ping cadence, for INFO
-	peers     []gossip.Peer // the latest plan's peer set
-	peersOK   bool          // SetPeers succeeded with the latest changed set
-	mon       map[wire.NodeID]bool
+	pingEvery time.Duration        // the core's ping cadence, for INFO
+	peers     []gossip.Peer        // the latest plan's peer set
+	peersOK   bool                 // SetPeers succeeded with the latest changed set
+	mon       map[wire.NodeID]bool // the plan's monitored peers, for the answering count
 	samples   []HeartbeatSample
 	peerCount atomic.Int64 // len(peers), for INFO and /metrics
 	answering atomic.Int64 // monitored peers whose last PONG is under NodeTimeout old
