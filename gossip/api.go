@@ -30,6 +30,12 @@ type Config struct {
 	// heartbeats do not come from outside (ExternalHeartbeat false).
 	// Default NodeTimeout/2 (Redis's rule), at least GossipInterval.
 	PingInterval time.Duration
+	// HeartbeatInterval is how often HeartbeatPlan asks for a round of
+	// heartbeat PINGs when ExternalHeartbeat is set. Default
+	// NodeTimeout/4: a peer must miss four in a row before it is PFAIL,
+	// so one lost datagram never accuses anyone, and idle heartbeat
+	// traffic stays proportional to 1/NodeTimeout.
+	HeartbeatInterval time.Duration
 	// SyncInterval is the period of the push-pull anti-entropy exchange with
 	// one peer whose state digest differs from ours. Default 1s.
 	SyncInterval time.Duration
@@ -55,7 +61,8 @@ type Config struct {
 	SmallCluster int
 	// ExternalHeartbeat says liveness samples arrive through Heartbeat (XDP
 	// or the UDP fallback), so the core does not ping monitored peers on
-	// the bus just for liveness.
+	// the bus just for liveness. The runtime then drives the transport
+	// with HeartbeatPlan.
 	ExternalHeartbeat bool
 	// AntiEntropy picks the direction of the periodic state exchange. The
 	// zero value is push-pull, the node's default.

@@ -124,6 +124,7 @@ type Core struct {
 	mismatch      [8]wire.NodeID // recent peers whose digest differed from ours
 	mismatchN     int
 	pick          []int // scratch for randomPeers
+	hb            hbPolicy
 
 	// timers
 	now        time.Duration
@@ -182,6 +183,9 @@ func (cfg *Config) withDefaults() {
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = max(cfg.NodeTimeout/2, cfg.GossipInterval)
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = cfg.NodeTimeout / 4
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = time.Second

@@ -10,12 +10,15 @@
 //
 //   - Tick(now) advances timers: gossip, pings, anti-entropy, PFAIL, expiry.
 //   - Step(now, msg) handles one decoded bus message.
-//   - Heartbeat(now, peer, sample) feeds liveness from XDP or its fallback.
+//   - Heartbeat(now, peer, sample) feeds liveness from XDP or its fallback;
+//     HeartbeatPlan(now, dst) tells that transport which peers to know and
+//     when to ping them, so the heartbeat policy lives here too.
 //   - Admin calls (Meet, Forget, AddSlots, SetSlot, Replicate, Reset, ...)
 //     return an error on bad input and change nothing then.
 //
-// Every call returns one Ready: messages to send, whether durable state must
-// be written first, and events. now is monotonic time from any origin.
+// Every call but HeartbeatPlan (which only plans I/O) returns one Ready:
+// messages to send, whether durable state must be written first, and
+// events. now is monotonic time from any origin.
 //
 // # The rules
 //

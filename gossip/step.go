@@ -131,24 +131,3 @@ func (c *Core) peerReports(id wire.NodeID) []report {
 	}
 	return nil
 }
-
-// Heartbeat feeds one liveness sample from the heartbeat path. A PONG only
-// proves life when its progress counter moved: a hung process keeps a kernel
-// that answers.
-func (c *Core) Heartbeat(now time.Duration, peer wire.NodeID, s HeartbeatSample) Ready {
-	c.begin(now)
-	if c.lookup(peer) != nil && s.PongsRecv > 0 {
-		p := c.peer(peer)
-		if !p.hbSeen || s.Progress != p.hbProgress {
-			p.hbSeen = true
-			p.hbProgress = s.Progress
-			if s.LastPong > p.hbAlive {
-				p.hbAlive = s.LastPong
-			}
-			if now-p.hbAlive <= c.cfg.NodeTimeout {
-				c.alive(p)
-			}
-		}
-	}
-	return c.finish()
-}

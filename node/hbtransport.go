@@ -25,15 +25,17 @@ type HeartbeatStatser interface {
 	Stats() (HeartbeatStats, error)
 }
 
-// heartbeatPingInterval is how often every monitored peer gets a PING:
-// NodeTimeout/4, at most once per bus tick (the driver runs on ticks, so the
-// interval is effectively rounded up to a multiple of busTick). A peer must
-// miss four in a row before it is PFAIL, so one lost datagram never accuses
-// anyone, and idle heartbeat traffic stays proportional to 1/NodeTimeout,
-// like Redis's pings at NodeTimeout/2: a short timeout (which XDP makes
-// cheap) buys fast detection, a long one costs almost nothing.
-func heartbeatPingInterval(nodeTimeout time.Duration) time.Duration {
-	return max(nodeTimeout/4, busTick)
+// heartbeatPingInterval is how often every heartbeat peer gets a PING,
+// given the core's HeartbeatInterval (NodeTimeout/4 by default): the core
+// decides when a round is due, and the driver asks it once per bus tick, so
+// the interval is effectively rounded up to a multiple of busTick and is at
+// least one tick. A peer must miss four in a row before it is PFAIL, so one
+// lost datagram never accuses anyone, and idle heartbeat traffic stays
+// proportional to 1/NodeTimeout, like Redis's pings at NodeTimeout/2: a
+// short timeout (which XDP makes cheap) buys fast detection, a long one
+// costs almost nothing.
+func heartbeatPingInterval(coreInterval time.Duration) time.Duration {
+	return max(coreInterval, busTick)
 }
 
 // bpfHeartbeats adapts a bpf.Heartbeater to Heartbeats: peers are keyed by
@@ -52,7 +54,8 @@ type bpfHeartbeats struct {
 
 // openHeartbeats creates the transport for cfg.Heartbeat (auto, xdp or
 // udp). Under xdp it fails with the reason when XDP is not possible.
-func openHeartbeats(cfg *Config, a addrs, id wire.NodeID, clock func() time.Duration) (*bpfHeartbeats, error) {
+// pingEvery is only logged.
+func openHeartbeats(cfg *Config, a addrs, id wire.NodeID, clock func() time.Duration, pingEvery time.Duration) (*bpfHeartbeats, error) {
 	log := cfg.Logger
 	bcfg := bpf.Config{
 		Key:       id.Key(),
@@ -80,7 +83,7 @@ func openHeartbeats(cfg *Config, a addrs, id wire.NodeID, clock func() time.Dura
 		return nil, fmt.Errorf("node: --heartbeat %s: %w", cfg.Heartbeat, err)
 	}
 	attrs := []any{"mode", string(h.Mode()), "requested", cfg.Heartbeat, "bind", bcfg.Bind.String(),
-		"auth", bcfg.Secret != nil, "ping_interval", heartbeatPingInterval(cfg.NodeTimeout)}
+		"auth", bcfg.Secret != nil, "ping_interval", pingEvery}
 	if x, ok := h.(*bpf.XDP); ok {
 		attrs = append(attrs, "iface", x.Interface(), "attach", string(x.AttachMode()), "pins", x.PinDir())
 	}

@@ -78,14 +78,23 @@ func TestBPFHeartbeatsAdapter(t *testing.T) {
 	}
 }
 
+// The ping cadence is the core's HeartbeatInterval (NodeTimeout/4 by
+// default), at least one bus tick.
 func TestHeartbeatPingInterval(t *testing.T) {
 	for _, c := range []struct{ timeout, want time.Duration }{
 		{5 * time.Second, 1250 * time.Millisecond},
 		{300 * time.Millisecond, 75 * time.Millisecond},
 		{40 * time.Millisecond, busTick},
 	} {
-		if got := heartbeatPingInterval(c.timeout); got != c.want {
-			t.Errorf("heartbeatPingInterval(%v) = %v, want %v", c.timeout, got, c.want)
+		var id wire.NodeID
+		id[0] = 1
+		core, err := gossip.New(gossip.Config{ID: id, NodeTimeout: c.timeout,
+			Addr: wire.Addr{IP: netip.MustParseAddr("127.0.0.1"), Port: 7000, BusPort: 17000}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := heartbeatPingInterval(core.Config().HeartbeatInterval); got != c.want {
+			t.Errorf("node timeout %v: ping interval %v, want %v", c.timeout, got, c.want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -10,15 +9,17 @@ import (
 )
 
 // Heartbeats is the seam for the XDP heartbeat fast path and its UDP
-// fallback (package bpf). The node drives it from the bus loop: Tick every
-// loop tick (so a hung process stops advancing its progress counter),
-// SetPeers when the monitored set changes, SendPings once per ping period,
-// and Samples to feed the core. Samples are already on the core's clock and
+// fallback (package bpf). The node drives it from the bus loop as the
+// core's HeartbeatPlan says: Tick every loop tick (so a hung process stops
+// advancing its progress counter), SetPeers when the plan's peer set
+// changes, SendPings when the plan asks for a round, and Samples to feed
+// the core. Samples are already on the core's clock and
 // keyed by node ID; an adapter over bpf.Heartbeater does that translation.
 type Heartbeats interface {
 	// Mode names the transport in use ("xdp" or "udp").
 	Mode() string
-	// SetPeers replaces the monitored peers.
+	// SetPeers replaces the peers: those pinged, answered and sampled.
+	// It must not keep peers after it returns.
 	SetPeers(peers []gossip.Peer) error
 	// Tick advances the progress counter stamped into our PONGs.
 	Tick() error
@@ -39,30 +40,28 @@ type HeartbeatSample struct {
 	Sample gossip.HeartbeatSample
 }
 
-// heartbeatDriver feeds a Heartbeats transport from the bus loop. Every
-// tick it bumps the progress counter, keeps the transport's peers equal to
-// the core's monitored set, reads all samples once and feeds them to the
-// core; every pingEvery it sends one PING to each monitored peer.
+// heartbeatDriver feeds a Heartbeats transport from the bus loop. The
+// policy is the core's (gossip.Core.HeartbeatPlan and Heartbeat); the
+// driver only does the I/O: every tick it bumps the progress counter, asks
+// the core for its plan, replaces the transport's peers when the plan
+// changed, sends PINGs when the plan says they are due, and feeds every
+// sample it reads to the core.
 type heartbeatDriver struct {
 	n         *Node
 	hb        Heartbeats
-	pingEvery time.Duration
-	peers     []gossip.Peer // the set last given to SetPeers: monitored, then watchers
-	nmon      int           // peers[:nmon] are monitored
-	mon       map[wire.NodeID]bool
-	seen      map[wire.NodeID]bool
-	next      []gossip.Peer
-	peersOK   bool // SetPeers succeeded with peers
+	pingEvery time.Duration        // the core's ping cadence, for INFO
+	peers     []gossip.Peer        // the latest plan's peer set
+	peersOK   bool                 // SetPeers succeeded with the latest changed set
+	mon       map[wire.NodeID]bool // the plan's monitored peers, for the answering count
 	samples   []HeartbeatSample
-	lastPing  time.Duration
 	peerCount atomic.Int64 // len(peers), for INFO and /metrics
-	answering atomic.Int64 // peers whose last PONG is under NodeTimeout old
+	answering atomic.Int64 // monitored peers whose last PONG is under NodeTimeout old
 	stats     hbStatsCache
 }
 
 func newHeartbeatDriver(n *Node, hb Heartbeats) *heartbeatDriver {
-	d := &heartbeatDriver{n: n, hb: hb, pingEvery: heartbeatPingInterval(n.cfg.NodeTimeout),
-		mon: map[wire.NodeID]bool{}, seen: map[wire.NodeID]bool{}}
+	d := &heartbeatDriver{n: n, hb: hb, pingEvery: heartbeatPingInterval(n.core.Config().HeartbeatInterval),
+		mon: map[wire.NodeID]bool{}}
 	d.stats.d = d
 	return d
 }
@@ -73,43 +72,24 @@ func (d *heartbeatDriver) tick(now time.Duration) {
 	if err := d.hb.Tick(); err != nil {
 		n.metrics.heartbeatErrors.Inc()
 	}
-	// Ping and answer the peers we monitor, and answer (so also ping) the
-	// peers that monitor us: at scale the two sets differ, and a
-	// responder drops PINGs from peers it does not know.
-	d.next = n.core.Monitored(d.next[:0])
-	mon := len(d.next)
-	clear(d.seen)
-	for _, p := range d.next {
-		d.seen[p.ID] = true
-	}
-	d.next = n.core.Watchers(d.next)
-	kept := d.next[:mon]
-	for _, p := range d.next[mon:] {
-		if !d.seen[p.ID] {
-			d.seen[p.ID] = true
-			kept = append(kept, p)
-		}
-	}
-	d.next = kept
-	// The same list with another split (a watcher became monitored, or
-	// back) changes which samples the core gets, so compare nmon too.
-	if !d.peersOK || mon != d.nmon || !slices.Equal(d.next, d.peers) {
-		d.peers, d.next = d.next, d.peers
-		d.nmon = mon
+	plan := n.core.HeartbeatPlan(now, d.peers)
+	d.peers = plan.Peers
+	if plan.Changed {
 		clear(d.mon)
-		for _, p := range d.peers[:mon] {
+		for _, p := range plan.Peers[:plan.Monitored] {
 			d.mon[p.ID] = true
 		}
+		d.peerCount.Store(int64(len(plan.Peers)))
+	}
+	if plan.Changed || !d.peersOK {
 		d.peersOK = true
-		d.peerCount.Store(int64(len(d.peers)))
-		if err := d.hb.SetPeers(d.peers); err != nil {
+		if err := d.hb.SetPeers(plan.Peers); err != nil {
 			d.peersOK = false // retried next tick
 			n.metrics.heartbeatErrors.Inc()
 			n.log.Warn("heartbeat: cannot set peers", "err", err)
 		}
 	}
-	if now-d.lastPing >= d.pingEvery && len(d.peers) > 0 {
-		d.lastPing = now
+	if plan.Ping {
 		if err := d.hb.SendPings(); err != nil {
 			n.metrics.heartbeatErrors.Inc()
 		}
@@ -121,12 +101,11 @@ func (d *heartbeatDriver) tick(now time.Duration) {
 	}
 	answering := 0
 	for _, s := range d.samples {
-		if !d.mon[s.Peer] {
-			continue // a watcher only: the core judges the peers it monitors
-		}
-		if s.Sample.PongsRecv > 0 && now-s.Sample.LastPong <= n.cfg.NodeTimeout {
+		if d.mon[s.Peer] && s.Sample.PongsRecv > 0 && now-s.Sample.LastPong <= n.cfg.NodeTimeout {
 			answering++
 		}
+		// Every sample goes to the core, which ignores the peers it
+		// does not monitor.
 		n.bus.apply(n.core.Heartbeat(now, s.Peer, s.Sample))
 	}
 	d.answering.Store(int64(answering))

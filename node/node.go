@@ -133,7 +133,7 @@ func New(cfg Config) (*Node, error) {
 	n.cli = &clientServer{n: n, booted: make(chan struct{})}
 	if hb := cfg.Heartbeats; hb != nil || cfg.Heartbeat != HeartbeatOff {
 		if hb == nil {
-			t, err := openHeartbeats(&n.cfg, a, n.core.ID(), n.now)
+			t, err := openHeartbeats(&n.cfg, a, n.core.ID(), n.now, heartbeatPingInterval(n.core.Config().HeartbeatInterval))
 			if err != nil {
 				return nil, err
 			}

@@ -15,15 +15,16 @@
 // # How it works
 //
 // The simulator is a discrete-event loop over a priority queue ordered by
-// virtual time (ties by insertion order). There are three kinds of event,
+// virtual time (ties by insertion order). There are four kinds of event,
 // and a probe between them:
 //
 //   - a tick: a core's Tick(now). Each node ticks every Options.Tick with
 //     a random phase and ±10% jitter, as real timers do;
 //   - a delivery: a frame arrives; it is decoded and stepped into the
 //     receiving core;
-//   - an action: a crash, a restart, a partition, a heal, an admin call
-//     such as MEET or a slot takeover, scheduled with At;
+//   - a heartbeat packet arrives at a host's kernel (below);
+//   - an action: a crash, a restart, a stall, a partition, a heal, an
+//     admin call such as MEET or a slot takeover, scheduled with At;
 //   - and the probe, between steps of RunUntilTrue, checks whether the
 //     cluster has converged.
 //
@@ -41,6 +42,36 @@
 // the next tick after a Ready with Dirty set (a lazy write, which a crash
 // can lose). That is the contract a runtime keeps, so a restart exposes any
 // state the core forgot to ask to persist.
+//
+// # Heartbeats and stalls
+//
+// By default the cores ping their monitored peers on the bus. With
+// Options.Core.ExternalHeartbeat (Config.ExternalHeartbeat, flag
+// --external-heartbeat) liveness comes from a model of the XDP heartbeat
+// transport instead. Each host has a kernel: it knows the peers its
+// process last gave it, answers their PINGs with a PONG stamped with the
+// process's progress counter, and records their PONGs (count, time, RTT,
+// progress). After each Tick the simulator plays the node's heartbeat
+// driver: it bumps the progress counter, asks the core for its
+// HeartbeatPlan, replaces the kernel's peers when the plan changed, sends
+// one PING per peer when the plan says a round is due, and feeds every
+// peer's sample to Core.Heartbeat. PINGs and PONGs are the real 48-byte
+// packets of bpf/hbpacket (with the MAC when Secret is set), not bus
+// frames: datagrams with the bus's latency and loss, dropped across a
+// partition at send and at arrival, and counted apart in Stats
+// (Heartbeats, HeartbeatBytes, HeartbeatsDropped). A crashed host's kernel
+// answers nothing; the restarted process sets it up again.
+//
+// Stall(i) freezes node i's process, as SIGSTOP, a long GC pause or a
+// swap storm would: its core is neither ticked nor stepped and its
+// progress counter stops, but its kernel keeps answering PINGs, so PONGs
+// keep coming with a counter that does not move, and the core must judge
+// by the counter. Bus frames that reach a stalled node wait in its socket
+// buffers, as TCP keeps them (up to 4096; more are dropped, as a full
+// buffer would eventually break the link), and are stepped in arrival
+// order when Resume(i) lets it run again; its next tick sees the gap. A
+// stalled node is up, but Do on it fails; Crash ends a stall and loses
+// the buffered frames.
 //
 // Cores never see the simulator's clock directly: their now is CoreOrigin
 // plus virtual time, since a real monotonic clock does not start at zero.
@@ -73,9 +104,12 @@
 // second during convergence and in a steady window, and peak heap per node.
 //
 // RunMix is what TestSimSeeds runs for hundreds of seeds: joins, crashes,
-// restarts, partitions that heal and 0-20% loss, after which all nodes
-// must share one node table and one slot table, epochs must never have
-// gone backwards (checked on every Ready and across restarts), and no slot
-// may have two owners with the same configEpoch. A failing seed prints the
-// go test and hearsay commands that replay it.
+// restarts, stalls, partitions that heal, elections and 0-20% loss, with
+// liveness from bus pings for odd seeds and from the modelled heartbeat
+// transport for even ones. Every Ready is checked: epochs must never go
+// backwards (across restarts too), no voter may grant one epoch twice and
+// no epoch may have two winners. After healing all nodes must share one
+// node table and one slot table, no slot may have two owners with the same
+// configEpoch, and every slot's owner must be a live master. A failing
+// seed prints the go test and hearsay commands that replay it.
 package sim

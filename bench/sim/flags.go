@@ -40,7 +40,8 @@ func (f lossFlag) Set(s string) error {
 //
 //	--nodes N [--masters M] --scenario join|fail|config|mix --loss P
 //	--latency D [--jitter D] --seed S [--period D] [--timeout D]
-//	[--warmup D] [--steady D] [--duration D] [--sample D] [--json]
+//	[--warmup D] [--steady D] [--duration D] [--sample D]
+//	[--external-heartbeat] [--json]
 //
 // Durations take Go syntax (1ms, 5s). Loss is a fraction or a percentage.
 // It returns the Config, whether --json was given, and an error naming the
@@ -63,6 +64,7 @@ func ParseFlags(args []string) (Config, bool, error) {
 	fs.DurationVar(&cfg.Steady, "steady", cfg.Steady, "steady-state traffic window")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "virtual time allowed for convergence after the event")
 	fs.DurationVar(&cfg.Sample, "sample", cfg.Sample, "how often convergence is checked (virtual time)")
+	fs.BoolVar(&cfg.ExternalHeartbeat, "external-heartbeat", cfg.ExternalHeartbeat, "liveness from modelled XDP heartbeats (PINGs answered by each host's kernel, progress counters) instead of bus pings")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	if err := cli.Parse(fs, args); err != nil {
 		return Config{}, false, err

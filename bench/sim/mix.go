@@ -12,8 +12,9 @@ import (
 )
 
 // MixConfig is the configuration the simulation tests run for one seed:
-// 10-20 nodes with a 1s node timeout and up to 20% loss. Its Command
-// replays it.
+// 10-20 nodes with a 1s node timeout and up to 20% loss, with liveness
+// from the modelled heartbeat transport for even seeds and from bus pings
+// for odd ones. Its Command replays it.
 func MixConfig(seed uint64) Config {
 	c := DefaultConfig()
 	c.Scenario = ScenarioMix
@@ -22,6 +23,7 @@ func MixConfig(seed uint64) Config {
 	c.Loss = 0.2
 	c.Timeout = time.Second
 	c.Duration = 60 * time.Second
+	c.ExternalHeartbeat = seed%2 == 0
 	return c
 }
 
@@ -52,6 +54,9 @@ func (c *Config) Command() string {
 			fmt.Fprintf(&b, " --%s %v", f.name, f.v)
 		}
 	}
+	if c.ExternalHeartbeat {
+		b.WriteString(" --external-heartbeat")
+	}
 	fmt.Fprintf(&b, " --seed %d", c.Seed)
 	return b.String()
 }
@@ -67,17 +72,26 @@ const mixPhase = 8 * time.Second
 //     rest boot fresh and MEET a random member within the first 2s;
 //   - a loss probability in [0, cfg.Loss];
 //   - 3 to 8 faults over the first 8s: crashes (restarted from persisted
-//     state 0.3-3s later), partitions into two random sides (healed 0.5-4s
-//     later), AddSlots of unassigned slots, slot takeovers by a master with
-//     a bumped epoch, REPLICATE of a master by a node, and bare epoch bumps.
+//     state 0.3-3s later), stalls (the process freezes while its kernel
+//     keeps answering heartbeats, and resumes 0.3-3s later), partitions
+//     into two random sides (healed 0.5-4s later), AddSlots of unassigned
+//     slots, slot takeovers by a master with a bumped epoch, REPLICATE of
+//     a master by a node, CLUSTER FAILOVER on a replica, and bare epoch
+//     bumps.
 //
-// At 8s every partition heals and every crashed node restarts; nodes that
+// Liveness comes from bus pings or, with cfg.ExternalHeartbeat, from the
+// modelled heartbeat transport (MixConfig picks it for even seeds).
+//
+// At 8s every partition heals, every stalled node resumes and every
+// crashed node restarts; nodes that
 // know nobody MEET a member again, as an operator would, every 2s while
 // they still know nobody (a MEET can be lost). The run then
 // settles until all nodes agree or cfg.Duration passes. Violations lists
 // every broken invariant: epochs going backwards (checked on every Ready and
-// across restarts), no convergence (one node table, equal digests, one slot
-// table), and two owners of a slot with the same configEpoch.
+// across restarts), a voter granting one epoch twice or two winners of one
+// epoch (checked on every Ready), no convergence (one node table, equal
+// digests, one slot table), two owners of a slot with the same
+// configEpoch, and a slot whose owner is not a live master after healing.
 func RunMix(cfg Config) (Result, error) {
 	start := time.Now()
 	opt := cfg.options()
@@ -120,7 +134,7 @@ func RunMix(cfg Config) (Result, error) {
 	for range faults {
 		at := 200*time.Millisecond + randDur(rng, mixPhase-200*time.Millisecond)
 		switch p := rng.IntN(100); {
-		case p < 40:
+		case p < 30:
 			// Half the crashes hit a master of the formed cluster, so
 			// that its replicas fail over and it later returns.
 			i, back := rng.IntN(n), at+300*time.Millisecond+randDur(rng, 2700*time.Millisecond)
@@ -133,6 +147,18 @@ func RunMix(cfg Config) (Result, error) {
 					_ = s.Restart(i)
 				}
 			})
+		case p < 40:
+			// A stall (SIGSTOP, a swap storm) freezes a process, half
+			// the time a master's, while its kernel keeps answering
+			// heartbeats: only its stopped progress counter gives it
+			// away. It resumes 0.3-3s later and steps what its
+			// sockets buffered.
+			i, back := rng.IntN(n), at+300*time.Millisecond+randDur(rng, 2700*time.Millisecond)
+			if rng.IntN(2) == 0 {
+				i = rng.IntN(masters)
+			}
+			s.At(at, func() { s.Stall(i) })
+			s.At(min(back, mixPhase), func() { s.Resume(i) })
 		case p < 60:
 			var side []int
 			for i := range n {
@@ -198,6 +224,7 @@ func RunMix(cfg Config) (Result, error) {
 	s.At(mixPhase, func() {
 		s.Heal()
 		for i := range n {
+			s.Resume(i)
 			if !s.Up(i) {
 				_ = s.Restart(i)
 			}

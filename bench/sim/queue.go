@@ -9,6 +9,7 @@ const (
 	evDeliver evKind = iota + 1 // a frame arrives at node to
 	evTick                      // node to's core is ticked
 	evAction                    // actions[from] runs (crash, restart, partition, admin call, ...)
+	evPacket                    // a heartbeat packet (UDP, not the bus) arrives at host to
 )
 
 // event is one entry of the queue. It is a small value, not a pointer, so a
@@ -17,10 +18,10 @@ const (
 type event struct {
 	at   time.Duration
 	seq  uint64 // insertion order breaks ties, which keeps runs deterministic
-	buf  []byte // evDeliver: the encoded frame, returned to the pool after delivery
+	buf  []byte // evDeliver, evPacket: the encoded frame or packet, returned to the pool after delivery
 	kind evKind
 	to   int32  // destination node
-	from int32  // evDeliver: sender; evAction: index into Sim.actions
+	from int32  // evDeliver, evPacket: sender; evAction: index into Sim.actions
 	inc  uint32 // evDeliver, evTick: the incarnation of to when scheduled
 }
 

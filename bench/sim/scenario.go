@@ -42,6 +42,10 @@ type Config struct {
 	// Duration bounds the virtual time allowed for convergence after the
 	// event; Sample is how often convergence is checked.
 	Duration, Sample time.Duration
+	// ExternalHeartbeat runs the cores with liveness from the modelled
+	// heartbeat transport (the core's ExternalHeartbeat, driven by its
+	// HeartbeatPlan) instead of bus pings.
+	ExternalHeartbeat bool
 }
 
 // DefaultConfig is the join scenario over 1000 nodes with 1ms latency, a
@@ -288,8 +292,9 @@ func (c *Config) options() Options {
 		Jitter:  c.Jitter,
 		Loss:    c.Loss,
 		Core: gossip.Config{
-			GossipInterval: c.Period,
-			NodeTimeout:    c.Timeout,
+			GossipInterval:    c.Period,
+			NodeTimeout:       c.Timeout,
+			ExternalHeartbeat: c.ExternalHeartbeat,
 		},
 	}
 }

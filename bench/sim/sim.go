@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hearsay/hearsay/bpf/hbpacket"
 	"github.com/hearsay/hearsay/gossip"
 	"github.com/hearsay/hearsay/gossip/wire"
 )
@@ -35,7 +36,9 @@ type Options struct {
 	// Default GossipInterval/2 (GossipInterval defaults to 100ms).
 	Tick time.Duration
 	// Core is the template for every core's Config. ID, Addr and Seed are
-	// filled in per node.
+	// filled in per node. With Core.ExternalHeartbeat set, liveness comes
+	// from a modelled heartbeat transport (see Stall and the package
+	// documentation) instead of bus pings.
 	Core gossip.Config
 	// KeepState makes the simulator keep what a runtime writes to disk,
 	// which is what Restart boots from: State() at once on every Ready
@@ -84,9 +87,15 @@ type Stats struct {
 	Delivered     uint64 `json:"delivered"`     // frames stepped into a core
 	Lost          uint64 `json:"lost"`          // dropped by the loss probability
 	Partitioned   uint64 `json:"partitioned"`   // dropped by a partition
-	Down          uint64 `json:"down"`          // dropped because the receiver was down or restarted
+	Down          uint64 `json:"down"`          // dropped because the receiver was down or restarted, or stalled with full buffers
 	Undeliverable uint64 `json:"undeliverable"` // addressed to an ID or address no node has
 	Ticks         uint64 `json:"ticks"`
+	// Heartbeat packets (Core.ExternalHeartbeat): PINGs and PONGs sent,
+	// their payload bytes, and those lost, partitioned or dropped by a
+	// kernel that does not know the sender.
+	Heartbeats        uint64 `json:"heartbeats,omitempty"`
+	HeartbeatBytes    uint64 `json:"heartbeat_bytes,omitempty"`
+	HeartbeatsDropped uint64 `json:"heartbeats_dropped,omitempty"`
 	// ByType counts sent frames per wire.Type.
 	ByType [16]TypeStats `json:"-"`
 }
@@ -107,6 +116,12 @@ type node struct {
 	// lazy is set by a Ready with Dirty: state worth saving changed, and
 	// the runtime writes it at its next tick rather than at once.
 	lazy bool
+	// stalled is set while the process is frozen (Stall); backlog holds
+	// the bus frames that reached it meanwhile.
+	stalled bool
+	backlog []buffered
+	// kern is the host's heartbeat responder (Core.ExternalHeartbeat).
+	kern kernel
 }
 
 // Sim is a discrete-event simulation of N real cores on a virtual network.
@@ -124,6 +139,7 @@ type Sim struct {
 	actions []func()
 	enc     *wire.Encoder
 	dec     *wire.Decoder
+	hbKey   *hbpacket.Key // heartbeat MAC key, nil without a Secret
 	msg     wire.Message
 	free    [][]byte
 
@@ -142,6 +158,7 @@ func New(opt Options) *Sim {
 		byAdr: make(map[wire.Addr]int32),
 		enc:   wire.NewEncoder(opt.Secret),
 		dec:   wire.NewDecoder(opt.Secret),
+		hbKey: hbpacket.DeriveKey(opt.Secret),
 	}
 }
 
@@ -186,7 +203,7 @@ func (s *Sim) Index(id wire.NodeID) (int, bool) {
 // methods directly bypasses routing; use Do for calls whose Ready matters.
 func (s *Sim) Core(i int) *Core { return s.nodes[i].core }
 
-// Up reports whether node i is running.
+// Up reports whether node i is running; a stalled node is.
 func (s *Sim) Up(i int) bool { return s.nodes[i].core != nil }
 
 // Saved is node i's last persisted state, nil if it never persisted (or
@@ -269,7 +286,8 @@ func (s *Sim) Boot(i int, st *State) error {
 }
 
 // Crash stops node i now: its core is dropped, frames to it are lost, and
-// frames it already sent still arrive.
+// frames it already sent still arrive. Its heartbeat kernel stops
+// answering, and a stall ends with the frames it buffered lost.
 func (s *Sim) Crash(i int) {
 	n := &s.nodes[i]
 	if n.core == nil {
@@ -278,6 +296,13 @@ func (s *Sim) Crash(i int) {
 	n.core = nil
 	n.lazy = false // the lazy write never happened
 	n.inc++
+	n.stalled = false
+	for _, b := range n.backlog {
+		s.stats.Down++
+		s.putBuf(b.buf)
+	}
+	n.backlog = nil
+	n.kern.down()
 }
 
 // Restart boots a crashed node from its last persisted state, as a process
@@ -328,6 +353,9 @@ func (s *Sim) Do(i int, call func(c *Core, now time.Duration) (gossip.Ready, err
 	if n.core == nil {
 		return fmt.Errorf("sim: node %d is down", i)
 	}
+	if n.stalled {
+		return fmt.Errorf("sim: node %d is stalled", i)
+	}
 	r, err := call(n.core, s.CoreNow())
 	s.handle(i, &r)
 	return err
@@ -360,6 +388,8 @@ func (s *Sim) RunUntil(t time.Duration) {
 			f := s.actions[e.from]
 			s.actions[e.from] = nil
 			f()
+		case evPacket:
+			s.deliverDatagram(&e)
 		}
 	}
 	if t > s.now {
@@ -395,12 +425,17 @@ func (s *Sim) tick(e *event) {
 	if n.core == nil || n.inc != e.inc {
 		return // crashed: its timer died with it
 	}
-	s.stats.Ticks++
-	if n.lazy {
-		n.saved, n.lazy = n.core.State(), false
+	if !n.stalled {
+		s.stats.Ticks++
+		if n.lazy {
+			n.saved, n.lazy = n.core.State(), false
+		}
+		r := n.core.Tick(s.CoreNow())
+		s.handle(int(e.to), &r)
+		if s.opt.Core.ExternalHeartbeat {
+			s.heartbeat(int(e.to))
+		}
 	}
-	r := n.core.Tick(s.CoreNow())
-	s.handle(int(e.to), &r)
 	next := s.opt.Tick
 	if j := int64(s.opt.Tick / 10); j > 0 {
 		next += time.Duration(s.rng.Int64N(2*j+1) - j)
@@ -416,6 +451,11 @@ func (s *Sim) deliver(e *event) {
 		s.stats.Down++
 	case to.group != s.nodes[e.from].group:
 		s.stats.Partitioned++
+	case to.stalled && len(to.backlog) < stallBacklog:
+		to.backlog = append(to.backlog, buffered{buf: e.buf, from: e.from})
+		return // stepped, and returned to the pool, by Resume
+	case to.stalled:
+		s.stats.Down++
 	default:
 		if err := s.dec.Decode(e.buf, &s.msg); err != nil {
 			s.violate("node %d sent node %d a frame the decoder refused: %v", e.from, e.to, err)

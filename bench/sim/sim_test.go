@@ -106,7 +106,7 @@ func TestParseFlags(t *testing.T) {
 // The replay command a failing seed prints must parse back to the very
 // configuration the test ran.
 func TestCommandReplays(t *testing.T) {
-	for _, cfg := range []Config{MixConfig(123), DefaultConfig()} {
+	for _, cfg := range []Config{MixConfig(123), MixConfig(124), DefaultConfig()} {
 		args := strings.Fields(cfg.Command())
 		if len(args) < 3 || args[0] != "hearsay" || args[1] != "sim" || args[2] != "cluster" {
 			t.Fatalf("command %q", cfg.Command())
