@@ -8,7 +8,7 @@ PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
 # minute on 2 cores) so the process tests run once, below, without it.
 RACY    := ./node/... ./bpf/... ./internal/...
 
-.PHONY: all build test test-short bench lint generate run sim clean fuzz compare bench-repl bench-failover
+.PHONY: all build test test-short bench lint generate run sim clean fuzz compare bench-repl bench-failover soak
 
 all: build
 
@@ -67,6 +67,11 @@ bench-repl: build
 # survivor lists its replica as master, node timeout 1s, 5 trials each.
 bench-failover: build
 	$(GO) run ./bench/failoverbench -hearsay $(BIN) $(FAILOVERBENCH_FLAGS)
+
+# Ten minutes of a cluster at node timeout 100 ms with every core busy:
+# counts false failovers (exits 1 if there is one).
+soak: build
+	$(GO) run ./bench/soak -hearsay $(BIN) $(SOAK_FLAGS)
 
 # Regenerating the XDP objects needs clang (and the llvm-strip its package
 # recommends); the libbpf headers are vendored in bpf/include.

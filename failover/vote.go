@@ -57,6 +57,7 @@ const (
 	RefuseRecentVote   = "voted for another replica of this master recently"
 	RefuseStaleSlots   = "a slot has a newer configEpoch"
 	RefuseStaleEpoch   = "the epoch is not newer than the master's"
+	RefuseWaking       = "this node just restarted or resumed and may not know the latest slot owners"
 )
 
 // LastEpoch returns the highest epoch granted (or summarised by Floor).

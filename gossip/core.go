@@ -136,6 +136,10 @@ type Core struct {
 	selfFailed bool
 
 	migrate replicaMigration
+	// restored: New was given saved state. voteHold: no vote is granted
+	// before this time (see holdVotes).
+	restored bool
+	voteHold time.Duration
 
 	// output
 	ready   Ready
@@ -247,6 +251,7 @@ func New(cfg Config, st *State) (*Core, error) {
 		if err := c.restore(st); err != nil {
 			return nil, err
 		}
+		c.restored = true
 	}
 	c.refreshBudget()
 	return c, nil
@@ -371,6 +376,9 @@ func (c *Core) begin(now time.Duration) {
 	c.ready.ResumeWrites = false
 	c.persist = false
 	c.dirty = false
+	if !c.started && c.restored || c.started && now-c.lastTick > c.cfg.NodeTimeout/2 {
+		c.holdVotes()
+	}
 	if !c.started {
 		c.started = true
 		c.lastTick = now

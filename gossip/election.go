@@ -267,7 +267,10 @@ func (c *Core) receiveAuthRequest(from *record, m *wire.Message) {
 	} else {
 		req.Slots = electionView{c}.SlotsOf(req.Master, nil)
 	}
-	ok, why := c.ballot.Decide(c.now, c.elect.Config(), electionView{c}, req)
+	ok, why := false, failover.RefuseWaking
+	if c.now >= c.voteHold || c.masters[c.cfg.ID] == 0 {
+		ok, why = c.ballot.Decide(c.now, c.elect.Config(), electionView{c}, req)
+	}
 	c.failoverEvent(FailoverEvent{Kind: FailoverVote, Node: req.Candidate, Epoch: req.Epoch, Granted: ok, Reason: why})
 	if !ok {
 		return
@@ -277,6 +280,17 @@ func (c *Core) receiveAuthRequest(from *record, m *wire.Message) {
 	ack := c.newMessage(wire.TypeAuthAck)
 	ack.Epoch = req.Epoch
 	c.send(from, ack)
+}
+
+// holdVotes stops this master from voting for two node timeouts after it
+// restarts from saved state or wakes from a stall (no tick for over half a
+// node timeout). Such a node may still believe it serves slots that a
+// replica took in an election it slept through; its vote would then count,
+// for a candidate just as unaware, toward a second majority in an epoch
+// the real voters already spent. The hold gives the newer claims time to
+// arrive (they are pushed to every node at once), without asking.
+func (c *Core) holdVotes() {
+	c.voteHold = max(c.voteHold, c.now+2*c.cfg.NodeTimeout)
 }
 
 // receiveAuthAck counts a vote for this node's election.

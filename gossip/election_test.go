@@ -335,3 +335,48 @@ func TestSiblingsPingedWhenMasterSilent(t *testing.T) {
 	}
 	t.Fatal("node 3 never marked its silent master PFAIL")
 }
+
+// A master restarted from saved state, or one that wakes from a stall,
+// grants no vote for two node timeouts: it may not yet know that a replica
+// took its slots while it was away.
+func TestWakingMasterHoldsVotes(t *testing.T) {
+	for _, how := range []string{"restart", "stall"} {
+		t.Run(how, func(t *testing.T) {
+			tn := shards(t, 3, 1)
+			switch how {
+			case "restart":
+				c, err := New(tn.cores[1].Config(), tn.cores[1].State())
+				if err != nil {
+					t.Fatal(err)
+				}
+				tn.cores[1] = c
+			case "stall":
+				// The harness ticks every live core, so a stall is a
+				// core that skips ticks (and drops what it is sent).
+				tn.down[1] = true
+				tn.run(550 * time.Millisecond) // more than NodeTimeout/2
+				tn.down[1] = false
+			}
+			tn.down[0] = true
+			tn.run(1500 * time.Millisecond) // master 0 FAIL, node 3 asks
+			held, granted := 0, 0
+			for _, e := range tn.failover {
+				if e.Kind == FailoverVote && e.Reason == failover.RefuseWaking {
+					held++
+				}
+			}
+			if held == 0 {
+				t.Fatal("the waking master voted at once")
+			}
+			tn.run(5 * time.Second)
+			for _, e := range tn.failover {
+				if e.Kind == FailoverVote && e.Granted {
+					granted++
+				}
+			}
+			if !isMaster(tn.cores[3]) || granted < 2 {
+				t.Fatalf("replica not promoted once the hold ended (%d votes granted)", granted)
+			}
+		})
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -22,9 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/hearsay/hearsay/bench/childproc"
+	"github.com/hearsay/hearsay/bench/internal/testcluster"
 )
 
 type config struct {
@@ -88,66 +85,17 @@ func roundAll(v []time.Duration) []time.Duration {
 	return out
 }
 
-func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
-
 // runTrial forms a cluster on ports base..base+5, kills a master and
 // returns the time until every survivor lists its replica as master.
 func runTrial(c config, sys, dir string, base int) (time.Duration, error) {
-	var ps []*childproc.Proc
-	defer func() { childproc.StopAll(5*time.Second, ps...) }()
-	args := []string{"--cluster", "create"}
-	for k := range 6 {
-		port := base + k
-		if err := childproc.PortFree(port); err != nil {
-			return 0, err
-		}
-		d := filepath.Join(dir, strconv.Itoa(port))
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return 0, err
-		}
-		var argv []string
-		if sys == "hearsay" {
-			argv = []string{c.hearsay, "node", "--port", strconv.Itoa(port), "--dir", d, "--node-timeout", c.timeout.String(),
-				"--heartbeat", c.heartbeat, "--log-level", "warn"}
-		} else {
-			argv = []string{c.server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", d, "--cluster-enabled", "yes",
-				"--cluster-node-timeout", strconv.FormatInt(c.timeout.Milliseconds(), 10), "--save", "", "--appendonly", "no"}
-		}
-		p, err := childproc.Start(fmt.Sprintf("%s-%d", sys, port), filepath.Join(dir, strconv.Itoa(port)+".log"), argv...)
-		if err != nil {
-			return 0, err
-		}
-		ps = append(ps, p)
-		if err := waitPing(port); err != nil {
-			return 0, err
-		}
-		args = append(args, addr(port))
-	}
-	out, err := exec.Command(c.cli, append(args, "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
+	cl, err := testcluster.Start(testcluster.Options{System: sys, Hearsay: c.hearsay, Server: c.server, CLI: c.cli,
+		Dir: dir, Base: base, NodeTimeout: c.timeout, Heartbeat: c.heartbeat})
 	if err != nil {
-		return 0, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
+		return 0, err
 	}
+	defer cl.Stop()
 	ctx := context.Background()
-	clients := make([]*redis.Client, 6)
-	for k := range clients {
-		clients[k] = redis.NewClient(&redis.Options{Addr: addr(base + k), Protocol: 2, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
-		defer clients[k].Close()
-	}
-	if err := until(60*time.Second, func() bool {
-		for _, cl := range clients {
-			info, err := cl.ClusterInfo(ctx).Result()
-			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:6") {
-				return false
-			}
-			nodes, _ := cl.ClusterNodes(ctx).Result()
-			if strings.Contains(nodes, "handshake") || strings.Count(nodes, "slave") != 3 {
-				return false
-			}
-		}
-		return true
-	}); err != nil {
-		return 0, fmt.Errorf("cluster did not form: %w", err)
-	}
+	clients := cl.Clients
 	// The replica of the master on base, and its ID.
 	var victim = -1
 	var replicaID string
@@ -181,32 +129,20 @@ func runTrial(c config, sys, dir string, base int) (time.Duration, error) {
 	if replicaID == "" || victim < 0 {
 		return 0, fmt.Errorf("no master with a replica found in:\n%s", nodes)
 	}
-	// Every replica must have finished its first sync: a replica whose
-	// link never came up has no data to fail over with (Redis's replicas
-	// refuse to stand then, and so do hearsay's).
-	if err := until(60*time.Second, func() bool {
-		synced := 0
-		for _, cl := range clients {
-			info, err := cl.Info(ctx, "replication").Result()
-			if err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_link_status:up") {
-				synced++
-			}
-		}
-		return synced == 3
-	}); err != nil {
+	if err := cl.WaitSynced(60 * time.Second); err != nil {
 		return 0, fmt.Errorf("replicas did not sync: %w", err)
 	}
 	// A moment for the offsets to reach the bus headers on both systems.
 	time.Sleep(time.Second)
 	t0 := time.Now()
-	_ = syscall.Kill(-ps[victim].Cmd.Process.Pid, syscall.SIGKILL)
-	<-ps[victim].Done
-	err = until(60*time.Second, func() bool {
-		for k, cl := range clients {
+	_ = syscall.Kill(-cl.Procs[victim].Cmd.Process.Pid, syscall.SIGKILL)
+	<-cl.Procs[victim].Done
+	err = testcluster.Until(60*time.Second, func() bool {
+		for k, c := range clients {
 			if k == victim {
 				continue
 			}
-			n, err := cl.ClusterNodes(ctx).Result()
+			n, err := c.ClusterNodes(ctx).Result()
 			if err != nil || !listsMaster(n, replicaID) {
 				return false
 			}
@@ -228,21 +164,4 @@ func listsMaster(nodes, id string) bool {
 		return slices.Contains(flags, "master") && !slices.Contains(flags, "fail")
 	}
 	return false
-}
-
-func waitPing(port int) error {
-	c := redis.NewClient(&redis.Options{Addr: addr(port), Protocol: 2, MaxRetries: -1})
-	defer c.Close()
-	return until(10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil })
-}
-
-func until(timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v", timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return nil
 }
