@@ -521,3 +521,33 @@ func logOf(t *testing.T, p *proc) string {
 	}
 	return string(b)
 }
+
+// TestHearsayClusterFailover promotes a replica with `hearsay cluster
+// failover`, naming it by ID through another node, then back with --force
+// naming the old master by host:port.
+func TestHearsayClusterFailover(t *testing.T) {
+	ps := shardCluster(t)
+	master, replica := pickShard(t, ps)
+	rid := do(t, replica, "CLUSTER", "MYID").(string)
+	out, err := exec.Command(binary, "cluster", "failover", master.addr(), rid).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hearsay cluster failover: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "is now a master") {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+	waitMasterEverywhere(t, ps, rid, 10*time.Second)
+	if got := infoField(t, master.addr(), "replication", "role"); got != "slave" {
+		t.Fatalf("old master's role %q, want slave", got)
+	}
+	out, err = exec.Command(binary, "cluster", "failover", master.addr(), "--force").CombinedOutput()
+	if err != nil {
+		t.Fatalf("hearsay cluster failover --force: %v\n%s", err, out)
+	}
+	waitMasterEverywhere(t, ps, do(t, master, "CLUSTER", "MYID").(string), 10*time.Second)
+	// A master cannot be "promoted".
+	out, err = exec.Command(binary, "cluster", "failover", master.addr()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is a master") {
+		t.Fatalf("failover of a master: err %v, output:\n%s", err, out)
+	}
+}

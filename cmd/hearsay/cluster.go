@@ -22,7 +22,7 @@ import (
 
 func init() {
 	subcommands["cluster"] = subcommand{
-		summary: "manage a cluster: create, check, info, add-node, del-node, nodes",
+		summary: "manage a cluster: create, check, info, add-node, del-node, failover, nodes",
 		run:     runCluster,
 	}
 }
@@ -36,6 +36,8 @@ commands:
   add-node new:port existing:port [--replica-of id|host:port]
                                                add an empty node to a cluster
   del-node host:port id                        remove a node without slots
+  failover host:port [id] [--force|--takeover] promote a replica (host:port itself, or
+                                               replica id): CLUSTER FAILOVER, then wait
   nodes host:port                              the node table as host:port sees it
 
 Any node of the cluster can be the host:port to talk to.
@@ -93,6 +95,8 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	replicas := fs.Int("replicas", 0, "replicas per master (create)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation (create)")
 	replicaOf := fs.String("replica-of", "", "master to replicate (add-node)")
+	force := fs.Bool("force", false, "fail over without the master's agreement (failover)")
+	takeover := fs.Bool("takeover", false, "take the slots without votes (failover)")
 	wait := fs.Duration("wait", 0, "how long to wait for the nodes to agree (default 60s)")
 	pos, err := parseArgs(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -104,7 +108,7 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	allowed := map[string][]string{"create": {"replicas", "yes", "wait"}, "add-node": {"replica-of", "wait"}}
+	allowed := map[string][]string{"create": {"replicas", "yes", "wait"}, "add-node": {"replica-of", "wait"}, "failover": {"force", "takeover", "wait"}}
 	for name := range set {
 		ok := name == "wait" && op == "del-node"
 		for _, a := range allowed[op] {
@@ -114,7 +118,7 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return usageError(stderr, fmt.Sprintf("%s does not take --%s", op, name))
 		}
 	}
-	nargs := map[string][2]int{"create": {1, 1 << 20}, "check": {1, 1}, "info": {1, 1}, "add-node": {2, 2}, "del-node": {2, 2}, "nodes": {1, 1}}
+	nargs := map[string][2]int{"create": {1, 1 << 20}, "check": {1, 1}, "info": {1, 1}, "add-node": {2, 2}, "del-node": {2, 2}, "failover": {1, 2}, "nodes": {1, 1}}
 	n, known := nargs[op]
 	if !known {
 		return usageError(stderr, fmt.Sprintf("unknown command %q", op))
@@ -123,12 +127,15 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return usageError(stderr, fmt.Sprintf("%s: wrong number of arguments (%d)", op, len(pos)))
 	}
 	for i, a := range pos {
-		if op == "del-node" && i == 1 {
+		if (op == "del-node" || op == "failover") && i == 1 {
 			continue
 		}
 		if err := checkHostPort(a); err != nil {
 			return usageError(stderr, fmt.Sprintf("%s: %v", op, err))
 		}
+	}
+	if *force && *takeover {
+		return usageError(stderr, "failover takes --force or --takeover, not both")
 	}
 	if *replicas < 0 {
 		return usageError(stderr, "--replicas must be 0 or more")
@@ -185,6 +192,24 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return fail(err)
 		}
 		p.okf("node %s removed from the cluster", pos[1])
+		return 0
+	case "failover":
+		mode := admin.FailoverDefault
+		switch {
+		case *force:
+			mode = admin.FailoverForce
+		case *takeover:
+			mode = admin.FailoverTakeover
+		}
+		replica := pos[0]
+		if len(pos) == 2 {
+			replica = pos[1]
+		}
+		old, err := tool.Failover(ctx, pos[0], replica, mode)
+		if err != nil {
+			return fail(err)
+		}
+		p.okf("%s is now a master in place of %s", replica, old.String()[:8])
 		return 0
 	case "nodes":
 		lines, err := tool.Nodes(ctx, pos[0])

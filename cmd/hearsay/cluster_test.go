@@ -24,6 +24,9 @@ func TestClusterUsageErrors(t *testing.T) {
 		{[]string{"add-node", "h:1"}, "add-node: wrong number of arguments (1)"},
 		{[]string{"del-node", "h:1", "id", "--replica-of", "x"}, "del-node does not take --replica-of"},
 		{[]string{"nodes", "h:1", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"failover", "h:1", "--force", "--takeover"}, "failover takes --force or --takeover, not both"},
+		{[]string{"failover", "h:1", "id", "x"}, "failover: wrong number of arguments (3)"},
+		{[]string{"failover", "h:1", "--replicas", "1"}, "failover does not take --replicas"},
 	} {
 		var out, errb bytes.Buffer
 		code := clusterMain(context.Background(), tc.args, strings.NewReader(""), &out, &errb, false)
