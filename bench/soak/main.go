@@ -25,6 +25,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hearsay/hearsay/bench/childproc"
 	"github.com/hearsay/hearsay/bench/internal/testcluster"
 )
 
@@ -42,7 +43,7 @@ func main() {
 	fs.DurationVar(&o.NodeTimeout, "timeout", 100*time.Millisecond, "node timeout")
 	fs.StringVar(&o.Heartbeat, "heartbeat", "udp", "hearsay --heartbeat mode (off, udp, xdp, auto)")
 	fs.DurationVar(&duration, "duration", 10*time.Minute, "how long to soak")
-	fs.IntVar(&hogs, "hogs", runtime.NumCPU(), "busy-looping threads (0 for none)")
+	fs.IntVar(&hogs, "hogs", runtime.NumCPU(), "busy-looping processes (0 for none)")
 	fs.IntVar(&rate, "rate", 1000, "most client writes per second (one writer, so fewer when replies are slow)")
 	fs.DurationVar(&every, "report", 30*time.Second, "progress line period")
 	_ = fs.Parse(os.Args[1:])
@@ -72,22 +73,21 @@ func main() {
 		fail(err)
 	}
 	base := scrapeAll(httpPorts)
-	fmt.Printf("soak: 3 masters + 3 replicas, node timeout %v, heartbeat %s, %d CPU hog thread(s) on %d cores, up to %d writes/s, %v\n",
+	fmt.Printf("soak: 3 masters + 3 replicas, node timeout %v, heartbeat %s, %d CPU hog process(es) on %d cores, up to %d writes/s, %v\n",
 		o.NodeTimeout, o.Heartbeat, hogs, runtime.NumCPU(), rate, duration)
 
-	var stop atomic.Bool
-	for range hogs {
-		go func() {
-			runtime.LockOSThread()
-			x := uint64(1)
-			for !stop.Load() {
-				for i := 0; i < 1_000_000; i++ {
-					x = x*6364136223846793005 + 1442695040888963407
-				}
-			}
-			_ = x
-		}()
+	// The hogs are separate processes: busy threads inside this one
+	// would be the same scheduler's, and a locked thread that exits takes
+	// the children it forked with it (their parent-death signal).
+	var hogProcs []*childproc.Proc
+	for k := range hogs {
+		h, err := childproc.Start(fmt.Sprintf("hog-%d", k), os.DevNull, "sh", "-c", "while :; do :; done")
+		if err != nil {
+			fail(err)
+		}
+		hogProcs = append(hogProcs, h)
 	}
+	var stop atomic.Bool
 	var writes, writeErrs atomic.Int64
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{testcluster.Addr(o.Base)}, Protocol: 2, MaxRedirects: 8})
 	defer cc.Close()
@@ -112,6 +112,7 @@ func main() {
 			time.Since(start).Round(time.Second), last.pfail, last.fail, last.elections, last.promotions, writes.Load(), writeErrs.Load())
 	}
 	stop.Store(true)
+	childproc.StopAll(time.Second, hogProcs...)
 	after, err := mastersEverywhere(ctx, cl)
 	if err != nil {
 		fail(err)
@@ -121,7 +122,7 @@ func main() {
 		falseFailovers++
 		fmt.Printf("the masters changed: before %s, after %s\n", before, after)
 	}
-	fmt.Printf("\n| node timeout | heartbeat | CPU hog threads | duration | PFAIL marks | FAIL marks | elections | promotions | writes (errors) |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| node timeout | heartbeat | CPU hogs | duration | PFAIL marks | FAIL marks | elections | promotions | writes (errors) |\n|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Printf("| %v | %s | %d | %v | %d | %d | %d | %d | %d (%d) |\n", o.NodeTimeout, o.Heartbeat, hogs, duration,
 		last.pfail, last.fail, last.elections, last.promotions, writes.Load(), writeErrs.Load())
 	fmt.Printf("\nfalse failovers: %d\n", falseFailovers)
