@@ -14,34 +14,13 @@ import (
 // replicas for each: replica j of master i is node masters + i*perMaster + j.
 func shards(t *testing.T, masters, perMaster int) *testNet {
 	t.Helper()
-	n := masters * (1 + perMaster)
-	tn := newTestNet(t, n, nil)
-	tn.meetAll()
-	tn.run(3 * time.Second)
-	per := ring.Slots / masters
-	for i := 0; i < masters; i++ {
-		end := (i+1)*per - 1
-		if i == masters-1 {
-			end = ring.Slots - 1
-		}
-		tn.addSlots(i, uint16(i*per), uint16(end))
-	}
-	tn.run(time.Second)
+	var masterOf []int
 	for i := 0; i < masters; i++ {
 		for j := 0; j < perMaster; j++ {
-			k := masters + i*perMaster + j
-			r, err := tn.cores[k].Replicate(tn.now, tn.cores[i].ID())
-			if err != nil {
-				t.Fatal(err)
-			}
-			tn.out(k, r)
+			masterOf = append(masterOf, i)
 		}
 	}
-	tn.run(3 * time.Second)
-	if err := tn.converged(); err != nil {
-		t.Fatalf("cluster did not form: %v", err)
-	}
-	return tn
+	return layout(t, masters, masterOf, nil)
 }
 
 // masterOf returns whom node i's core names as its master (zero if master).
