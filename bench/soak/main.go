@@ -46,13 +46,19 @@ func main() {
 	fs.IntVar(&hogs, "hogs", runtime.NumCPU(), "busy-looping processes (0 for none)")
 	fs.IntVar(&rate, "rate", 1000, "most client writes per second (one writer, so fewer when replies are slow)")
 	fs.DurationVar(&every, "report", 30*time.Second, "progress line period")
+	keep := fs.Bool("keep", false, "keep the nodes' directories and logs (info level) and print where")
 	_ = fs.Parse(os.Args[1:])
 	o.System, o.Base = "hearsay", 24000
 	dir, err := os.MkdirTemp("", "soak-")
 	if err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(dir)
+	if *keep {
+		o.LogLevel = "info"
+		fmt.Println("soak: nodes' logs in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	o.Dir = dir
 	httpPorts := make([]int, testcluster.Size)
 	// Each node serves /metrics, where its counters are read.

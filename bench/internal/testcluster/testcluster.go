@@ -6,6 +6,7 @@
 package testcluster
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -38,6 +39,8 @@ type Options struct {
 	NodeTimeout time.Duration
 	// Heartbeat is hearsay's --heartbeat mode.
 	Heartbeat string
+	// LogLevel is hearsay's --log-level (default warn).
+	LogLevel string
 	// Extra are more flags for every hearsay node.
 	Extra []string
 	// PerNode, if set, returns more flags for hearsay node k.
@@ -78,7 +81,7 @@ func Start(o Options) (c *Cluster, err error) {
 		var argv []string
 		if o.System == "hearsay" {
 			argv = append([]string{o.Hearsay, "node", "--port", strconv.Itoa(port), "--dir", d, "--node-timeout", o.NodeTimeout.String(),
-				"--heartbeat", o.Heartbeat, "--log-level", "warn"}, o.Extra...)
+				"--heartbeat", o.Heartbeat, "--log-level", cmp.Or(o.LogLevel, "warn")}, o.Extra...)
 			if o.PerNode != nil {
 				argv = append(argv, o.PerNode(k)...)
 			}
