@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hearsay/hearsay/failover"
@@ -132,18 +134,23 @@ func runFailover(s *Sim, cfg *Config, res *Result, mem *memMeter) error {
 	p := newPending(s, func(i int) bool { return down[i] })
 	// A live node has converged when, for every crashed shard, both ends
 	// of the shard's range belong to a live replica of the old master that
-	// it lists as a master. A promotion moves the whole range at once.
+	// it lists as a master. A promotion moves the whole range at once, and
+	// a re-mastered shard stays so, so each node keeps a cursor over the
+	// shards it already has: a probe costs O(1) per touched node until the
+	// next shard arrives.
+	cursor := make([]int32, n)
 	reMastered := func(i int) bool {
 		c := s.Core(i)
-		for _, v := range victims {
+		for ; int(cursor[i]) < k; cursor[i]++ {
+			v := victims[cursor[i]]
+			var o wire.NodeID
 			for _, slot := range [2]uint16{claims[v].Ranges[0].Start, claims[v].Ranges[0].End} {
-				o, _ := c.SlotOwner(slot)
-				if !replicaOf(o, v) {
+				if o, _ = c.SlotOwner(slot); !replicaOf(o, v) {
 					return false
 				}
-				if nv, ok := c.Node(o); !ok || nv.Flags&wire.FlagMaster == 0 {
-					return false
-				}
+			}
+			if nv, ok := c.Node(o); !ok || nv.Flags&wire.FlagMaster == 0 {
+				return false
 			}
 		}
 		return true
@@ -172,4 +179,99 @@ func runFailover(s *Sim, cfg *Config, res *Result, mem *memMeter) error {
 	}
 	s.opt.OnReady = nil
 	return nil
+}
+
+// FailoverComparison is single failover against K masters failing at once
+// in one configuration, over a set of seeds: the medians of both runs'
+// times and the ratio of the convergence medians.
+type FailoverComparison struct {
+	Seeds  []uint64
+	Single []Result // the failover scenario, one per seed
+	Mass   []Result // the massfail scenario, one per seed
+	// Medians over the seeds, in virtual milliseconds; traffic in bytes
+	// per node per second from the crash to convergence.
+	SingleFailMS, SingleShardsMS, SingleConvergeMS, SingleBytes float64
+	MassFailMS, MassShardsMS, MassConvergeMS, MassBytes         float64
+	// Ratio is MassConvergeMS / SingleConvergeMS; ShardsRatio likewise for
+	// ShardsMS.
+	Ratio, ShardsRatio float64
+}
+
+// CompareFailover runs cfg as the failover scenario and as the massfail
+// scenario for each seed (the rest of cfg is shared) and returns both sets
+// of results and their medians. A run that does not converge counts as
+// Duration for the medians.
+func CompareFailover(cfg Config, seeds []uint64, each func(r *Result)) (FailoverComparison, error) {
+	cmp := FailoverComparison{Seeds: seeds}
+	for _, seed := range seeds {
+		for _, sc := range []string{ScenarioFailover, ScenarioMassFail} {
+			c := cfg
+			c.Scenario, c.Seed = sc, seed
+			r, err := Run(c)
+			if err != nil {
+				return cmp, err
+			}
+			if each != nil {
+				each(&r)
+			}
+			if sc == ScenarioFailover {
+				cmp.Single = append(cmp.Single, r)
+			} else {
+				cmp.Mass = append(cmp.Mass, r)
+			}
+		}
+	}
+	lim := durMS(cfg.Duration)
+	med := func(rs []Result, f func(r *Result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i := range rs {
+			if v[i] = f(&rs[i]); v[i] < 0 {
+				v[i] = lim
+			}
+		}
+		return median(v)
+	}
+	conv := func(r *Result) float64 { return r.ConvergeMS }
+	shards := func(r *Result) float64 { return r.ShardsMS }
+	fail := func(r *Result) float64 { return r.FailMS }
+	bytes := func(r *Result) float64 { return r.BytesPerNodePerS }
+	cmp.SingleFailMS, cmp.SingleShardsMS = med(cmp.Single, fail), med(cmp.Single, shards)
+	cmp.SingleConvergeMS, cmp.SingleBytes = med(cmp.Single, conv), med(cmp.Single, bytes)
+	cmp.MassFailMS, cmp.MassShardsMS = med(cmp.Mass, fail), med(cmp.Mass, shards)
+	cmp.MassConvergeMS, cmp.MassBytes = med(cmp.Mass, conv), med(cmp.Mass, bytes)
+	if cmp.SingleConvergeMS > 0 {
+		cmp.Ratio = cmp.MassConvergeMS / cmp.SingleConvergeMS
+	}
+	if cmp.SingleShardsMS > 0 {
+		cmp.ShardsRatio = cmp.MassShardsMS / cmp.SingleShardsMS
+	}
+	return cmp, nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+// Table renders the comparison as the Markdown table README.md records.
+func (c *FailoverComparison) Table() string {
+	var b strings.Builder
+	k := 0
+	if len(c.Mass) > 0 {
+		k = c.Mass[0].Failing
+	}
+	fmt.Fprintf(&b, "| medians over %d seeds | last master marked FAIL (ms) | every shard promoted (ms) | every node agrees (ms) | bytes/node/s |\n", len(c.Seeds))
+	b.WriteString("|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| 1 master fails | %.0f | %.0f | %.0f | %.0f |\n", c.SingleFailMS, c.SingleShardsMS, c.SingleConvergeMS, c.SingleBytes)
+	fmt.Fprintf(&b, "| %d masters fail at once | %.0f | %.0f | %.0f | %.0f |\n", k, c.MassFailMS, c.MassShardsMS, c.MassConvergeMS, c.MassBytes)
+	fmt.Fprintf(&b, "| ratio | | %.2f | %.2f | |\n", c.ShardsRatio, c.Ratio)
+	return b.String()
 }
