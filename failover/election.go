@@ -23,6 +23,9 @@ type Election struct {
 	epoch     uint64
 	rank      int
 	votes     []wire.NodeID
+	need      int           // the majority when the round's requests went out
+	retryAt   time.Duration // when a stalled round moves to a fresh epoch
+	retries   int           // such moves in this attempt
 	won       bool
 	stale     bool // data too old; reported once per attempt
 
@@ -76,6 +79,7 @@ func (e *Election) note(reason string, id wire.NodeID, epoch uint64) {
 // reset forgets the candidacy.
 func (e *Election) reset() {
 	e.scheduled, e.sent, e.won, e.stale = false, false, false, false
+	e.retries, e.need = 0, 0
 	e.votes = e.votes[:0]
 }
 
@@ -286,6 +290,18 @@ func (e *Election) tick(now time.Duration, cl Cluster, offset uint64, dataAge ti
 		}
 		return
 	}
+	need := e.majority(cl)
+	if e.sent && !manual && len(e.votes) < need && now >= e.retryAt && e.retries < maxQuickRetries {
+		// The round stalled: most likely another shard's candidate took
+		// the same epoch (their views of the FAIL masters or of
+		// currentEpoch differed) and the voters split. Ask again in a
+		// fresh epoch now rather than after the auth timeout: the voters
+		// that granted this candidate may grant it again, and a sibling
+		// with a worse rank is still waiting.
+		e.retries++
+		e.note(NoteElectionRetried, master.ID, e.epoch)
+		e.sent = false
+	}
 	switch {
 	case !e.sent:
 		e.epoch = cl.CurrentEpoch() + 1
@@ -299,6 +315,9 @@ func (e *Election) tick(now time.Duration, cl Cluster, offset uint64, dataAge ti
 			}
 		}
 		e.sent, e.lastSend = true, now
+		e.need = cl.Voters()/2 + 1
+		need = e.need
+		e.retryAt = now + cfg.quickRetry() + time.Duration((rnd>>32)%uint64(cfg.quickRetry()/2+1))
 		e.votes = e.votes[:0]
 		e.note(NoteElectionStarted, master.ID, e.epoch)
 		e.out = append(e.out, Intent{Kind: RequestVotes, Node: master.ID, Epoch: e.epoch, Force: manual})
@@ -306,7 +325,7 @@ func (e *Election) tick(now time.Duration, cl Cluster, offset uint64, dataAge ti
 		e.lastSend = now
 		e.out = append(e.out, Intent{Kind: RequestVotes, Node: master.ID, Epoch: e.epoch, Force: manual})
 	}
-	if need := cl.Voters()/2 + 1; len(e.votes) >= need {
+	if len(e.votes) >= need {
 		e.won = true
 		e.note(NoteElectionWon, master.ID, e.epoch)
 		e.emit(Promote, master.ID, e.epoch)
@@ -330,11 +349,19 @@ func (e *Election) rankOf(cl Cluster, self Node, offset uint64) int {
 	return rank
 }
 
+// majority is how many votes win the current round: a majority of the
+// masters that serve slots, never fewer than when the round's requests went
+// out. A view caught between a promotion's claim and the new master's role
+// (the old master no longer serves slots, the new one is not yet a master)
+// counts one voter short; a round that started with the full count must
+// not win on that transient.
+func (e *Election) majority(cl Cluster) int { return max(e.need, cl.Voters()/2+1) }
+
 // AfterVotes re-checks for a majority right after an Ack, so the winner
 // does not wait for its next tick.
 func (e *Election) AfterVotes(cl Cluster) []Intent {
 	e.out = e.out[:0]
-	if e.sent && !e.won && len(e.votes) >= cl.Voters()/2+1 {
+	if e.sent && !e.won && len(e.votes) >= e.majority(cl) {
 		self, _ := cl.Lookup(cl.Self())
 		e.won = true
 		e.note(NoteElectionWon, self.Master, e.epoch)

@@ -64,6 +64,18 @@ func (cfg *Config) resendEvery() time.Duration { return max(cfg.NodeTimeout/10, 
 // the node timeout; a quarter of the timeout keeps the order at every scale.
 func (cfg *Config) rankDelay() time.Duration { return max(cfg.NodeTimeout/4, 5*time.Millisecond) }
 
+// quickRetry is how long the requests of one round may go unanswered by a
+// majority before the candidate asks again in a fresh epoch (plus up to half
+// as much jitter, so that two colliding candidates do not move together).
+// Half a rank delay: when it fires (at most 3/4 of a rank delay after the
+// first request), the next-ranked sibling has not asked yet, so it does not
+// split the voters with the best replica's second round.
+func (cfg *Config) quickRetry() time.Duration { return cfg.rankDelay() / 2 }
+
+// maxQuickRetries bounds the fresh-epoch rounds of one attempt; after them
+// the round runs to the auth timeout as in Redis.
+const maxQuickRetries = 2
+
 // maxDataAge is the oldest replica data that may still take over.
 func (cfg *Config) maxDataAge() time.Duration {
 	if cfg.ValidityFactor < 0 {
@@ -181,6 +193,7 @@ type Intent struct {
 const (
 	NoteElectionStarted = "election started"
 	NoteElectionExpired = "election timed out"
+	NoteElectionRetried = "election stalled, asking again in a new epoch"
 	NoteElectionWon     = "election won"
 	NoteManualStarted   = "manual failover started"
 	NoteManualAborted   = "manual failover timed out"

@@ -363,12 +363,7 @@ func (c *Core) checkFail(subject wire.NodeID) {
 	if r == nil || p == nil || r.failed() || !p.pfail {
 		return
 	}
-	_, need := c.voters(subject)
-	n := c.validReports(p)
-	if c.isVoter(c.cfg.ID, subject) {
-		n++
-	}
-	if n < need {
+	if n, need := c.failQuorum(subject, p); n < need {
 		return
 	}
 	c.markFail(r, r.version)
@@ -385,6 +380,7 @@ func (c *Core) markFail(r *record, v uint64) {
 	c.eager = true
 	c.event(EventNodeFail, r.id)
 	c.dirty = true
+	c.recheckFailing(r.id)
 }
 
 // broadcastFail sends FAIL with top priority: to every node in a small

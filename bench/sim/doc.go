@@ -99,6 +99,22 @@
 //     the slot to the taker at its new epoch and all state digests are
 //     equal.
 //   - mix: the random fault mix of the simulation tests (RunMix).
+//   - failover: a formed cluster (by default N/4 masters with three
+//     replicas each) runs to steady state; then one master crashes;
+//     converged when every live node gives all of its slots to one of its
+//     replicas, which it lists as a master.
+//   - massfail: the same cluster, but Failing masters (default 100) crash
+//     in the same instant, as a rack going dark; converged when every live
+//     node gives every crashed shard's slots to a live replica of its old
+//     master. Besides the convergence time it reports when the last
+//     crashed master was first marked FAIL (fail_ms), when every crashed
+//     shard had a master holding its slots in its own table (shards_ms),
+//     and the elections started, won and lost. 1000 nodes are 250 shards
+//     of four: 100 crashed masters leave 150 of 250, a majority to elect
+//     with; 200 shards of five would leave exactly half, and a failover
+//     needs a majority of all slot-owning masters, as in Redis.
+//     CompareFailover runs both over a set of seeds and returns the medians
+//     and their ratio (make sim-massfail).
 //
 // Each reports convergence in virtual milliseconds, traffic per node per
 // second during convergence and in a steady window, and peak heap per node.

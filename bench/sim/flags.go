@@ -38,7 +38,8 @@ func (f lossFlag) Set(s string) error {
 
 // ParseFlags parses the arguments of `hearsay sim cluster`:
 //
-//	--nodes N [--masters M] --scenario join|fail|config|mix --loss P
+//	--nodes N [--masters M] --scenario join|fail|config|mix|failover|massfail
+//	[--failing K] --loss P
 //	--latency D [--jitter D] --seed S [--period D] [--timeout D]
 //	[--warmup D] [--steady D] [--duration D] [--sample D]
 //	[--external-heartbeat] [--json]
@@ -51,9 +52,9 @@ func ParseFlags(args []string) (Config, bool, error) {
 	cfg := DefaultConfig()
 	var asJSON bool
 	fs := flag.NewFlagSet("hearsay sim cluster", flag.ContinueOnError)
-	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "join, fail, config or mix")
+	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "join, fail, config, mix, failover or massfail")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of nodes (mix: 0 draws 10-20 from the seed)")
-	fs.IntVar(&cfg.Masters, "masters", cfg.Masters, "masters of the formed cluster (0: nodes/2, at most 500)")
+	fs.IntVar(&cfg.Masters, "masters", cfg.Masters, "masters of the formed cluster (0: nodes/2, at most 500; failover and massfail: nodes/4)")
 	fs.Var(lossFlag{&cfg.Loss}, "loss", "message loss probability: 0.05 or 5% (mix: the maximum drawn)")
 	fs.DurationVar(&cfg.Latency, "latency", cfg.Latency, "mean one-way link latency")
 	fs.DurationVar(&cfg.Jitter, "jitter", cfg.Jitter, "latency spread ± (0: latency/4, negative: none)")
@@ -65,6 +66,7 @@ func ParseFlags(args []string) (Config, bool, error) {
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "virtual time allowed for convergence after the event")
 	fs.DurationVar(&cfg.Sample, "sample", cfg.Sample, "how often convergence is checked (virtual time)")
 	fs.BoolVar(&cfg.ExternalHeartbeat, "external-heartbeat", cfg.ExternalHeartbeat, "liveness from modelled XDP heartbeats (PINGs answered by each host's kernel, progress counters) instead of bus pings")
+	fs.IntVar(&cfg.Failing, "failing", cfg.Failing, "massfail: masters that crash at once (0: 100)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	if err := cli.Parse(fs, args); err != nil {
 		return Config{}, false, err

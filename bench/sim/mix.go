@@ -38,6 +38,9 @@ func (c *Config) Command() string {
 	if c.Masters != 0 {
 		fmt.Fprintf(&b, " --masters %d", c.Masters)
 	}
+	if c.Failing != 0 {
+		fmt.Fprintf(&b, " --failing %d", c.Failing)
+	}
 	if c.Loss != d.Loss {
 		fmt.Fprintf(&b, " --loss %g", c.Loss)
 	}

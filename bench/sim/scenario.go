@@ -18,6 +18,11 @@ const (
 	ScenarioFail   = "fail"   // a master of a formed cluster crashes
 	ScenarioConfig = "config" // a master takes a slot from another with a new configEpoch
 	ScenarioMix    = "mix"    // the random fault mix of the simulation tests (see RunMix)
+	// ScenarioFailover crashes one master of a formed cluster; converged
+	// when every live node lists one of its replicas as master of its slots.
+	ScenarioFailover = "failover"
+	// ScenarioMassFail crashes Config.Failing masters at once (a rack).
+	ScenarioMassFail = "massfail"
 )
 
 // Config is one cluster experiment, as `hearsay sim cluster` takes it.
@@ -46,6 +51,9 @@ type Config struct {
 	// heartbeat transport (the core's ExternalHeartbeat, driven by its
 	// HeartbeatPlan) instead of bus pings.
 	ExternalHeartbeat bool
+	// Failing is how many masters massfail crashes at once; 0 means
+	// DefaultFailing.
+	Failing int
 }
 
 // DefaultConfig is the join scenario over 1000 nodes with 1ms latency, a
@@ -72,9 +80,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("invalid value %v for flag --%s: %s", v, flag, why))
 	}
 	switch c.Scenario {
-	case ScenarioJoin, ScenarioFail, ScenarioConfig, ScenarioMix:
+	case ScenarioJoin, ScenarioFail, ScenarioConfig, ScenarioMix, ScenarioFailover, ScenarioMassFail:
 	default:
-		bad("scenario", fmt.Sprintf("%q", c.Scenario), "must be join, fail, config or mix")
+		bad("scenario", fmt.Sprintf("%q", c.Scenario), "must be join, fail, config, mix, failover or massfail")
 	}
 	minNodes := 2
 	switch c.Scenario {
@@ -82,6 +90,8 @@ func (c *Config) Validate() error {
 		minNodes = 4 // two masters, by default one replica each
 	case ScenarioFail:
 		minNodes = 3 // FAIL needs a majority of the masters alive
+	case ScenarioFailover, ScenarioMassFail:
+		minNodes = 6 // three masters with a replica each
 	}
 	if c.Nodes < minNodes && !(c.Scenario == ScenarioMix && c.Nodes == 0) {
 		bad("nodes", c.Nodes, fmt.Sprintf("must be at least %d for the %s scenario (0 picks 10-20 for mix)", minNodes, c.Scenario))
@@ -94,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Scenario == ScenarioFail && c.Nodes >= minNodes && c.masters() < 3 {
 		bad("masters", c.Masters, fmt.Sprintf("the fail scenario crashes one of %d masters, and the rest are no majority: needs at least 3", c.masters()))
+	}
+	if (c.Scenario == ScenarioFailover || c.Scenario == ScenarioMassFail) && c.Nodes >= minNodes {
+		c.validateFailover(bad)
 	}
 	if !(c.Loss >= 0 && c.Loss < 1) {
 		bad("loss", c.Loss, "must be in [0,1) (a fraction, or a percentage such as 5%)")
@@ -121,6 +134,9 @@ func (c *Config) Validate() error {
 const DefaultMaxMasters = 500
 
 func (c *Config) masters() int {
+	if c.Scenario == ScenarioFailover || c.Scenario == ScenarioMassFail {
+		return c.failoverMasters()
+	}
 	if c.Masters > 0 {
 		return c.Masters
 	}
@@ -172,6 +188,19 @@ type Result struct {
 	// (mix scenario).
 	VotesGranted int `json:"votes_granted,omitempty"`
 	Elections    int `json:"elections,omitempty"`
+	// Failing is how many masters crashed at once (failover and
+	// massfail); ElectionsStarted counts election attempts after the
+	// crash, ElectionsLost those that did not win; Promotions counts the
+	// new masters of each crashed shard, in crash order.
+	Failing          int   `json:"failing,omitempty"`
+	ElectionsStarted int   `json:"elections_started,omitempty"`
+	ElectionsLost    int   `json:"elections_lost,omitempty"`
+	Promotions       []int `json:"-"`
+	// FailMS is when the last crashed master was first marked FAIL, and
+	// ShardsMS when every crashed shard had a master that holds its slots
+	// in its own table (failover and massfail).
+	FailMS   float64 `json:"fail_ms,omitempty"`
+	ShardsMS float64 `json:"shards_ms,omitempty"`
 	// Converged says the convergence condition held within Duration.
 	Converged bool `json:"converged"`
 	// ConvergeMS is the virtual time from the event to convergence, -1 if
@@ -212,6 +241,10 @@ func (r *Result) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "scenario=%s nodes=%d converge_ms=%s msgs_per_node_per_s=%.1f bytes_per_node_per_s=%.0f steady_bytes_per_node_per_s=%.0f peak_mem_per_node_bytes=%d seed=%d",
 		r.Scenario, r.Nodes, ms(r.ConvergeMS), r.MsgsPerNodePerS, r.BytesPerNodePerS, r.SteadyBytesPerNodePerS, r.PeakMemPerNodeBytes, r.Seed)
+	if r.Failing > 0 {
+		fmt.Fprintf(&b, " masters=%d failing=%d fail_ms=%s shards_ms=%s elections_started=%d elections_won=%d elections_lost=%d votes_granted=%d",
+			r.Masters, r.Failing, ms(r.FailMS), ms(r.ShardsMS), r.ElectionsStarted, r.Elections, r.ElectionsLost, r.VotesGranted)
+	}
 	if len(r.Violations) > 0 {
 		fmt.Fprintf(&b, " violations=%d", len(r.Violations))
 	}
@@ -321,6 +354,8 @@ func Run(cfg Config) (Result, error) {
 		err = runFail(s, &cfg, &res, mem)
 	case ScenarioConfig:
 		err = runConfig(s, &cfg, &res, mem)
+	case ScenarioFailover, ScenarioMassFail:
+		err = runFailover(s, &cfg, &res, mem)
 	}
 	if err != nil {
 		return Result{}, err

@@ -23,7 +23,8 @@ const simUsage = `usage: hearsay sim <experiment> [flags]
 
 experiments:
   epidemic  Demers et al.'s dissemination strategies in synchronous cycles
-  cluster   N real gossip cores on a virtual network (join, fail, config, mix)
+  cluster   N real gossip cores on a virtual network (join, fail, config, mix,
+            failover, massfail)
 
 Run "hearsay sim <experiment> -h" for its flags.
 `
