@@ -30,7 +30,10 @@ type record struct {
 	configEpoch uint64
 	version     uint64
 	failVersion uint64 // FAIL holds for versions up to this one
-	replOffset  uint64
+	// failAt is when the FAIL at failVersion was declared, as far as this
+	// node knows: never earlier than the declaration (see wire FailAge).
+	failAt     time.Duration
+	replOffset uint64
 }
 
 func (r *record) addr() wire.Addr {
@@ -132,7 +135,7 @@ type Core struct {
 	lastTick   time.Duration
 	lastGossip time.Duration
 	lastSync   time.Duration
-	failedSelf time.Duration // when this node learned it is FAIL; 0 when not
+	failedSelf time.Duration // when the FAIL this node is held in was declared, as far as it knows
 	selfFailed bool
 
 	migrate replicaMigration
@@ -380,6 +383,11 @@ func (c *Core) begin(now time.Duration) {
 		c.holdVotes()
 	}
 	if !c.started {
+		// FAIL marks restored from saved state are dated now: their age
+		// is unknown, and an age must never be overstated.
+		for i := range c.records {
+			c.records[i].failAt = now
+		}
 		c.started = true
 		c.lastTick = now
 		c.lastGossip = now - c.cfg.GossipInterval

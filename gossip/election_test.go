@@ -12,7 +12,7 @@ import (
 
 // shards builds masters nodes with the slots split evenly and perMaster
 // replicas for each: replica j of master i is node masters + i*perMaster + j.
-func shards(t *testing.T, masters, perMaster int) *testNet {
+func shards(t testing.TB, masters, perMaster int) *testNet {
 	t.Helper()
 	var masterOf []int
 	for i := 0; i < masters; i++ {

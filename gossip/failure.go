@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -366,15 +367,16 @@ func (c *Core) checkFail(subject wire.NodeID) {
 	if n, need := c.failQuorum(subject, p); n < need {
 		return
 	}
-	c.markFail(r, r.version)
+	c.markFail(r, r.version, c.now)
 	c.broadcastFail(r)
 }
 
-// markFail sets FAIL on r for versions up to v.
-func (c *Core) markFail(r *record, v uint64) {
+// markFail sets FAIL on r for versions up to v, declared at time at.
+func (c *Core) markFail(r *record, v uint64, at time.Duration) {
 	c.hashIn(r, -1)
 	r.flags |= wire.FlagFail
 	r.failVersion = max(r.failVersion, v)
+	r.failAt = at
 	c.hashIn(r, +1)
 	c.recordQ.Add(r.id)
 	c.eager = true
@@ -409,32 +411,53 @@ func (c *Core) sendFail(to, subject *record) {
 	m := c.newMessage(wire.TypeFail)
 	m.Subject = subject.id
 	m.SubjectVersion = subject.failVersion
+	m.FailAge = failAge(c.now - subject.failAt)
 	c.send(to, m)
 }
 
-// receiveFail handles a FAIL verdict about subject at version v.
-func (c *Core) receiveFail(subject wire.NodeID, v uint64) {
+// failAge renders an age for the wire: whole milliseconds, rounded down,
+// saturating.
+func failAge(d time.Duration) uint32 {
+	return uint32(min(max(d.Milliseconds(), 0), math.MaxUint32))
+}
+
+// receiveFail handles a FAIL verdict about subject at version v, declared
+// age ago.
+func (c *Core) receiveFail(subject wire.NodeID, v uint64, age time.Duration) {
 	if subject == c.cfg.ID {
-		c.learnSelfFailed(v)
+		c.learnSelfFailed(v, age)
 		return
 	}
 	r := c.lookup(subject)
-	if r == nil || v < r.version || r.failed() {
+	if r == nil || v < r.version {
 		return
 	}
-	c.markFail(r, v)
+	if r.failed() {
+		if v == r.failVersion {
+			// Every estimate is no earlier than the declaration, so
+			// the earliest is the best.
+			r.failAt = min(r.failAt, c.now-age)
+		}
+		return
+	}
+	c.markFail(r, v, c.now-age)
 	if !c.smallCluster() {
 		c.fanoutFail(r)
 	}
 }
 
-// learnSelfFailed notes that others hold this node FAIL at version v.
-func (c *Core) learnSelfFailed(v uint64) {
-	if v < c.self().version || c.selfFailed {
+// learnSelfFailed notes that others hold this node FAIL at version v, a
+// verdict declared age ago (0 when the news carries no age).
+func (c *Core) learnSelfFailed(v uint64, age time.Duration) {
+	if v < c.self().version {
+		return
+	}
+	if c.selfFailed {
+		c.failedSelf = min(c.failedSelf, c.now-age)
 		return
 	}
 	c.selfFailed = true
-	c.failedSelf = c.now
+	c.failedSelf = c.now - age
 	c.event(EventSelfFailed, c.cfg.ID)
 }
 
@@ -444,8 +467,12 @@ func (c *Core) learnSelfFailed(v uint64) {
 func (c *Core) HeldFailed() bool { return c.selfFailed }
 
 // maybeRefute publishes a newer record once Redis's undo rule allows: at once
-// for a replica or a master without slots, after 2×node-timeout for a master
-// that still serves slots.
+// for a replica or a master without slots; for a master that still serves
+// slots, once the FAIL is 2×node-timeout old, counted from its declaration
+// (FAIL messages carry its age), not from when this node heard of it. A
+// replica that took the slots meanwhile holds them at a higher configEpoch,
+// so the newer record wins the node back but not the slots: the UPDATE that
+// follows turns it into that replica's replica.
 func (c *Core) maybeRefute() {
 	if !c.selfFailed {
 		return

@@ -63,7 +63,7 @@ func (c *Core) mergeRecord(w *wire.NodeRecord, rumor bool) bool {
 	}
 	if w.ID == c.cfg.ID {
 		if w.Flags&wire.FlagFail != 0 {
-			c.learnSelfFailed(w.Version)
+			c.learnSelfFailed(w.Version, 0)
 		}
 		return false
 	}
@@ -73,7 +73,9 @@ func (c *Core) mergeRecord(w *wire.NodeRecord, rumor bool) bool {
 	r := c.lookup(w.ID)
 	if r == nil {
 		c.dropHandshake(w.Addr)
-		c.addRecord(recordFrom(w))
+		nr := recordFrom(w)
+		nr.failAt = c.now
+		c.addRecord(nr)
 		c.spread(w.ID, rumor)
 		c.event(EventNodeAdded, w.ID)
 		c.dirty = true
@@ -84,7 +86,7 @@ func (c *Core) mergeRecord(w *wire.NodeRecord, rumor bool) bool {
 	case w.Version > r.version:
 		c.hashIn(r, -1)
 		roleChanged := r.flags&roleFlags != flags&roleFlags || r.master != w.Master
-		wasFailed := r.failed()
+		wasFailed, oldFailVersion := r.failed(), r.failVersion
 		r.setAddr(w.Addr)
 		r.master = w.Master
 		r.configEpoch = w.ConfigEpoch
@@ -92,6 +94,9 @@ func (c *Core) mergeRecord(w *wire.NodeRecord, rumor bool) bool {
 		r.flags = r.flags&wire.FlagFail | flags&roleFlags
 		if flags&wire.FlagFail != 0 {
 			r.flags |= wire.FlagFail
+			if !wasFailed || w.Version > oldFailVersion {
+				r.failAt = c.now
+			}
 			r.failVersion = w.Version
 		} else if wasFailed && w.Version > r.failVersion {
 			r.flags &^= wire.FlagFail
@@ -109,7 +114,7 @@ func (c *Core) mergeRecord(w *wire.NodeRecord, rumor bool) bool {
 		c.dirty = true
 		return true
 	case w.Version == r.version && flags&wire.FlagFail != 0 && !r.failed():
-		c.markFail(r, w.Version)
+		c.markFail(r, w.Version, c.now)
 		return true
 	}
 	return false

@@ -69,7 +69,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 		}
 		c.receiveGossip(h.Sender, m)
 	case wire.TypeFail:
-		c.receiveFail(m.Subject, m.SubjectVersion)
+		c.receiveFail(m.Subject, m.SubjectVersion, time.Duration(m.FailAge)*time.Millisecond)
 	case wire.TypeFailReport:
 		if r := c.lookup(m.Subject); r != nil && m.SubjectVersion >= r.version {
 			c.addReport(m.Subject, h.Sender, m.Report)

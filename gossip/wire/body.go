@@ -31,7 +31,7 @@ func (m *Message) BodyLen() int {
 	case TypePing, TypePong, TypeMeet:
 		n += 2 + len(m.Gossip)*RecordLen + claimsLen(m.Claims)
 	case TypeFail:
-		n += 28
+		n += 32
 	case TypeFailReport:
 		n += 29
 	case TypeUpdate:
@@ -152,6 +152,7 @@ func (m *Message) appendBody(b []byte) []byte {
 	case TypeFail:
 		b = append(b, m.Subject[:]...)
 		b = le.AppendUint64(b, m.SubjectVersion)
+		b = le.AppendUint32(b, m.FailAge)
 	case TypeFailReport:
 		b = append(b, m.Subject[:]...)
 		b = le.AppendUint64(b, m.SubjectVersion)
@@ -262,6 +263,7 @@ func (d *Decoder) decodeBody(t Type, b []byte, m *Message) error {
 	m.Subject = NodeID{}
 	m.SubjectVersion = 0
 	m.Report, m.Reply, m.Last = false, false, false
+	m.FailAge = 0
 	m.Mask = 0
 	m.AuthFlags = 0
 	m.Epoch, m.MasterEpoch = 0, 0
@@ -290,6 +292,13 @@ func (d *Decoder) decodeBody(t Type, b []byte, m *Message) error {
 		b = b[28:]
 		if m.Subject.IsZero() {
 			return errZeroSubject
+		}
+		if t == TypeFail {
+			if len(b) < 4 {
+				return ErrTruncated
+			}
+			m.FailAge = le.Uint32(b)
+			b = b[4:]
 		}
 		if t == TypeFailReport {
 			if len(b) < 1 {

@@ -143,6 +143,9 @@ type Message struct {
 	Subject        NodeID // FAIL, FAILREPORT
 	SubjectVersion uint64 // FAIL, FAILREPORT: the subject's record version the verdict is about
 	Report         bool   // FAILREPORT: true sets the report, false withdraws it
+	// FailAge (FAIL) is how long ago, in milliseconds, the verdict was
+	// declared, as the sender knows it: never more than the true age.
+	FailAge uint32
 
 	Buckets []uint64 // SYNC: exactly SyncBuckets hashes
 	Mask    uint64   // SYNCDATA: the buckets these records cover

@@ -95,7 +95,7 @@ func samples() []sample {
 		{"pong", Message{Type: TypePong, Header: sampleHeader(3), Gossip: sampleRecords(4, 1)}},
 		{"pong/claims", Message{Type: TypePong, Header: sampleHeader(3), Claims: []SlotClaim{{Owner: id(1, 1), ConfigEpoch: 9, Ranges: []SlotRange{{0, 5460}, {5462, 16383}}}}}},
 		{"meet", Message{Type: TypeMeet, Header: sampleHeader(4), Gossip: sampleRecords(2, 60)}},
-		{"fail", Message{Type: TypeFail, Header: sampleHeader(5), Subject: id(0x77, 3), SubjectVersion: 77}},
+		{"fail", Message{Type: TypeFail, Header: sampleHeader(5), Subject: id(0x77, 3), SubjectVersion: 77, FailAge: 4321}},
 		{"update", Message{Type: TypeUpdate, Header: sampleHeader(6), Claims: []SlotClaim{{Owner: id(2, 2), ConfigEpoch: 11, Ranges: []SlotRange{{100, 100}, {200, 300}}}}}},
 		{"update/noranges", Message{Type: TypeUpdate, Header: sampleHeader(6), Claims: []SlotClaim{{Owner: id(2, 2), ConfigEpoch: 12}}}},
 		{"failreport/set", Message{Type: TypeFailReport, Header: sampleHeader(7), Subject: id(0x01, 9), SubjectVersion: 1 << 50, Report: true}},
