@@ -9,7 +9,7 @@ import (
 
 // layout builds len(masterOf)+masters nodes: nodes 0..masters-1 split the
 // slots, and node masters+j replicates masterOf[j].
-func layout(t *testing.T, masters int, masterOf []int, mut func(*Config)) *testNet {
+func layout(t testing.TB, masters int, masterOf []int, mut func(*Config)) *testNet {
 	t.Helper()
 	tn := newTestNet(t, masters+len(masterOf), mut)
 	tn.meetAll()
