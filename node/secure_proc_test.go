@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -240,4 +241,80 @@ func TestNodeRefusesInsecureBus(t *testing.T) {
 	p.stop(t)
 	p = startNode(t, port, dir, append(wild[4:], "--insecure-bus")...)
 	p.stop(t)
+}
+
+// startAuthNode starts a node whose client port wants a password and waits
+// until it answers PING with NOAUTH.
+func startAuthNode(t *testing.T, port int, dir string, extra ...string) *proc {
+	t.Helper()
+	p := spawnNode(t, port, dir, append([]string{binary, "node", "--port", strconv.Itoa(port), "--dir", dir,
+		"--node-timeout", "1s", "--heartbeat", "off"}, extra...))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r, err := rawCommand(p.addr(), "PING"); err == nil && strings.HasPrefix(r, "-NOAUTH") {
+			return p
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("node on %d did not start:\n%s", port, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// --requirepass-file and HEARSAY_REQUIREPASS set the password without it
+// showing in the node's command line, and `hearsay cluster` authenticates
+// with -a or REDISCLI_AUTH.
+func TestNodePasswordOffTheCommandLine(t *testing.T) {
+	const pass = "correct horse battery"
+	dir := t.TempDir()
+	file := filepath.Join(dir, "requirepass")
+	if err := os.WriteFile(file, []byte(pass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		env   string
+		extra []string
+	}{
+		{"file", "", []string{"--requirepass-file", file}},
+		{"environment", pass, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("HEARSAY_REQUIREPASS", c.env)
+			t.Setenv("REDISCLI_AUTH", "")
+			port := freePort(t)
+			p := startAuthNode(t, port, t.TempDir(), c.extra...)
+			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.cmd.Process.Pid))
+			if err != nil || strings.Contains(string(cmdline), "horse") {
+				t.Errorf("command line %q (%v) shows the password", cmdline, err)
+			}
+			r, err := rawPipeline(p.addr(), []string{"AUTH", pass}, []string{"PING"})
+			if err != nil || len(r) != 2 || r[0] != "+OK" || r[1] != "+PONG" {
+				t.Fatalf("AUTH, PING: %q %v", r, err)
+			}
+			cli := func(env string, args ...string) (string, error) {
+				cmd := exec.Command(binary, append([]string{"cluster", "nodes", p.addr()}, args...)...)
+				cmd.Env = append(os.Environ(), "NO_COLOR=1", "REDISCLI_AUTH="+env)
+				out, err := cmd.CombinedOutput()
+				return string(out), err
+			}
+			if out, err := cli(""); err == nil || !strings.Contains(out, "NOAUTH") {
+				t.Errorf("cluster nodes without a password: %v\n%s", err, out)
+			}
+			if out, err := cli("", "-a", pass); err != nil || !strings.Contains(out, "myself") || !strings.Contains(out, "may not be safe") {
+				t.Errorf("cluster nodes -a: %v\n%s", err, out)
+			}
+			if out, err := cli("", "--password", pass, "--no-auth-warning"); err != nil || strings.Contains(out, "may not be safe") {
+				t.Errorf("cluster nodes --password --no-auth-warning: %v\n%s", err, out)
+			}
+			if out, err := cli(pass); err != nil || !strings.Contains(out, "myself") || strings.Contains(out, "may not be safe") {
+				t.Errorf("cluster nodes with REDISCLI_AUTH: %v\n%s", err, out)
+			}
+		})
+	}
+	out := refusedStart(t, "--port", strconv.Itoa(freePort(t)), "--dir", dir, "--requirepass", "x", "--requirepass-file", file)
+	if !strings.Contains(out, "--requirepass and --requirepass-file both set") {
+		t.Errorf("both: %s", out)
+	}
 }
