@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -317,4 +318,61 @@ func TestNodePasswordOffTheCommandLine(t *testing.T) {
 	if !strings.Contains(out, "--requirepass and --requirepass-file both set") {
 		t.Errorf("both: %s", out)
 	}
+}
+
+// A nodes.json claim by a node the file does not list stops the start,
+// naming the file and the claim, instead of losing those slots.
+func TestNodeRefusesClaimOfUnknownOwner(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	p := startNode(t, port, dir)
+	if r, err := rawCommand(p.addr(), "CLUSTER", "ADDSLOTSRANGE", "0", "99"); err != nil || r != "+OK" {
+		t.Fatalf("ADDSLOTSRANGE: %q %v", r, err)
+	}
+	p.stop(t)
+	path := filepath.Join(dir, "nodes.json")
+	var st map[string]any
+	if err := json.Unmarshal(mustReadFile(t, path), &st); err != nil {
+		t.Fatal(err)
+	}
+	claims, _ := st["claims"].([]any)
+	own, _ := claims[0].(map[string]any)
+	if len(claims) != 1 || own == nil {
+		t.Fatalf("nodes.json claims: %v", st["claims"])
+	}
+	// The stranger's claim, with the field names of the node's own.
+	stranger := strings.Repeat("ab", 20)
+	other := map[string]any{}
+	for k, v := range own {
+		other[k] = v
+	}
+	other["owner"], other["slots"] = stranger, "100-199"
+	st["claims"] = []any{own, other}
+	if err := os.WriteFile(path, mustJSON(t, st), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := refusedStart(t, "--port", strconv.Itoa(port), "--dir", dir)
+	for _, w := range []string{path, "claim of slots 100-199 by node " + stranger, "does not list"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("refusal lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
