@@ -57,9 +57,10 @@ func (n *Node) clusterMeet(x *command.Ctx) {
 }
 
 // parseNodeArg parses a node ID argument; Redis reports an unparsable ID
-// as an unknown node.
+// as an unknown node. IDs are case-sensitive, as Redis's node table is: a
+// known ID written in capitals is an unknown node, not that node.
 func parseNodeArg(b []byte) (wire.NodeID, bool) {
-	id, err := wire.ParseNodeID(strings.ToLower(string(b)))
+	id, err := wire.ParseNodeID(string(b))
 	return id, err == nil
 }
 

@@ -141,6 +141,19 @@ func TestCluster(t *testing.T) {
 			{[]string{"CLUSTER", "FORGET", strings.Repeat("a", 40)}, "-ERR Unknown node " + strings.Repeat("a", 40)},
 			{[]string{"CLUSTER", "SETSLOT", "12182", "NODE", strings.Repeat("b", 40)}, "-ERR I don't know about node " + strings.Repeat("b", 40)},
 		}
+		// Node IDs are case-sensitive, as in Redis: a known ID in
+		// capitals names no node.
+		up := strings.ToUpper(do(t, ps[1], "CLUSTER", "MYID").(string))
+		for _, sub := range [][]string{{"FORGET"}, {"REPLICATE"}, {"COUNT-FAILURE-REPORTS"}, {"REPLICAS"}, {"SLAVES"}} {
+			cases = append(cases, struct {
+				args []string
+				want string
+			}{append([]string{"CLUSTER"}, append(sub, up)...), "-ERR Unknown node " + up})
+		}
+		cases = append(cases, struct {
+			args []string
+			want string
+		}{[]string{"CLUSTER", "SETSLOT", "12182", "NODE", up}, "-ERR I don't know about node " + up})
 		for _, c := range cases {
 			p := ps[0]
 			if got, err := rawCommand(p.addr(), c.args...); got != c.want {

@@ -11,10 +11,13 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -115,8 +118,15 @@ type Config struct {
 	// HTTP is the listen address of /metrics and /status; empty disables it.
 	HTTP string
 	// ClusterSecret, when non-empty, authenticates every bus frame with
-	// HMAC-SHA256.
+	// HMAC-SHA256 and keys the heartbeat MAC. ReadSecretFile reads it
+	// from --cluster-secret-file with the checks the command line applies.
 	ClusterSecret []byte
+	// InsecureBus (--insecure-bus) lets a node whose bus is reachable
+	// beyond loopback run without ClusterSecret. Without it, New refuses
+	// such a node, as Redis's protected mode refuses outside clients: an
+	// unauthenticated bus lets anyone who reaches the port forge frames
+	// that take the node's slots.
+	InsecureBus bool
 	// RequirePass is the client password (AUTH); empty means none.
 	RequirePass string
 	// DBFilename is the snapshot file in Dir (--dbfilename, default
@@ -259,7 +269,65 @@ func (c *Config) withDefaults() (addrs, error) {
 	if a.announce.IsUnspecified() {
 		return a, errors.New("node: --bind is a wildcard address; set --announce-ip to an address peers can reach")
 	}
+	if len(c.ClusterSecret) == 0 && !c.InsecureBus && !a.bind.IsLoopback() {
+		return a, insecureBusError(a.bind, c.BusPort)
+	}
 	return a, nil
+}
+
+// insecureBusError is the refusal of a node whose bus is reachable beyond
+// loopback and has no cluster secret.
+func insecureBusError(bind netip.Addr, busPort int) error {
+	where := netip.AddrPortFrom(bind, uint16(busPort)).String()
+	if bind.IsUnspecified() {
+		where = fmt.Sprintf("port %d on every interface (--bind %s)", busPort, bind)
+	}
+	return fmt.Errorf("node: refusing to start: the cluster bus listens on %s, which is reachable beyond "+
+		"loopback, and no cluster secret is set, so anyone who can reach that port can forge bus frames "+
+		"(MEET, PING, UPDATE) that take this node's slots. Make one secret for the whole cluster "+
+		"(head -c 32 /dev/urandom > cluster.secret && chmod 600 cluster.secret), copy the same file to "+
+		"every node and start each with --cluster-secret-file cluster.secret; or pass --insecure-bus "+
+		"to run without one on a network you trust completely; or --bind 127.0.0.1 for a node only "+
+		"this host reaches", where)
+}
+
+// MinSecretLen is the shortest cluster secret ReadSecretFile accepts:
+// 16 bytes, 128 bits, once surrounding whitespace is trimmed.
+const MinSecretLen = 16
+
+// ReadSecretFile reads the cluster secret from path (--cluster-secret-file)
+// and trims surrounding whitespace. It refuses a file that its group or
+// others may read or write, and a secret shorter than MinSecretLen; each
+// error names the file and says how to fix it.
+func ReadSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: --cluster-secret-file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("node: --cluster-secret-file: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("node: --cluster-secret-file %s is not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("node: --cluster-secret-file %s has mode %04o: its group or others may read it, "+
+			"and whoever reads it can forge bus frames; run chmod 600 %s (owned by the user the node runs as)",
+			path, perm, path)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("node: --cluster-secret-file: %w", err)
+	}
+	secret := bytes.TrimSpace(b)
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("node: --cluster-secret-file %s holds %d bytes, fewer than the %d a cluster secret needs; "+
+			"make a new one with head -c 32 /dev/urandom > %s && chmod 600 %s, and copy it to every node",
+			path, len(secret), MinSecretLen, path, path)
+	}
+	return secret, nil
 }
 
 // yesNo renders a bool the way redis.conf and CONFIG GET write it.

@@ -173,6 +173,22 @@ func decodeState(b []byte) (*gossip.State, error) {
 		}
 		st.Claims = append(st.Claims, cl)
 	}
+	// A claim names slots its owner serves. The node writes claims only
+	// of nodes it lists, so a claim by a node the file does not list was
+	// edited in or is corruption; loading it would lose those slots when
+	// the file is next written (the owner has no record to keep the claim
+	// with), so the start is refused instead, with the claim named.
+	known := map[wire.NodeID]bool{st.ID: true}
+	for _, r := range st.Nodes {
+		known[r.ID] = true
+	}
+	for _, c := range fs.Claims {
+		if id, _ := wire.ParseNodeID(c.Owner); !known[id] {
+			return nil, fmt.Errorf("claim of slots %s by node %s, which the file does not list under \"nodes\": "+
+				"add that node's record, or remove the claim (its slots are then unassigned and can be "+
+				"given back with CLUSTER ADDSLOTS or SETSLOT)", c.Slots, c.Owner)
+		}
+	}
 	for _, m := range fs.Marks {
 		id, err := wire.ParseNodeID(m.Node)
 		if err != nil || id.IsZero() {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,5 +54,38 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	if _, err := loadState(dir); err == nil {
 		t.Fatal("a corrupt node config file was accepted")
+	}
+}
+
+// A claim by a node the file does not list is refused, naming the claim,
+// rather than loaded and lost at the next write.
+func TestStateRefusesClaimOfUnknownOwner(t *testing.T) {
+	a, stranger := newNodeID(), newNodeID()
+	st := &gossip.State{
+		ID:     a,
+		Nodes:  []wire.NodeRecord{{ID: a, Addr: wire.Addr{IP: netip.MustParseAddr("127.0.0.1"), Port: 7000, BusPort: 17000}, Flags: wire.FlagMaster, Version: 1}},
+		Claims: []wire.SlotClaim{{Owner: stranger, ConfigEpoch: 3, Version: 1, Ranges: []wire.SlotRange{{Start: 0, End: 99}}}},
+	}
+	data, err := encodeState(st, 7000, 17000, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := writeFileAtomic(dir, StateFile, data); err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadState(dir)
+	for _, want := range []string{filepath.Join(dir, StateFile), "claim of slots 0-99 by node " + stranger.String(), "does not list"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	// A claim by a listed node, or by the node itself, loads.
+	st.Claims[0].Owner = a
+	if data, err = encodeState(st, 7000, 17000, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeState(data); err != nil {
+		t.Errorf("own claim refused: %v", err)
 	}
 }

@@ -41,6 +41,11 @@ commands:
   nodes host:port                              the node table as host:port sees it
 
 Any node of the cluster can be the host:port to talk to.
+
+options of every command:
+  -a, --password <password>   AUTH with this password, for nodes started with
+                              --requirepass (default: $REDISCLI_AUTH, as redis-cli)
+  --no-auth-warning           do not warn that -a on the command line may be seen
 `
 
 func runCluster(args []string) int {
@@ -98,6 +103,10 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	force := fs.Bool("force", false, "fail over without the master's agreement (failover)")
 	takeover := fs.Bool("takeover", false, "take the slots without votes (failover)")
 	wait := fs.Duration("wait", 0, "how long to wait for the nodes to agree (default 60s)")
+	var password string
+	fs.StringVar(&password, "a", "", "password for AUTH")
+	fs.StringVar(&password, "password", "", "password for AUTH")
+	noAuthWarning := fs.Bool("no-auth-warning", false, "no warning about -a on the command line")
 	pos, err := parseArgs(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, clusterUsage)
@@ -110,7 +119,7 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	allowed := map[string][]string{"create": {"replicas", "yes", "wait"}, "add-node": {"replica-of", "wait"}, "failover": {"force", "takeover", "wait"}}
 	for name := range set {
-		ok := name == "wait" && op == "del-node"
+		ok := name == "wait" && op == "del-node" || name == "a" || name == "password" || name == "no-auth-warning"
 		for _, a := range allowed[op] {
 			ok = ok || a == name
 		}
@@ -141,8 +150,16 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return usageError(stderr, "--replicas must be 0 or more")
 	}
 
+	if password != "" && !*noAuthWarning {
+		// redis-cli's own warning, word for word.
+		fmt.Fprintln(stderr, "Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.")
+	}
+	if password == "" {
+		password = os.Getenv("REDISCLI_AUTH")
+	}
+
 	p := printer{w: stdout, color: color}
-	tool := &admin.Tool{Wait: *wait, Progress: func(s string) { p.step(s) }}
+	tool := &admin.Tool{Wait: *wait, Password: password, Progress: func(s string) { p.step(s) }}
 	fail := func(err error) int {
 		p.errorf("%v", err)
 		return 1

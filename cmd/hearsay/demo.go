@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -108,6 +109,12 @@ func (d *demo) run(ctx context.Context) int {
 	}
 	defer d.cleanup()
 
+	// One secret for the whole cluster, as a real deployment has: the
+	// nodes authenticate every bus frame with it, so even on loopback
+	// nothing but the demo's own nodes can talk to their buses.
+	if err := d.makeSecret(); err != nil {
+		return d.fail("making the cluster secret: %v", err)
+	}
 	d.p.headf("Starting %d nodes on ports %d-%d (data and logs in %s)", d.n, d.base, d.base+d.n-1, d.dir)
 	for i := 0; i < d.n; i++ {
 		if err := d.start(exe, d.base+i); err != nil {
@@ -158,6 +165,19 @@ func (d *demo) run(ctx context.Context) int {
 	}
 }
 
+// secretFile is the cluster secret the demo's nodes share.
+func (d *demo) secretFile() string { return filepath.Join(d.dir, "cluster.secret") }
+
+// makeSecret writes 32 random bytes to secretFile, readable by this user
+// only.
+func (d *demo) makeSecret() error {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	return os.WriteFile(d.secretFile(), b, 0o600)
+}
+
 func (d *demo) start(exe string, port int) error {
 	dir := filepath.Join(d.dir, strconv.Itoa(port))
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -166,7 +186,8 @@ func (d *demo) start(exe string, port int) error {
 	// Own process group: Ctrl-C reaches the demo only, which then stops the
 	// children in order.
 	p, err := childproc.Start("node "+strconv.Itoa(port), filepath.Join(dir, "node.log"), exe, "node",
-		"--port", strconv.Itoa(port), "--dir", dir, "--node-timeout", d.nodeTimeout.String(), "--log-level", "warn")
+		"--port", strconv.Itoa(port), "--dir", dir, "--node-timeout", d.nodeTimeout.String(), "--log-level", "warn",
+		"--cluster-secret-file", d.secretFile())
 	if err != nil {
 		return err
 	}

@@ -89,6 +89,11 @@ func TestDemo(t *testing.T) {
 	if dir == nil {
 		t.Fatalf("no temp dir in the output:\n%s", text)
 	}
+	// The nodes share a secret only this user can read, so a forged
+	// frame on their buses is refused.
+	if st, err := os.Stat(filepath.Join(dir[1], "cluster.secret")); err != nil || st.Mode().Perm() != 0o600 || st.Size() != 32 {
+		t.Errorf("cluster.secret: %v %v", st, err)
+	}
 
 	check, err := exec.Command(bin, "cluster", "check", fmt.Sprintf("127.0.0.1:%d", base+4)).CombinedOutput()
 	if err != nil || !strings.Contains(string(check), "all 16384 slots covered") {

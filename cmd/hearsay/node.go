@@ -24,9 +24,11 @@ func init() {
 func runNode(args []string) int {
 	fs := flag.NewFlagSet("hearsay node", flag.ContinueOnError)
 	var (
-		cfg        node.Config
-		secretFile string
-		logLevel   string
+		cfg         node.Config
+		secretFile  string
+		logLevel    string
+		requirePass credential
+		masterAuth  credential
 	)
 	fs.IntVar(&cfg.Port, "port", node.DefaultPort, "RESP client port")
 	fs.IntVar(&cfg.BusPort, "bus-port", 0, "cluster bus port (default port+10000)")
@@ -63,10 +65,13 @@ func runNode(args []string) int {
 	fs.StringVar(&cfg.XDPMode, "xdp-mode", node.XDPModeAuto, "XDP attach mode for the first node on the interface: auto (native, else generic)|native|generic (a veth whose peer has no XDP program needs generic)")
 	fs.StringVar(&cfg.HTTP, "http", "", "listen address for /metrics and /status (off when empty)")
 	fs.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret that authenticates bus frames and keys the heartbeat MAC")
-	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with")
+	fs.BoolVar(&cfg.InsecureBus, "insecure-bus", false, "run without --cluster-secret-file although the bus is reachable beyond loopback (anyone reaching the bus port can then take this node's slots)")
+	fs.StringVar(&requirePass.value, "requirepass", "", "password clients must AUTH with (visible in ps: prefer --requirepass-file or $"+envRequirePass+")")
+	fs.StringVar(&requirePass.file, "requirepass-file", "", "file holding the --requirepass password (mode 600; one trailing newline is dropped)")
 	fs.StringVar(&cfg.DBFilename, "dbfilename", "dump.rdb", "snapshot file in --dir: SAVE and BGSAVE write it, the node loads it at start")
 	fs.BoolVar(&cfg.SaveOnShutdown, "save-on-shutdown", true, "write the snapshot when the node stops (SIGTERM)")
-	fs.StringVar(&cfg.MasterAuth, "masterauth", "", "password a replica sends its master (default: --requirepass)")
+	fs.StringVar(&masterAuth.value, "masterauth", "", "password a replica sends its master (default: --requirepass; visible in ps: prefer --masterauth-file or $"+envMasterAuth+")")
+	fs.StringVar(&masterAuth.file, "masterauth-file", "", "file holding the --masterauth password (mode 600; one trailing newline is dropped)")
 	fs.Func("repl-backlog-size", "replication backlog for partial resyncs, as redis.conf's repl-backlog-size (default 1mb)", func(s string) (err error) {
 		cfg.ReplBacklogSize, err = parseMemory(s)
 		return err
@@ -98,16 +103,21 @@ func runNode(args []string) int {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if secretFile != "" {
-		b, err := os.ReadFile(secretFile)
+		secret, err := node.ReadSecretFile(secretFile)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "hearsay node: --cluster-secret-file: %v\n", err)
+			fmt.Fprintf(os.Stderr, "hearsay %v\n", err)
 			return 2
 		}
-		cfg.ClusterSecret = []byte(strings.TrimSpace(string(b)))
-		if len(cfg.ClusterSecret) == 0 {
-			fmt.Fprintln(os.Stderr, "hearsay node: --cluster-secret-file is empty")
-			return 2
-		}
+		cfg.ClusterSecret = secret
+	}
+	var err error
+	if cfg.RequirePass, err = requirePass.resolve("requirepass", envRequirePass, os.Getenv); err != nil {
+		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
+		return 2
+	}
+	if cfg.MasterAuth, err = masterAuth.resolve("masterauth", envMasterAuth, os.Getenv); err != nil {
+		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
+		return 2
 	}
 	n, err := node.New(cfg)
 	if err != nil {
@@ -123,4 +133,49 @@ func runNode(args []string) int {
 	}
 	cfg.Logger.Info("node stopped", "uptime", time.Since(start).Round(time.Millisecond))
 	return 0
+}
+
+// The environment variables that hold the node's passwords when neither
+// the flag nor its -file form is given.
+const (
+	envRequirePass = "HEARSAY_REQUIREPASS"
+	envMasterAuth  = "HEARSAY_MASTERAUTH"
+)
+
+// credential is a password given on the command line (--name), in a file
+// (--name-file) or in the environment, in that order of precedence; the
+// flag and the file together are an error.
+type credential struct {
+	value, file string
+}
+
+// resolve returns the password: the flag's value, else the file's
+// contents without one trailing newline, else the environment variable
+// env. A file its group or others may read or write is refused, as the
+// cluster secret file is.
+func (c credential) resolve(name, env string, getenv func(string) string) (string, error) {
+	switch {
+	case c.value != "" && c.file != "":
+		return "", fmt.Errorf("--%s and --%s-file both set; give the password once (the file keeps it out of ps)", name, name)
+	case c.value != "":
+		return c.value, nil
+	case c.file != "":
+		st, err := os.Stat(c.file)
+		if err != nil {
+			return "", fmt.Errorf("--%s-file: %w", name, err)
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			return "", fmt.Errorf("--%s-file %s has mode %04o: its group or others may read the password; run chmod 600 %s", name, c.file, perm, c.file)
+		}
+		b, err := os.ReadFile(c.file)
+		if err != nil {
+			return "", fmt.Errorf("--%s-file: %w", name, err)
+		}
+		pass := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if pass == "" {
+			return "", fmt.Errorf("--%s-file %s is empty", name, c.file)
+		}
+		return pass, nil
+	}
+	return getenv(env), nil
 }
