@@ -79,6 +79,12 @@ type Config struct {
 	// this many working replicas. 0 takes Redis's default, 1; negative
 	// turns replica migration off (cluster-allow-replica-migration no).
 	MigrationBarrier int
+	// StateCurrent vouches that the state given to New is the cluster's
+	// current view (a simulator booting a cluster it formed in memory), so
+	// the core skips the vote hold a restart from saved state gets. A node
+	// restarting from its config file must leave it false: its file may
+	// predate an election it slept through.
+	StateCurrent bool
 	// Seed seeds the core's own random source. Cores with the same seed and
 	// the same inputs make the same decisions.
 	Seed uint64

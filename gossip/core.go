@@ -254,7 +254,7 @@ func New(cfg Config, st *State) (*Core, error) {
 		if err := c.restore(st); err != nil {
 			return nil, err
 		}
-		c.restored = true
+		c.restored = !cfg.StateCurrent
 	}
 	c.refreshBudget()
 	return c, nil

@@ -269,6 +269,9 @@ func (s *Sim) Boot(i int, st *State) error {
 	cfg.ID = n.id
 	cfg.Addr = n.addr
 	cfg.Seed = splitmix(s.opt.Seed ^ splitmix(uint64(i)<<20|uint64(n.inc)))
+	// A first boot from a given state is a cluster formed in memory, not a
+	// restart: its state is current.
+	cfg.StateCurrent = n.inc == 0
 	c, err := newCore(cfg, st)
 	if err != nil {
 		return fmt.Errorf("sim: boot node %d: %w", i, err)
