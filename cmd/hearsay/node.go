@@ -121,7 +121,7 @@ func runNode(args []string) int {
 	}
 	n, err := node.New(cfg)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
+		fmt.Fprintf(os.Stderr, "hearsay node: %s\n", strings.TrimPrefix(err.Error(), "node: "))
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
