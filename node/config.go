@@ -114,6 +114,9 @@ type Config struct {
 	Heartbeats Heartbeats
 	// HTTP is the listen address of /metrics and /status; empty disables it.
 	HTTP string
+	// HTTPAuth, when non-empty, is the token every --http request must
+	// carry (--http-auth); without it HTTP must be a loopback address.
+	HTTPAuth string
 	// ClusterSecret, when non-empty, authenticates every bus frame with
 	// HMAC-SHA256.
 	ClusterSecret []byte
