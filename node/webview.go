@@ -136,6 +136,10 @@ func (n *Node) WebView() WebView {
 	offsets := map[wire.NodeID]uint64{}
 	for _, nv := range v.nodes {
 		offsets[nv.ID] = nv.ReplOffset
+		if nv.Myself && n.repl != nil {
+			// Our own offset is live; gossip carries the others'.
+			offsets[nv.ID] = uint64(n.repl.Offset())
+		}
 	}
 	ms := func(d time.Duration) int64 { return d.Milliseconds() }
 	for i, nv := range v.nodes {
