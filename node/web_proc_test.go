@@ -149,7 +149,9 @@ func TestWebViewJSON(t *testing.T) {
 			t.Fatalf("events seen %v; want node-added and slots-changed", seen)
 		}
 	}
-	if v.Events.Clients != 1 || v.Events.Sent == 0 {
+	// The handler counts a message after writing it: read the counters
+	// once the events have arrived.
+	if v = getView(t, url); v.Events.Clients != 1 || v.Events.Sent == 0 {
 		t.Fatalf("event stats %+v", v.Events)
 	}
 }
