@@ -204,6 +204,7 @@ func (b *bus) apply(r gossip.Ready) {
 	}
 	for _, ev := range r.Events {
 		n.metrics.event(ev.Kind)
+		n.webEvent(ev)
 		switch ev.Kind {
 		case gossip.EventNodePFail, gossip.EventNodeFail, gossip.EventNodeFailCleared, gossip.EventNodeAdded, gossip.EventNodeRemoved, gossip.EventRoleChanged, gossip.EventSelfFailed:
 			n.log.Info("cluster: "+ev.Kind.String(), "node", ev.Node.String())
@@ -272,6 +273,7 @@ func (b *bus) resumeWrites() {
 func (b *bus) failoverEvent(e *gossip.FailoverEvent) {
 	n := b.n
 	n.metrics.failover(e)
+	n.webFailover(e)
 	switch e.Kind {
 	case gossip.FailoverNote:
 		n.log.Info("failover: "+e.Reason, "master", e.Node.String(), "epoch", e.Epoch)

@@ -117,6 +117,9 @@ type Config struct {
 	Heartbeats Heartbeats
 	// HTTP is the listen address of /metrics and /status; empty disables it.
 	HTTP string
+	// HTTPAuth, when non-empty, is the token every --http request must
+	// carry (--http-auth); without it HTTP must be a loopback address.
+	HTTPAuth string
 	// ClusterSecret, when non-empty, authenticates every bus frame with
 	// HMAC-SHA256 and keys the heartbeat MAC. ReadSecretFile reads it
 	// from --cluster-secret-file with the checks the command line applies.

@@ -57,6 +57,7 @@ type heartbeatDriver struct {
 	peerCount atomic.Int64 // len(peers), for INFO and /metrics
 	answering atomic.Int64 // monitored peers whose last PONG is under NodeTimeout old
 	stats     hbStatsCache
+	webSamples
 }
 
 func newHeartbeatDriver(n *Node, hb Heartbeats) *heartbeatDriver {
@@ -109,5 +110,6 @@ func (d *heartbeatDriver) tick(now time.Duration) {
 		n.bus.apply(n.core.Heartbeat(now, s.Peer, s.Sample))
 	}
 	d.answering.Store(int64(answering))
+	d.publishSamples(now)
 	n.metrics.heartbeatSamples.Add(len(d.samples))
 }

@@ -242,7 +242,7 @@ func (n *Node) Status() Status {
 	return st
 }
 
-func (n *Node) httpHandler() http.Handler {
+func (n *Node) httpMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")

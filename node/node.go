@@ -24,6 +24,7 @@ import (
 	"github.com/hearsay/hearsay/node/command"
 	"github.com/hearsay/hearsay/node/repl"
 	"github.com/hearsay/hearsay/node/store"
+	"github.com/hearsay/hearsay/node/web"
 )
 
 // clockOrigin offsets the core's clock so that no real event happens at
@@ -55,6 +56,7 @@ type Node struct {
 	hb      *heartbeatDriver
 	metrics *nodeMetrics
 	http    *http.Server
+	web     *web.Hub // the web view's event stream (webview.go)
 	repl    *repl.Manager
 	saver   *saver
 
@@ -82,6 +84,11 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HTTP != "" {
+		if err := web.CheckBind(cfg.HTTP, cfg.HTTPAuth); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -92,7 +99,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, addrs: a, log: cfg.Logger, start: time.Now(),
 		store: store.New(), closing: make(chan struct{}), done: make(chan struct{}),
-		warn: ratelog.New(cfg.Logger),
+		warn: ratelog.New(cfg.Logger), web: web.NewHub(0, 0),
 	}
 	if n.maxClients, err = fitFDLimit(cfg.MaxClients, n.log.Warn); err != nil {
 		return nil, err
@@ -356,7 +363,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.stopEngines()
 			return fmt.Errorf("node: --http: %w", err)
 		}
-		n.http = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		n.http = &http.Server{Handler: n.webHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = n.http.Serve(ln) }()
 	}
 	go n.expireLoop()

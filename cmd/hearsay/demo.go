@@ -46,8 +46,8 @@ func runDemo(args []string) int {
 		fmt.Fprintf(os.Stderr, "hearsay demo: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if *basePort < 1 || *basePort+*nodes-1+10000 > 65535 {
-		fmt.Fprintf(os.Stderr, "hearsay demo: --base-port %d leaves no room for %d nodes and their bus ports (+10000)\n", *basePort, *nodes)
+	if *basePort < 1 || demoHTTPPort(*basePort, *nodes) > 65535 {
+		fmt.Fprintf(os.Stderr, "hearsay demo: --base-port %d leaves no room for %d nodes, their bus ports (+10000) and the web view\n", *basePort, *nodes)
 		return 2
 	}
 	if _, err := admin.MakePlan(demoAddrs(*basePort, *nodes), *replicas); err != nil {
@@ -60,6 +60,10 @@ func runDemo(args []string) int {
 		p: printer{w: os.Stdout, color: useColor(os.Stdout)}, stderr: os.Stderr}
 	return d.run(ctx)
 }
+
+// demoHTTPPort is the web view's port (the first node's --http): the one
+// after the last bus port.
+func demoHTTPPort(base, n int) int { return base + n + 10000 }
 
 func demoAddrs(base, n int) []string {
 	addrs := make([]string, n)
@@ -98,6 +102,9 @@ func (d *demo) run(ctx context.Context) int {
 				return d.fail("port %d is busy (%v); stop what uses it, or pick other ports with --base-port", port, err)
 			}
 		}
+	}
+	if port := demoHTTPPort(d.base, d.n); childproc.PortFree(port) != nil {
+		return d.fail("port %d (the web view) is busy; stop what uses it, or pick other ports with --base-port", port)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -144,6 +151,7 @@ func (d *demo) run(ctx context.Context) int {
 	printCluster(&d.p, rep.Cluster)
 	printVerdict(&d.p, rep)
 	fmt.Fprintln(d.p.w)
+	fmt.Fprintf(d.p.w, "web view:     http://127.0.0.1:%d/\n", demoHTTPPort(d.base, d.n))
 	fmt.Fprintf(d.p.w, "connect with: redis-cli -c -p %d\n", d.base)
 	fmt.Fprintf(d.p.w, "check with:   %s cluster check 127.0.0.1:%d\n", os.Args[0], d.base)
 	fmt.Fprintln(d.p.w, "Press Ctrl-C to stop the cluster.")
@@ -185,9 +193,13 @@ func (d *demo) start(exe string, port int) error {
 	}
 	// Own process group: Ctrl-C reaches the demo only, which then stops the
 	// children in order.
-	p, err := childproc.Start("node "+strconv.Itoa(port), filepath.Join(dir, "node.log"), exe, "node",
-		"--port", strconv.Itoa(port), "--dir", dir, "--node-timeout", d.nodeTimeout.String(), "--log-level", "warn",
-		"--cluster-secret-file", d.secretFile())
+	argv := []string{exe, "node", "--port", strconv.Itoa(port), "--dir", dir, "--node-timeout", d.nodeTimeout.String(), "--log-level", "warn",
+		"--cluster-secret-file", d.secretFile()}
+	if port == d.base {
+		// The first node serves the web view (loopback only).
+		argv = append(argv, "--http", "127.0.0.1:"+strconv.Itoa(demoHTTPPort(d.base, d.n)))
+	}
+	p, err := childproc.Start("node "+strconv.Itoa(port), filepath.Join(dir, "node.log"), argv...)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +38,7 @@ func TestDemo(t *testing.T) {
 		for i := 0; i < 6 && ok; i++ {
 			ok = childproc.PortFree(b+i) == nil && childproc.PortFree(b+i+10000) == nil
 		}
+		ok = ok && childproc.PortFree(b+6+10000) == nil // the web view
 		if ok {
 			base = b
 		}
@@ -81,6 +83,17 @@ func TestDemo(t *testing.T) {
 	text := strings.Join(out, "\n")
 	if n := len(regexp.MustCompile(`(?m)^127\.0\.0\.1:\d+ +[0-9a-f]{8} +master `).FindAllString(text, -1)); n != 3 {
 		t.Errorf("%d master rows in the table, want 3:\n%s", n, text)
+	}
+	web := fmt.Sprintf("web view:     http://127.0.0.1:%d/", base+6+10000)
+	if !strings.Contains(text, web) {
+		t.Errorf("no %q line:\n%s", web, text)
+	} else if resp, err := http.Get(strings.TrimSpace(strings.TrimPrefix(web, "web view:")) + "api/view"); err != nil {
+		t.Errorf("web view: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("web view /api/view: %s", resp.Status)
+		}
 	}
 	if !strings.Contains(text, "[OK] 6 nodes agree") {
 		t.Errorf("no agreement line:\n%s", text)

@@ -63,7 +63,8 @@ func runNode(args []string) int {
 	fs.StringVar(&cfg.Heartbeat, "heartbeat", node.HeartbeatAuto, "heartbeat transport: auto (xdp, else udp)|xdp|udp|off (bus pings)")
 	fs.StringVar(&cfg.XDPInterface, "xdp-iface", "", "interface for the XDP heartbeat program (default: the one holding --bind; lo attaches in generic mode)")
 	fs.StringVar(&cfg.XDPMode, "xdp-mode", node.XDPModeAuto, "XDP attach mode for the first node on the interface: auto (native, else generic)|native|generic (a veth whose peer has no XDP program needs generic)")
-	fs.StringVar(&cfg.HTTP, "http", "", "listen address for /metrics and /status (off when empty)")
+	fs.StringVar(&cfg.HTTP, "http", "", "listen address for the web view, /metrics and /status (off when empty; beyond loopback it needs --http-auth)")
+	httpAuth := httpAuthFlags(fs, &cfg)
 	fs.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret that authenticates bus frames and keys the heartbeat MAC")
 	fs.BoolVar(&cfg.InsecureBus, "insecure-bus", false, "run without --cluster-secret-file although the bus is reachable beyond loopback (anyone reaching the bus port can then take this node's slots)")
 	fs.StringVar(&requirePass.value, "requirepass", "", "password clients must AUTH with (visible in ps: prefer --requirepass-file or $"+envRequirePass+")")
@@ -94,6 +95,10 @@ func runNode(args []string) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "hearsay node: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if err := httpAuth(); err != nil {
+		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
 		return 2
 	}
 	var level slog.Level
