@@ -22,9 +22,15 @@ import (
 // URL; the cluster is not created yet.
 func webCluster(t *testing.T, extra ...string) ([]*proc, string) {
 	t.Helper()
+	return webClusterOf(t, 4, extra...)
+}
+
+// webClusterOf is webCluster with n nodes.
+func webClusterOf(t *testing.T, n int, extra ...string) ([]*proc, string) {
+	t.Helper()
 	httpPort := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(httpPort)
-	ps := make([]*proc, 4)
+	ps := make([]*proc, n)
 	for i := range ps {
 		args := []string{"--heartbeat", "udp"}
 		if i == 0 {

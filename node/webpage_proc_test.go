@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,16 +29,17 @@ func chromium(t *testing.T) string {
 }
 
 // TestWebViewPage loads the web view in headless Chromium against a real
-// 4-node cluster and checks that the membership table and the slot map
-// render and that events arrive over server-sent events. With
-// HEARSAY_WEB_SCREENSHOT=<file.png> it also saves a screenshot (the
-// README's).
+// 6-node cluster and checks that the membership table and the slot map
+// render and that events arrive over server-sent events; then a replica is
+// killed and the page, without a reload, must show it FAIL. It saves a
+// screenshot in the temporary directory (its path is logged), and with
+// HEARSAY_WEB_SCREENSHOT=<file.png> also there (the README's).
 func TestWebViewPage(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts 4 node processes and a browser; skipped in -short")
+		t.Skip("starts 6 node processes and a browser; skipped in -short")
 	}
 	browser := chromium(t)
-	ps, url := webCluster(t)
+	ps, url := webClusterOf(t, 6)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.WindowSize(1400, 1300), chromedp.Flag("disable-dev-shm-usage", true))
@@ -67,7 +69,7 @@ func TestWebViewPage(t *testing.T) {
 	var assigned, info, received, log string
 	err := chromedp.Run(ctx,
 		// The membership table: one row per node, a replica among them.
-		chromedp.Poll(`document.querySelectorAll("#members tbody tr").length === 4 &&
+		chromedp.Poll(`document.querySelectorAll("#members tbody tr").length === 6 &&
 			[...document.querySelectorAll("#members td.role")].some(td => td.textContent === "replica")`,
 			nil, chromedp.WithPollingTimeout(40*time.Second)),
 		// The slot map: all 16384 slots drawn, slot 100 migrating.
@@ -78,7 +80,7 @@ func TestWebViewPage(t *testing.T) {
 		chromedp.Poll(`[...document.querySelectorAll("#events li")].some(li => li.className === "k-node-added")`,
 			nil, chromedp.WithPollingTimeout(30*time.Second)),
 		// Heartbeats: every peer answers on the UDP path.
-		chromedp.Poll(`document.querySelectorAll("#heartbeats tbody tr[data-id]").length === 3`,
+		chromedp.Poll(`document.querySelectorAll("#heartbeats tbody tr[data-id]").length === 5`,
 			nil, chromedp.WithPollingTimeout(30*time.Second)),
 		chromedp.Evaluate(`document.querySelectorAll("#members tbody tr").length`, &rows),
 		chromedp.Evaluate(`document.querySelector("#slotmap").dataset.assigned`, &assigned),
@@ -103,6 +105,26 @@ func TestWebViewPage(t *testing.T) {
 		t.Errorf("events received %q, log:\n%s", received, log)
 	}
 	t.Logf("page: %d member rows, %s slots assigned, %s; %s events; stream %q", rows, assigned, info, received, stream)
+
+	// A node stops: the open page shows it FAIL from its next polls.
+	victim := do(t, ps[5], "CLUSTER", "MYID").(string)
+	ps[5].kill()
+	if err := chromedp.Run(ctx, chromedp.Poll(`document.querySelector('#members tr[data-id="`+victim+`"] .flag.fail') !== null`,
+		nil, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		var body string
+		_ = chromedp.Run(context.WithoutCancel(ctx), chromedp.Text(`#members`, &body, chromedp.ByQuery))
+		t.Fatalf("the page never showed the stopped node FAIL: %v\nmembers:\n%s", err, body)
+	}
+	var shot []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 100)); err != nil {
+		t.Fatal(err)
+	}
+	// The nodes' directories go with the test; the picture stays.
+	shotPath := filepath.Join(os.TempDir(), "hearsay-web-view-"+strconv.Itoa(os.Getpid())+".png")
+	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot with the stopped node FAIL: %s", shotPath)
 
 	if path := os.Getenv("HEARSAY_WEB_SCREENSHOT"); path != "" {
 		// Let a second poll and a few heartbeats land, for a settled picture.
