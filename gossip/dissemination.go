@@ -32,7 +32,7 @@ func (c *Core) fillGossip(m *wire.Message) {
 			return
 		}
 		w := r.wireRecord()
-		if p := c.peers[id]; p != nil && p.pfail {
+		if c.pfail(id) {
 			w.Flags |= wire.FlagPFail
 		}
 		m.Gossip = append(m.Gossip, w)

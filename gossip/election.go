@@ -26,9 +26,8 @@ func (v electionView) Lookup(id wire.NodeID) (failover.Node, bool) {
 }
 
 func (c *Core) electionNode(r *record) failover.Node {
-	p := c.peers[r.id]
 	return failover.Node{
-		PFail: p != nil && p.pfail,
+		PFail: c.pfail(r.id),
 		ID:    r.id, Master: r.master, IsMaster: r.flags&wire.FlagMaster != 0, Failed: r.failed(),
 		NoFailover: r.flags&wire.FlagNoFailover != 0, Slots: c.masters[r.id],
 		ConfigEpoch: r.configEpoch, ReplOffset: r.replOffset,

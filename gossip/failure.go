@@ -257,6 +257,12 @@ func (c *Core) pingSiblings(master wire.NodeID) {
 	}
 }
 
+// pfail reports whether this node holds id PFAIL.
+func (c *Core) pfail(id wire.NodeID) bool {
+	p := c.peers[id]
+	return p != nil && p.pfail
+}
+
 // heardFrom records proof of life from a peer.
 func (c *Core) heardFrom(p *peer) {
 	p.heard = true

@@ -5,7 +5,6 @@ import (
 
 	"github.com/hearsay/hearsay/failover"
 	"github.com/hearsay/hearsay/gossip/wire"
-	"github.com/hearsay/hearsay/ring"
 )
 
 // replicaMigrationEvery is how often a replica looks for an orphaned
@@ -38,7 +37,8 @@ func (c *Core) tickReplicaMigration() {
 	// Every master, then every working replica under its master.
 	m.shards = m.shards[:0]
 	clear(m.at)
-	assigned, unreachable, failed := 0, 0, false
+	var h Health
+	unreachable := 0
 	for i := range c.records {
 		r := &c.records[i]
 		if r.flags&wire.FlagMaster == 0 {
@@ -53,10 +53,11 @@ func (c *Core) tickReplicaMigration() {
 		}
 		m.shards = append(m.shards, failover.Shard{Master: r.id, Slots: slots, Failed: r.failed(), OKReplicas: keep})
 		if slots > 0 {
-			assigned += slots
+			h.Size++
+			h.SlotsAssigned += slots
 			switch {
 			case r.failed():
-				failed = true
+				h.SlotsFail += slots
 				unreachable++
 			case c.pfail(r.id):
 				unreachable++
@@ -102,9 +103,9 @@ func (c *Core) tickReplicaMigration() {
 		s.OrphanedFor = c.now - since
 	}
 	self := c.self()
-	size := len(c.masters)
+	h.judge(unreachable)
 	// Redis moves replicas only while the cluster is ok.
-	if self.flags&wire.FlagReplica == 0 || assigned != ring.Slots || failed || size-unreachable < size/2+1 {
+	if self.flags&wire.FlagReplica == 0 || !h.OK {
 		return
 	}
 	target, ok := failover.MigrationTarget(c.cfg.ID, self.master, m.shards, c.cfg.MigrationBarrier)
@@ -115,9 +116,4 @@ func (c *Core) tickReplicaMigration() {
 	c.becomeReplica(target)
 	c.publishSelf(true)
 	c.ready.Failover = append(c.ready.Failover, FailoverEvent{Kind: FailoverMigrated, Node: target})
-}
-
-func (c *Core) pfail(id wire.NodeID) bool {
-	p := c.peers[id]
-	return p != nil && p.pfail
 }

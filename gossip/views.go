@@ -158,8 +158,14 @@ func ClusterHealth(views []NodeView) Health {
 			h.SlotsOK += n
 		}
 	}
+	h.judge(unreachable)
+	return h
+}
+
+// judge sets the verdicts from the counts, unreachable being how many of
+// the Size masters are PFAIL or FAIL.
+func (h *Health) judge(unreachable int) {
 	h.Covered = h.SlotsAssigned == ring.Slots && h.SlotsFail == 0
 	h.Majority = h.Size-unreachable >= h.Size/2+1
 	h.OK = h.Covered && h.Majority
-	return h
 }

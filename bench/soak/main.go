@@ -65,7 +65,8 @@ func main() {
 	for k := range httpPorts {
 		httpPorts[k] = o.Base + 100 + k
 	}
-	cl, err := startWithHTTP(o, httpPorts)
+	o.PerNode = func(k int) []string { return []string{"--http", testcluster.Addr(httpPorts[k])} }
+	cl, err := testcluster.Start(o)
 	if err != nil {
 		fail(err)
 	}
@@ -135,12 +136,6 @@ func main() {
 	if falseFailovers > 0 {
 		os.Exit(1)
 	}
-}
-
-// startWithHTTP starts the cluster with each node's --http on its port.
-func startWithHTTP(o testcluster.Options, ports []int) (*testcluster.Cluster, error) {
-	o.PerNode = func(k int) []string { return []string{"--http", testcluster.Addr(ports[k])} }
-	return testcluster.Start(o)
 }
 
 // mastersEverywhere returns the master set, which every node must agree on,
