@@ -58,5 +58,8 @@ func (s *Sim) BootCluster(first, n, masters, slots int) ([]wire.SlotClaim, error
 			s.nodes[first+k].saved = cloneState(st)
 		}
 	}
+	for k := range masters {
+		s.agreeEpoch(first+k, uint64(k+1))
+	}
 	return claims, nil
 }

@@ -123,8 +123,12 @@
 // restarts, stalls, partitions that heal, elections and 0-20% loss, with
 // liveness from bus pings for odd seeds and from the modelled heartbeat
 // transport for even ones. Every Ready is checked: epochs must never go
-// backwards (across restarts too), no voter may grant one epoch twice and
-// no epoch may have two winners. After healing all nodes must share one
+// backwards (across restarts too), no voter may grant one epoch twice, no
+// epoch may have two winners, and no two masters may serve one slot at one
+// configEpoch: never at an agreed epoch (the cluster's formation or an
+// election), and for epochs taken without consensus (BUMPEPOCH, SETSLOT
+// NODE, TAKEOVER) not for more than five node timeouts once the two can
+// talk, which the collision rule must resolve. After healing all nodes must share one
 // node table and one slot table, no slot may have two owners with the same
 // configEpoch, and every slot's owner must be a live master. A failing
 // seed prints the go test and hearsay commands that replay it.

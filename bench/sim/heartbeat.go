@@ -152,6 +152,7 @@ func (s *Sim) Stall(i int) {
 	if n.core != nil {
 		n.stalled = true
 	}
+	s.sweepServing()
 }
 
 // down clears the kernel's peers: a crashed host answers nothing.
@@ -171,6 +172,7 @@ func (s *Sim) Resume(i int) {
 		return
 	}
 	n.stalled = false
+	s.sweepServing()
 	backlog := n.backlog
 	n.backlog = nil
 	for _, b := range backlog {

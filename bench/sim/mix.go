@@ -92,7 +92,8 @@ const mixPhase = 8 * time.Second
 // settles until all nodes agree or cfg.Duration passes. Violations lists
 // every broken invariant: epochs going backwards (checked on every Ready and
 // across restarts), a voter granting one epoch twice or two winners of one
-// epoch (checked on every Ready), no convergence (one node table, equal
+// epoch, two masters serving one slot at one configEpoch (see servingLog;
+// all checked on every Ready), no convergence (one node table, equal
 // digests, one slot table), two owners of a slot with the same
 // configEpoch, and a slot whose owner is not a live master after healing.
 func RunMix(cfg Config) (Result, error) {
@@ -122,6 +123,7 @@ func RunMix(cfg Config) (Result, error) {
 	s.SetLoss(rng.Float64() * cfg.Loss)
 
 	s.AddNodes(n)
+	s.CheckServing()
 	if _, err := s.BootCluster(0, formedN, masters, slots); err != nil {
 		return res, err
 	}
@@ -240,6 +242,16 @@ func RunMix(cfg Config) (Result, error) {
 		s.At(t, rejoin)
 	}
 
+	// Collisions between quiet masters produce no Ready to check them on.
+	var sweep func()
+	sweep = func() {
+		s.sweepServing()
+		if s.now < mixPhase+cfg.Duration {
+			s.At(s.now+250*time.Millisecond, sweep)
+		}
+	}
+	s.At(250*time.Millisecond, sweep)
+
 	s.RunUntil(mixPhase)
 	var why string
 	at, ok := s.RunUntilTrue(func() bool {
@@ -276,6 +288,7 @@ func RunMix(cfg Config) (Result, error) {
 		}
 	}
 	res.VotesGranted, res.Elections = s.Elections()
+	res.CollisionMS, res.Collisions = durMS(s.LongestCollision()), s.Collisions()
 	res.MsgsPerNodePerS = rate(0, s.stats.Sent, n, s.now)
 	res.BytesPerNodePerS = rate(0, s.stats.Bytes, n, s.now)
 	res.finish(s, start)

@@ -231,6 +231,11 @@ type Result struct {
 	// ByType counts frames and bytes per message type over the whole run.
 	ByType map[string]TypeStats `json:"by_type"`
 	Stats  Stats                `json:"network"`
+	// CollisionMS is, in the fault mix, the longest time two masters that
+	// could talk served one slot at one configEpoch (taken without
+	// consensus) before the collision rule split them.
+	CollisionMS float64 `json:"collision_ms,omitempty"`
+	Collisions  int     `json:"collisions,omitempty"`
 	// Violations are invariant breaks seen during the run; see
 	// Sim.Violations and RunMix.
 	Violations []string `json:"violations,omitempty"`

@@ -146,6 +146,7 @@ type Sim struct {
 	stats      Stats
 	violations []string
 	elect      electionLog
+	serve      servingLog
 }
 
 // New returns an empty simulator at virtual time 0.
@@ -285,6 +286,7 @@ func (s *Sim) Boot(i int, st *State) error {
 	}
 	n.cur, n.cfg = max(n.cur, cur), max(n.cfg, conf)
 	s.q.push(event{at: s.now + randDur(s.rng, s.opt.Tick) + 1, kind: evTick, to: int32(i), inc: n.inc})
+	s.recomputeServing(i)
 	return nil
 }
 
@@ -306,6 +308,7 @@ func (s *Sim) Crash(i int) {
 	}
 	n.backlog = nil
 	n.kern.down()
+	s.recomputeServing(i)
 }
 
 // Restart boots a crashed node from its last persisted state, as a process
@@ -334,6 +337,7 @@ func (s *Sim) Partition(groups ...[]int) {
 			s.nodes[i].group = int32(k + 1)
 		}
 	}
+	s.sweepServing()
 }
 
 // Heal removes every partition.
@@ -494,6 +498,7 @@ func (s *Sim) handle(i int, r *gossip.Ready) {
 		}
 	}
 	s.checkFailover(i, r)
+	s.observeServing(i, r)
 	for k := range r.Messages {
 		s.send(i, &r.Messages[k])
 	}
