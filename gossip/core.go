@@ -134,6 +134,8 @@ type Core struct {
 	started    bool
 	lastTick   time.Duration
 	lastGossip time.Duration
+	// wantTick asks the runtime for a Tick at once (see NextDeadline).
+	wantTick   bool
 	lastSync   time.Duration
 	failedSelf time.Duration // when the FAIL this node is held in was declared, as far as it knows
 	selfFailed bool

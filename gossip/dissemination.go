@@ -239,6 +239,7 @@ func (c *Core) Tick(now time.Duration) Ready {
 		}
 	}
 	c.lastTick = now
+	c.wantTick = false
 	c.refreshBudget()
 	c.refreshMonitors()
 	c.expireBlacklist()

@@ -118,6 +118,7 @@ func (c *Core) Failover(now time.Duration, mode failover.Mode) (Ready, error) {
 		return c.finish(), err
 	}
 	c.applyIntents(in)
+	c.wantTick = true
 	return c.finish(), nil
 }
 
@@ -128,6 +129,7 @@ func (c *Core) WritesPaused(now time.Duration, offset uint64) Ready {
 	c.begin(now)
 	c.self().replOffset = max(c.self().replOffset, offset)
 	c.applyIntents(c.elect.WritesPaused(now, offset))
+	c.wantTick = true
 	return c.finish()
 }
 

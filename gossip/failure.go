@@ -389,6 +389,9 @@ func (c *Core) markFail(r *record, v uint64, at time.Duration) {
 	c.event(EventNodeFail, r.id)
 	c.dirty = true
 	c.recheckFailing(r.id)
+	if s := c.self(); s.flags&wire.FlagReplica != 0 && s.master == r.id {
+		c.wantTick = true // the election starts on the next Tick
+	}
 }
 
 // broadcastFail sends FAIL with top priority: to every node in a small
@@ -465,6 +468,7 @@ func (c *Core) learnSelfFailed(v uint64, age time.Duration) {
 	c.selfFailed = true
 	c.failedSelf = c.now - age
 	c.event(EventSelfFailed, c.cfg.ID)
+	c.wantTick = true // maybeRefute may clear it at once
 }
 
 // HeldFailed reports whether this node knows that the cluster holds it

@@ -49,6 +49,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 	c.observeHeader(h)
 	if h.Flags&wire.FlagPaused != 0 && h.Sender == c.self().master {
 		c.elect.MasterPaused(h.ReplOffset)
+		c.wantTick = true
 	}
 	if n = c.lookup(h.Sender); n == nil {
 		return c.finish()
@@ -95,6 +96,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 		c.receiveAuthAck(n, m)
 	case wire.TypeMFStart:
 		c.applyIntents(c.elect.MFStart(now, electionView{c}, h.Sender))
+		c.wantTick = true
 	default:
 		c.stats.Dropped++
 	}

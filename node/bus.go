@@ -16,10 +16,8 @@ import (
 	"github.com/hearsay/hearsay/gossip/wire"
 )
 
-// Bus tuning. The tick is well under the core's 100ms gossip interval so
-// that timers fire close to when they are due.
+// Bus tuning.
 const (
-	busTick = 20 * time.Millisecond
 	// maxPending bounds the bytes queued for one peer while its link is
 	// being dialled; messages beyond it are dropped (gossip repairs them).
 	maxPending = 256 << 10
@@ -63,8 +61,14 @@ type bus struct {
 	loop    atomic.Pointer[gnet.EventLoop]
 	ready   chan struct{} // closed once loop is known
 	booted  chan struct{} // closed by OnBoot
-	booting atomic.Bool
 	ticking atomic.Bool // a tick is queued on the loop and not yet run
+
+	// The tick timer: armed on the loop for the core's next deadline (and
+	// the bus's own), it queues a tick onto the loop when it fires, so an
+	// idle node wakes only when something is due.
+	timer   *time.Timer
+	armedAt time.Duration // bus time the timer fires at; 0 when unarmed
+	inTick  bool          // a tick is running; it arms the timer when done
 
 	enc *wire.Encoder
 	// One decoder and message serve every link: all links live on the one
@@ -98,29 +102,49 @@ func newBus(n *Node) *bus {
 	}
 }
 
-// OnBoot keeps the engine handle for dialling.
+// OnBoot keeps the engine handle for dialling and attaches to the loop.
 func (b *bus) OnBoot(eng gnet.Engine) gnet.Action {
 	b.eng = eng
 	close(b.booted)
+	go b.acquireLoop()
 	return gnet.None
 }
 
-// OnTick runs on gnet's ticker goroutine, not on the event loop, so it
-// never touches the core: it queues the tick onto the loop with Execute.
-// The first tick also obtains the loop handle (see acquireLoop).
-func (b *bus) OnTick() (time.Duration, gnet.Action) {
+// queueTick runs a tick on the loop, unless one is queued already. The
+// timer calls it from its own goroutine, so it never touches the core.
+func (b *bus) queueTick() {
 	loop := b.loop.Load()
-	if loop == nil {
-		if b.booting.CompareAndSwap(false, true) {
-			go b.acquireLoop()
+	if loop != nil && b.ticking.CompareAndSwap(false, true) {
+		if (*loop).Execute(context.Background(), gnet.RunnableFunc(b.tick)) != nil {
+			b.ticking.Store(false)
 		}
-		return busTick, gnet.None
 	}
-	// Skip a tick rather than queue several if the loop is busy.
-	if b.ticking.CompareAndSwap(false, true) {
-		_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(b.tick))
+}
+
+// arm sets the timer for the earliest of the core's next deadline and the
+// bus's own (a coalesced write, the writable delay, the idle-link sweep).
+// With force false (after a Step) it only brings the timer forward. It
+// runs on the loop.
+func (b *bus) arm(now time.Duration, force bool) {
+	n := b.n
+	at := n.core.NextDeadline()
+	if b.dirty {
+		at = min(at, b.lastWrite+persistCoalesce)
 	}
-	return busTick, gnet.None
+	if !n.writableAt.IsZero() {
+		at = min(at, now+time.Until(n.writableAt))
+	}
+	at = min(at, b.lastIdle+time.Second)
+	if !force && (b.inTick || b.armedAt != 0 && at >= b.armedAt) {
+		return
+	}
+	at = max(at, now)
+	b.armedAt = at
+	if b.timer == nil {
+		b.timer = time.AfterFunc(at-now, b.queueTick)
+		return
+	}
+	b.timer.Reset(at - now)
 }
 
 // acquireLoop gets a handle on the engine's event loop. gnet hands out its
@@ -142,6 +166,7 @@ func (b *bus) acquireLoop() {
 				b.control = r.Conn
 				b.loop.Store(&loop)
 				close(b.ready)
+				b.queueTick() // the first tick arms the timer
 				return
 			}
 			err = r.Err
@@ -160,7 +185,17 @@ func (b *bus) tick(context.Context) error {
 	b.ticking.Store(false)
 	n := b.n
 	now := n.now()
+	b.inTick = true
+	defer func() {
+		b.inTick = false
+		b.arm(now, true)
+	}()
 	n.core.ReplicationStatus(uint64(n.repl.Offset()), n.repl.MasterDataAge())
+	if n.hb != nil {
+		// Samples first: a peer is judged on the PONGs it sent so far,
+		// and the tick may come exactly when its silence would count.
+		n.hb.feed(now)
+	}
 	b.apply(n.core.Tick(now))
 	if n.hb != nil {
 		n.hb.tick(now)
@@ -226,6 +261,9 @@ func (b *bus) apply(r gossip.Ready) {
 	}
 	if r.Dirty || len(r.Events) > 0 {
 		n.publish()
+	}
+	if b.loop.Load() != nil {
+		b.arm(now, false)
 	}
 }
 

@@ -27,15 +27,14 @@ type HeartbeatStatser interface {
 
 // heartbeatPingInterval is how often every heartbeat peer gets a PING,
 // given the core's HeartbeatInterval (NodeTimeout/4 by default): the core
-// decides when a round is due, and the driver asks it once per bus tick, so
-// the interval is effectively rounded up to a multiple of busTick and is at
-// least one tick. A peer must miss four in a row before it is PFAIL, so one
-// lost datagram never accuses anyone, and idle heartbeat traffic stays
-// proportional to 1/NodeTimeout, like Redis's pings at NodeTimeout/2: a
-// short timeout (which XDP makes cheap) buys fast detection, a long one
-// costs almost nothing.
+// decides when a round is due and makes it one of its deadlines. A peer
+// must miss four in a row before it is PFAIL, so one lost datagram never
+// accuses anyone, and idle heartbeat traffic stays proportional to
+// 1/NodeTimeout, like Redis's pings at NodeTimeout/2: a short timeout
+// (which XDP makes cheap) buys fast detection, a long one costs almost
+// nothing.
 func heartbeatPingInterval(coreInterval time.Duration) time.Duration {
-	return max(coreInterval, busTick)
+	return coreInterval
 }
 
 // bpfHeartbeats adapts a bpf.Heartbeater to Heartbeats: peers are keyed by

@@ -79,12 +79,12 @@ func TestBPFHeartbeatsAdapter(t *testing.T) {
 }
 
 // The ping cadence is the core's HeartbeatInterval (NodeTimeout/4 by
-// default), at least one bus tick.
+// default).
 func TestHeartbeatPingInterval(t *testing.T) {
 	for _, c := range []struct{ timeout, want time.Duration }{
 		{5 * time.Second, 1250 * time.Millisecond},
 		{300 * time.Millisecond, 75 * time.Millisecond},
-		{40 * time.Millisecond, busTick},
+		{40 * time.Millisecond, 10 * time.Millisecond},
 	} {
 		var id wire.NodeID
 		id[0] = 1

@@ -67,7 +67,9 @@ func newHeartbeatDriver(n *Node, hb Heartbeats) *heartbeatDriver {
 	return d
 }
 
-// tick runs on the bus loop.
+// tick runs on the bus loop after each Tick of the core: it advances the
+// progress counter, follows the core's plan and sends the PINGs it asks
+// for.
 func (d *heartbeatDriver) tick(now time.Duration) {
 	n := d.n
 	if err := d.hb.Tick(); err != nil {
@@ -95,6 +97,12 @@ func (d *heartbeatDriver) tick(now time.Duration) {
 			n.metrics.heartbeatErrors.Inc()
 		}
 	}
+}
+
+// feed reads every sample the transport holds and feeds it to the core;
+// the bus runs it before each Tick of the core.
+func (d *heartbeatDriver) feed(now time.Duration) {
+	n := d.n
 	var err error
 	if d.samples, err = d.hb.Samples(d.samples[:0]); err != nil {
 		n.metrics.heartbeatErrors.Inc()

@@ -59,10 +59,12 @@ func TestHeartbeatDriverFollowsPlan(t *testing.T) {
 		{Peer: peer, Sample: gossip.HeartbeatSample{PongsRecv: 1, LastPong: now, Progress: 1}},
 		{Peer: stranger, Sample: gossip.HeartbeatSample{PongsRecv: 1, LastPong: now, Progress: 1}},
 	}
-	for k := range 50 { // one second of 20ms ticks
+	const step = 20 * time.Millisecond
+	for k := range 50 { // one second of ticks 20ms apart
 		f.samples[0].Sample = gossip.HeartbeatSample{PongsRecv: uint64(k + 1), LastPong: now, Progress: uint64(k + 1)}
+		n.hb.feed(now)
 		n.hb.tick(now)
-		now += busTick
+		now += step
 	}
 	if len(f.setPeers) != 1 || len(f.setPeers[0]) != 1 || f.setPeers[0][0].ID != peer || f.setPeers[0][0].Addr != addr {
 		t.Fatalf("SetPeers calls %v, want one with the peer", f.setPeers)

@@ -334,7 +334,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer os.RemoveAll(cliDir)
 	go func() {
 		errc <- fmt.Errorf("bus engine: %w", gnet.Run(n.bus, busPH,
-			gnet.WithNumEventLoop(1), gnet.WithTicker(true),
+			gnet.WithNumEventLoop(1),
 			gnet.WithLoadBalancing(gnet.LeastConnections), gnet.WithLogger(logger)))
 	}()
 	go func() {
@@ -436,11 +436,15 @@ func (n *Node) Close() error {
 const (
 	expirePeriod = 100 * time.Millisecond
 	expireBudget = expirePeriod / 4
+	// expireIdlePeriod is how often expiry looks when no key has a TTL.
+	expireIdlePeriod = time.Second
 )
 
 // expireLoop runs the store's active expiry, as Redis's serverCron does.
+// While no key has a TTL it looks only once a second, so that an idle node
+// does not wake ten times a second for nothing.
 func (n *Node) expireLoop() {
-	t := time.NewTicker(expirePeriod)
+	t := time.NewTimer(expirePeriod)
 	defer t.Stop()
 	for {
 		select {
@@ -449,10 +453,15 @@ func (n *Node) expireLoop() {
 		case <-n.closing:
 			return
 		case now := <-t.C:
-			if n.repl.IsReplica() {
-				continue // a replica's master sends the deletions
+			next := expirePeriod
+			switch {
+			case n.repl.IsReplica() || n.store.LenWithTTL() == 0:
+				// Nothing to do: a replica's master sends the deletions.
+				next = expireIdlePeriod
+			default:
+				n.expireCycle(now)
 			}
-			n.expireCycle(now)
+			t.Reset(next)
 		}
 	}
 }

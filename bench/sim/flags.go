@@ -42,7 +42,7 @@ func (f lossFlag) Set(s string) error {
 //	[--failing K] --loss P
 //	--latency D [--jitter D] --seed S [--period D] [--timeout D]
 //	[--warmup D] [--steady D] [--duration D] [--sample D]
-//	[--external-heartbeat] [--json]
+//	[--external-heartbeat] [--deadline-ticks] [--json]
 //
 // Durations take Go syntax (1ms, 5s). Loss is a fraction or a percentage.
 // It returns the Config, whether --json was given, and an error naming the
@@ -66,6 +66,7 @@ func ParseFlags(args []string) (Config, bool, error) {
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "virtual time allowed for convergence after the event")
 	fs.DurationVar(&cfg.Sample, "sample", cfg.Sample, "how often convergence is checked (virtual time)")
 	fs.BoolVar(&cfg.ExternalHeartbeat, "external-heartbeat", cfg.ExternalHeartbeat, "liveness from modelled XDP heartbeats (PINGs answered by each host's kernel, progress counters) instead of bus pings")
+	fs.BoolVar(&cfg.DeadlineTicks, "deadline-ticks", cfg.DeadlineTicks, "tick each core when its next deadline says, as a node does, instead of every period/2")
 	fs.IntVar(&cfg.Failing, "failing", cfg.Failing, "massfail: masters that crash at once (0: 100)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	if err := cli.Parse(fs, args); err != nil {

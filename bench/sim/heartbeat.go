@@ -51,7 +51,8 @@ func (k *kernel) setPeers(peers []gossip.Peer) {
 	}
 }
 
-// heartbeat runs node i's heartbeat driver after a Tick of its core.
+// heartbeat runs node i's heartbeat driver after a Tick of its core: the
+// progress counter, the plan and its PINGs. feedSamples is the other half.
 func (s *Sim) heartbeat(i int) {
 	n := &s.nodes[i]
 	k := &n.kern
@@ -75,6 +76,13 @@ func (s *Sim) heartbeat(i int) {
 			s.sendDatagram(i, int(to), &pkt)
 		}
 	}
+}
+
+// feedSamples feeds every sample node i's kernel holds to its core.
+func (s *Sim) feedSamples(i int) {
+	n := &s.nodes[i]
+	k := &n.kern
+	now := s.CoreNow()
 	for j := range k.peers {
 		if n.core == nil {
 			return

@@ -14,7 +14,8 @@ import (
 // MixConfig is the configuration the simulation tests run for one seed:
 // 10-20 nodes with a 1s node timeout and up to 20% loss, with liveness
 // from the modelled heartbeat transport for even seeds and from bus pings
-// for odd ones. Its Command replays it.
+// for odd ones, and half of each with ticks at the cores' own deadlines as
+// a node runs them. Its Command replays it.
 func MixConfig(seed uint64) Config {
 	c := DefaultConfig()
 	c.Scenario = ScenarioMix
@@ -24,6 +25,7 @@ func MixConfig(seed uint64) Config {
 	c.Timeout = time.Second
 	c.Duration = 60 * time.Second
 	c.ExternalHeartbeat = seed%2 == 0
+	c.DeadlineTicks = seed%4 >= 2
 	return c
 }
 
@@ -59,6 +61,9 @@ func (c *Config) Command() string {
 	}
 	if c.ExternalHeartbeat {
 		b.WriteString(" --external-heartbeat")
+	}
+	if c.DeadlineTicks {
+		b.WriteString(" --deadline-ticks")
 	}
 	fmt.Fprintf(&b, " --seed %d", c.Seed)
 	return b.String()

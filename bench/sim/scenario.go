@@ -51,6 +51,9 @@ type Config struct {
 	// heartbeat transport (the core's ExternalHeartbeat, driven by its
 	// HeartbeatPlan) instead of bus pings.
 	ExternalHeartbeat bool
+	// DeadlineTicks ticks each core at its NextDeadline, as the node
+	// runtime does, instead of at a fixed rate.
+	DeadlineTicks bool
 	// Failing is how many masters massfail crashes at once; 0 means
 	// DefaultFailing.
 	Failing int
@@ -334,6 +337,7 @@ func (c *Config) options() Options {
 			NodeTimeout:       c.Timeout,
 			ExternalHeartbeat: c.ExternalHeartbeat,
 		},
+		DeadlineTicks: c.DeadlineTicks,
 	}
 }
 

@@ -49,6 +49,11 @@ type Options struct {
 	KeepState bool
 	// Secret is the cluster secret; frames then carry an HMAC.
 	Secret []byte
+	// DeadlineTicks ticks each core when its NextDeadline says, and
+	// earlier when a Step brings that forward, as the node runtime does,
+	// instead of every Tick. With external heartbeats the samples are then
+	// fed before each Tick, as the runtime does too.
+	DeadlineTicks bool
 	// OnReady, if set, sees every Ready after it has been routed, with the
 	// index of the node that produced it. r.Messages' Msg fields are still
 	// valid.
@@ -122,6 +127,11 @@ type node struct {
 	backlog []buffered
 	// kern is the host's heartbeat responder (Core.ExternalHeartbeat).
 	kern kernel
+	// With DeadlineTicks: when the armed tick fires, and its generation
+	// (carried in the event's from field); an earlier arming makes the
+	// later event stale.
+	tickAt  time.Duration
+	tickGen uint32
 }
 
 // Sim is a discrete-event simulation of N real cores on a virtual network.
@@ -285,7 +295,7 @@ func (s *Sim) Boot(i int, st *State) error {
 		s.violate("node %d booted with epochs current=%d config=%d below the current=%d config=%d it had reported before", i, cur, conf, n.cur, n.cfg)
 	}
 	n.cur, n.cfg = max(n.cur, cur), max(n.cfg, conf)
-	s.q.push(event{at: s.now + randDur(s.rng, s.opt.Tick) + 1, kind: evTick, to: int32(i), inc: n.inc})
+	s.armTick(i, s.now+randDur(s.rng, s.opt.Tick)+1)
 	s.recomputeServing(i)
 	return nil
 }
@@ -429,26 +439,71 @@ func (s *Sim) RunUntilTrue(cond func() bool, sample, deadline time.Duration) (ti
 
 func (s *Sim) tick(e *event) {
 	n := &s.nodes[e.to]
-	if n.core == nil || n.inc != e.inc {
-		return // crashed: its timer died with it
+	if n.core == nil || n.inc != e.inc || uint32(e.from) != n.tickGen {
+		return // crashed (its timer died with it), or re-armed earlier
 	}
-	if !n.stalled {
-		s.stats.Ticks++
-		if n.lazy {
-			n.saved, n.lazy = n.core.State(), false
+	i := int(e.to)
+	if n.stalled {
+		// The timer fires; the frozen process does not run.
+		s.armTick(i, s.now+s.opt.Tick)
+		return
+	}
+	s.stats.Ticks++
+	if n.lazy {
+		n.saved, n.lazy = n.core.State(), false
+	}
+	external := s.opt.Core.ExternalHeartbeat
+	if external && s.opt.DeadlineTicks {
+		s.feedSamples(i)
+	}
+	if n.core == nil {
+		return
+	}
+	r := n.core.Tick(s.CoreNow())
+	s.handle(i, &r)
+	if external && n.core != nil {
+		s.heartbeat(i)
+		if !s.opt.DeadlineTicks {
+			s.feedSamples(i)
 		}
-		r := n.core.Tick(s.CoreNow())
-		s.handle(int(e.to), &r)
-		if s.opt.Core.ExternalHeartbeat {
-			s.heartbeat(int(e.to))
-		}
+	}
+	if n.core == nil {
+		return
+	}
+	if s.opt.DeadlineTicks {
+		s.armTick(i, max(n.core.NextDeadline()-CoreOrigin, s.now+1)+s.timerSlack())
+		return
 	}
 	next := s.opt.Tick
 	if j := int64(s.opt.Tick / 10); j > 0 {
 		next += time.Duration(s.rng.Int64N(2*j+1) - j)
 	}
-	e.at = s.now + max(next, 1)
-	s.q.push(*e)
+	s.armTick(i, s.now+max(next, 1))
+}
+
+// timerSlack is how late a timer fires with DeadlineTicks: up to 1ms.
+func (s *Sim) timerSlack() time.Duration {
+	return time.Duration(s.rng.Int64N(int64(time.Millisecond)))
+}
+
+// armTick schedules node i's next tick at t, making any later one stale.
+func (s *Sim) armTick(i int, t time.Duration) {
+	n := &s.nodes[i]
+	n.tickGen++
+	n.tickAt = t
+	s.q.push(event{at: t, kind: evTick, to: int32(i), inc: n.inc, from: int32(n.tickGen)})
+}
+
+// rearm brings node i's tick forward when its core's next deadline moved
+// before the armed one (DeadlineTicks).
+func (s *Sim) rearm(i int) {
+	n := &s.nodes[i]
+	if !s.opt.DeadlineTicks || n.core == nil || n.stalled {
+		return
+	}
+	if at := max(n.core.NextDeadline()-CoreOrigin, s.now); at < n.tickAt {
+		s.armTick(i, at+s.timerSlack())
+	}
 }
 
 func (s *Sim) deliver(e *event) {
@@ -508,6 +563,7 @@ func (s *Sim) handle(i int, r *gossip.Ready) {
 	if r.PauseWrites != 0 {
 		s.pauseWrites(i)
 	}
+	s.rearm(i)
 }
 
 func (s *Sim) send(from int, env *gossip.Envelope) {

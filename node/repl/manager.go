@@ -82,8 +82,11 @@ type Manager struct {
 	SyncsWithMaster                                          [2]atomic.Int64
 
 	closing chan struct{}
-	once    sync.Once
-	wg      sync.WaitGroup
+	// attached wakes the cron when a replica attaches; without replicas
+	// it sleeps, so an idle master does not wake ten times a second.
+	attached chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
 }
 
 // New returns a manager; it serves nothing until its commands are
@@ -110,6 +113,7 @@ func New(cfg Config) *Manager {
 		replicas: make(map[*replica]struct{}),
 		waiters:  make(map[*waiter]struct{}),
 		closing:  make(chan struct{}),
+		attached: make(chan struct{}, 1),
 	}
 }
 
@@ -235,7 +239,8 @@ func (m *Manager) ensureFeed() {
 	m.d.StartPropagation(m)
 }
 
-// cron pings replicas and enforces the soft output limit.
+// cron pings replicas and enforces the soft output limit while any are
+// attached.
 func (m *Manager) cron() {
 	defer m.wg.Done()
 	t := time.NewTicker(100 * time.Millisecond)
@@ -256,6 +261,15 @@ func (m *Manager) cron() {
 			if n > 0 && !replica && now.Sub(lastPing) >= pingPeriod {
 				lastPing = now
 				m.stream.Append(pingCmd)
+			}
+			if n == 0 {
+				t.Stop()
+				select {
+				case <-m.closing:
+					return
+				case <-m.attached:
+				}
+				t.Reset(100 * time.Millisecond)
 			}
 		}
 	}

@@ -175,6 +175,10 @@ func (m *Manager) serveReplica(r *replica, id string, next int64, psync, eof, ca
 	m.ensureFeed()
 	m.replicas[r] = struct{}{}
 	m.mu.Unlock()
+	select {
+	case m.attached <- struct{}{}:
+	default: // the cron is awake already, or will see this one
+	}
 	defer func() {
 		m.mu.Lock()
 		delete(m.replicas, r)
