@@ -59,7 +59,7 @@ func TestWebViewPage(t *testing.T) {
 		chromedp.Poll(`[...document.querySelectorAll("#events li")].some(li => li.className === "k-node-added")`,
 			nil, chromedp.WithPollingTimeout(30*time.Second)),
 		// Heartbeats: every peer answers on the UDP path.
-		chromedp.Poll(`document.querySelectorAll("#heartbeats tbody tr[data-id]").length === 5`,
+		chromedp.Poll(`document.querySelectorAll("#heartbeats tbody tr[data-id][data-path=udp]").length === 5`,
 			nil, chromedp.WithPollingTimeout(30*time.Second)),
 		chromedp.Evaluate(`document.querySelectorAll("#members tbody tr").length`, &rows),
 		chromedp.Evaluate(`document.querySelector("#slotmap").dataset.assigned`, &assigned),

@@ -36,7 +36,8 @@ func webBenchID(i int) wire.NodeID {
 // newWebViewNode returns a node, not running, whose config file holds a
 // formed cluster of nodes nodes (half masters owning equal slot ranges,
 // half replicas, this node the first master) and whose heartbeat driver
-// has fed the core a sample from every peer: the state a node of that
+// has fed the core a sample from every peer (odd ones answered by their
+// XDP program, even ones by userspace): the state a node of that
 // cluster publishes, without the other processes.
 func newWebViewNode(tb testing.TB, nodes int) *Node {
 	tb.Helper()
@@ -70,8 +71,9 @@ func newWebViewNode(tb testing.TB, nodes int) *Node {
 	}
 	now := n.now()
 	for i := 1; i < nodes; i++ {
+		// Odd peers answer in the kernel, even ones in userspace.
 		f.samples = append(f.samples, HeartbeatSample{Peer: webBenchID(i), Sample: gossip.HeartbeatSample{
-			PongsRecv: 10, LastPong: now, RTT: time.Duration(100+i) * time.Microsecond, Progress: 10}})
+			PongsRecv: 10, LastPong: now, RTT: time.Duration(100+i) * time.Microsecond, Progress: 10}, Kernel: i%2 == 1})
 	}
 	n.hb.tick(now)
 	n.publish()
@@ -79,6 +81,37 @@ func newWebViewNode(tb testing.TB, nodes int) *Node {
 		tb.Fatalf("the view has %d nodes and %d slot ranges, want %d and %d", len(v.Nodes), len(v.Slots), nodes, masters)
 	}
 	return n
+}
+
+// TestWebViewPeerPath: each peer's heartbeat row says which path of the
+// peer answered its last PONG, from the sample's Kernel bit, and its RTT.
+func TestWebViewPeerPath(t *testing.T) {
+	n := newWebViewNode(t, 6)
+	v := n.WebView()
+	for i, wn := range v.Nodes {
+		if wn.Myself {
+			if wn.Heartbeat != nil {
+				t.Errorf("self has a heartbeat row: %+v", wn.Heartbeat)
+			}
+			continue
+		}
+		want := HeartbeatUDP
+		if wn.ID == webBenchID(1).String() || wn.ID == webBenchID(3).String() || wn.ID == webBenchID(5).String() {
+			want = HeartbeatXDP
+		}
+		if hb := wn.Heartbeat; hb == nil || hb.Path != want || !hb.Answering || hb.RTTMicros < 100 {
+			t.Errorf("node %d (%s): heartbeat %+v, want path %s, answering, an RTT", i, wn.ID[:8], hb, want)
+		}
+	}
+	// Before any PONG there is no path to tell.
+	n.hb.hb.(*fakeHeartbeats).samples = []HeartbeatSample{{Peer: webBenchID(1), Kernel: true}}
+	n.hb.publishedAt = -time.Hour
+	n.hb.tick(n.now())
+	for _, wn := range n.WebView().Nodes {
+		if wn.ID == webBenchID(1).String() && (wn.Heartbeat == nil || wn.Heartbeat.Path != "" || wn.Heartbeat.LastAgoMs != -1) {
+			t.Errorf("a peer that never answered: %+v", wn.Heartbeat)
+		}
+	}
 }
 
 // BenchmarkWebView200 builds /api/view's document for a 200-node cluster.
