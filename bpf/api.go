@@ -43,6 +43,10 @@ type Sample struct {
 	RTT       time.Duration // round-trip time of the last PONG
 	Progress  uint64        // the peer's progress counter in its last PONG
 	Seq       uint64        // sequence number echoed by the last PONG
+	// Kernel says the last PONG came from the peer's XDP program (it
+	// carries hbpacket.FlagKernel); false means a userspace responder
+	// answered: the peer's UDP fallback, or its XDP node's socket path.
+	Kernel bool
 }
 
 // Stats are counters for one heartbeater. The packet counters of the XDP

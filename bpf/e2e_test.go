@@ -79,6 +79,9 @@ func TestVethEndToEnd(t *testing.T) {
 		if sa.PingsRecv != rounds || sa.PongsRecv != rounds || sa.Progress < rounds-1 {
 			t.Fatalf("a's sample of b: %+v", sa)
 		}
+		if !sa.Kernel || !sb.Kernel {
+			t.Fatalf("the kernels answered, but the samples say kernel a=%v b=%v", sa.Kernel, sb.Kernel)
+		}
 
 		// b hangs: its kernel keeps answering, its progress stops.
 		must(t, a.SendPings())
@@ -117,6 +120,9 @@ func TestVethEndToEnd(t *testing.T) {
 		if sa.PingsRecv != rounds || sa.PongsRecv != rounds || sa.Progress < rounds-1 || stA.PingTx != rounds || stA.PongRx != rounds {
 			t.Fatalf("a: %+v %+v", sa, stA)
 		}
+		if sa.Kernel {
+			t.Fatalf("b's userspace answered, but a's sample says kernel: %+v", sa)
+		}
 	})
 
 	t.Run("mixed", func(t *testing.T) {
@@ -130,6 +136,11 @@ func TestVethEndToEnd(t *testing.T) {
 		must(t, a.SetPeers([]Peer{{Key: keyB, Addr: vethB}}))
 		must(t, b.SetPeers([]Peer{{Key: keyA, Addr: vethA}}))
 		exchange(t, 5, a, b)
+		// Each side sees which path of the other answered: a's kernel
+		// recorded b's userspace PONGs, b's socket a's kernel PONGs.
+		if sa, sb := sampleOfPeer(t, a, keyB), sampleOfPeer(t, b, keyA); sa.Kernel || !sb.Kernel {
+			t.Fatalf("mixed: a sees kernel=%v (want false), b sees kernel=%v (want true)", sa.Kernel, sb.Kernel)
+		}
 	})
 }
 

@@ -8,8 +8,11 @@
 // PROTOCOL.md, "Heartbeat packets"). This program:
 //
 //   - answers a valid PING from a known peer by rewriting it in place into a
-//     PONG and returning XDP_TX (no userspace involved on the answering side);
-//   - records a valid PONG in the per-peer map and drops it;
+//     PONG, with the HB_FLAG_KERNEL bit set, and returning XDP_TX (no
+//     userspace involved on the answering side);
+//   - records a valid PONG in the per-peer map (with its flags, so the node
+//     knows whether the peer's kernel or its userspace answered) and drops
+//     it;
 //   - counts and drops malformed heartbeats, bad MACs and unknown senders;
 //   - passes everything else untouched.
 //
@@ -39,6 +42,10 @@
 #define HB_TYPE_PONG 2
 #define HB_REPLY_TTL 64
 
+/* hb_payload.flags: set in every PONG this program writes, never by a
+ * userspace responder (hbpacket.FlagKernel). */
+#define HB_FLAG_KERNEL 1U
+
 /* hb_node.flags */
 #define HB_NODE_AUTH 1U   /* check and write MACs */
 #define HB_NODE_ACTIVE 2U /* a local node owns this port */
@@ -59,7 +66,8 @@ enum hb_stat {
 };
 
 /* SipHash-2-4 state after the payload's first two words (magic, type,
- * zero flags and reserved; sender), under the local node's key. Go fills it
+ * flags and a zero reserved field; sender), under the local node's key:
+ * flags 0 for PINGs, HB_FLAG_KERNEL for PONGs. Go fills it
  * in; the program finishes a MAC from it with the last three words. */
 struct hb_sip {
 	__u64 v[4];
@@ -74,7 +82,7 @@ struct hb_node {
 	__u64 mac_k1;  /* SipHash key, bytes 8..15 little-endian */
 	__u32 flags;   /* HB_NODE_ACTIVE, HB_NODE_AUTH */
 	__u32 pad;
-	struct hb_sip pong_out; /* prefix of this node's PONGs (auth on) */
+	struct hb_sip pong_out; /* prefix of this node's PONGs, HB_FLAG_KERNEL set (auth on) */
 };
 
 /* Known peer of one local node. */
@@ -91,8 +99,10 @@ struct hb_peer {
 	__u64 rtt_ns;       /* now - echoed send time of the last PONG */
 	__u64 progress;     /* the peer's progress counter in the last PONG */
 	__u64 seq;          /* sequence number of the last PONG */
+	__u32 pong_flags;   /* flags of the last PONG: HB_FLAG_KERNEL when the peer's XDP program wrote it */
+	__u32 pad;
 	struct hb_sip ping_in; /* prefix of this peer's PINGs (auth on; Go) */
-	struct hb_sip pong_in; /* prefix of this peer's PONGs (auth on; Go) */
+	struct hb_sip pong_in; /* prefix of this peer's kernel PONGs (auth on; Go) */
 };
 
 /* Registry of the local nodes sharing the interface (written by Go only). */
@@ -226,14 +236,17 @@ static __always_inline __u64 payload_word0(const struct hb_payload *p)
 	return le64(*(const __u64 *)p);
 }
 
-/* MAC of the payload. With zero flags and reserved field (every packet Go
- * sends) it starts from the precomputed prefix: 10 SipRounds instead of
- * 16. Anything else takes the full computation. */
+/* MAC of the payload. With the flags the prefix was made for and a zero
+ * reserved field (every PING Go sends, every PONG this program writes) it
+ * starts from the precomputed prefix: 10 SipRounds instead of 16. Anything
+ * else (a PONG from a userspace responder, odd flags) takes the full
+ * computation. */
 static __always_inline __u64 payload_mac(const struct hb_node *node,
 					 const struct hb_sip *prefix,
+					 __u8 prefix_flags,
 					 const struct hb_payload *p)
 {
-	if (p->flags == 0 && p->reserved == 0)
+	if (p->flags == prefix_flags && p->reserved == 0)
 		return siphash_tail(prefix->v[0], prefix->v[1], prefix->v[2],
 				    prefix->v[3], le64(p->seq),
 				    le64(p->send_ns), le64(p->progress));
@@ -308,9 +321,10 @@ static __always_inline int handle_payload(__u32 port,
 	if (!peer)
 		return count(HB_STAT_UNKNOWN_PEER, HB_DROP);
 	if ((node->flags & HB_NODE_AUTH) &&
-	    payload_mac(node,
-			p->type == HB_TYPE_PING ? &peer->ping_in : &peer->pong_in,
-			p) != le64(p->mac))
+	    (p->type == HB_TYPE_PING ?
+		     payload_mac(node, &peer->ping_in, 0, p) :
+		     payload_mac(node, &peer->pong_in, HB_FLAG_KERNEL, p)) !=
+		    le64(p->mac))
 		return count(HB_STAT_BAD_MAC, HB_DROP);
 
 	if (p->type == HB_TYPE_PONG) {
@@ -322,20 +336,22 @@ static __always_inline int handle_payload(__u32 port,
 		peer->rtt_ns = now >= sent ? now - sent : 0;
 		peer->progress = le64(p->progress);
 		peer->seq = le64(p->seq);
+		peer->pong_flags = p->flags;
 		return count(HB_STAT_PONG_RX, HB_DROP);
 	}
 
 	/* PING: become a PONG from this node. Sequence number, send time,
-	 * flags and reserved are echoed unchanged. */
+	 * flags and reserved are echoed, HB_FLAG_KERNEL added to the flags. */
 	__u64 *prog = bpf_map_lookup_elem(&hb_progress, &port);
 	__u64 progress = prog ? *prog : 0;
 
 	__sync_fetch_and_add(&peer->pings_rx, 1);
 	p->type = HB_TYPE_PONG;
+	p->flags |= HB_FLAG_KERNEL;
 	p->sender = le64(node->own_key);
 	p->progress = le64(progress);
 	p->mac = (node->flags & HB_NODE_AUTH) ?
-			 le64(payload_mac(node, &node->pong_out, p)) :
+			 le64(payload_mac(node, &node->pong_out, HB_FLAG_KERNEL, p)) :
 			 0;
 	return HB_REPLY;
 }

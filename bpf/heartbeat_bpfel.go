@@ -41,6 +41,8 @@ type heartbeatHbPeer struct {
 	RttNs      uint64
 	Progress   uint64
 	Seq        uint64
+	PongFlags  uint32
+	Pad        uint32
 	PingIn     struct {
 		_ structs.HostLayout
 		V [4]uint64

@@ -348,8 +348,11 @@ func TestSlowPath(t *testing.T) {
 	if st.SlowPingTx != 4 || st.SlowPongRx != 4 || st.PingTx != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	if s := sampleOfPeer(t, a, keyB); s.PingsRecv != 4 || s.Progress < 3 || s.RTT <= 0 {
-		t.Fatalf("sample %+v", s)
+	if s := sampleOfPeer(t, a, keyB); s.PingsRecv != 4 || s.Progress < 3 || s.RTT <= 0 || s.Kernel {
+		t.Fatalf("sample %+v (b's userspace answered: want Kernel false)", s)
+	}
+	if s := sampleOfPeer(t, b, keyA); s.Kernel {
+		t.Fatalf("b's sample %+v: a answered on its socket path, not in the kernel", s)
 	}
 }
 

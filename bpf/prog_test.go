@@ -122,7 +122,8 @@ func pingFrame(v6 bool, p hbpacket.Packet, key *hbpacket.Key) []byte {
 func TestPingToPong(t *testing.T) {
 	requireBPF(t)
 	for _, v6 := range []bool{false, true} {
-		// Flags 0 takes the precomputed MAC prefixes; other flags the full MAC.
+		// Flags 0 takes the precomputed MAC prefixes (the PONG's with
+		// FlagKernel added); other flags the full MAC.
 		for _, c := range []struct {
 			secret *hbpacket.Key
 			flags  uint8
@@ -137,7 +138,7 @@ func TestPingToPong(t *testing.T) {
 				// The expected PONG, built independently in Go.
 				want := frameSpec{v6: v6, srcMAC: macB, dstMAC: macA, src: ip4B, dst: ip4A,
 					sport: portB, dport: portA, ttl: 64, ipID: 0x1234,
-					payload: payload(ping.Reply(keyB, progB), secret)}
+					payload: payload(ping.KernelReply(keyB, progB), secret)}
 				if v6 {
 					want.src, want.dst = ip6B, ip6A
 				}
@@ -157,6 +158,9 @@ func TestPingToPong(t *testing.T) {
 				if err := pong.Unmarshal(out[len(out)-hbpacket.Size:], secret); err != nil {
 					t.Fatal(err)
 				}
+				if pong.Flags != c.flags|hbpacket.FlagKernel {
+					t.Fatalf("PONG flags %#x, want the PING's %#x with FlagKernel", pong.Flags, c.flags)
+				}
 				if p, _ := tp.peer(t, keyA); p.PingsRx != 1 || p.PongsRx != 0 {
 					t.Fatalf("peer %+v", p)
 				}
@@ -174,35 +178,44 @@ func TestPingToPong(t *testing.T) {
 	}
 }
 
+// TestPongRecorded: a PONG is recorded with its flags, so the node knows
+// whether the peer's XDP program (FlagKernel) or its userspace answered;
+// both MAC paths are taken (the kernel PONG's prefix, and the full MAC for
+// a userspace PONG without the flag).
 func TestPongRecorded(t *testing.T) {
 	requireBPF(t)
 	for _, v6 := range []bool{false, true} {
-		tp := newTestProg(t, testSecret())
-		sent := MonotonicNow() - 5*time.Millisecond
-		pong := hbpacket.Packet{Type: hbpacket.Pong, Sender: keyA, Seq: 31, SendTime: uint64(sent), Progress: 555}
-		f := frameSpec{v6: v6, srcMAC: macA, dstMAC: macB, src: ip4A, dst: ip4B, sport: portA, dport: portB,
-			payload: payload(pong, tp.secret)}
-		if v6 {
-			f.src, f.dst = ip6A, ip6B
-		}
-		in := f.build()
-		before := MonotonicNow()
-		ret, out := tp.run(t, in, 1)
-		after := MonotonicNow()
-		if ret != xdpDrop {
-			t.Fatalf("verdict %d, want XDP_DROP", ret)
-		}
-		if !bytes.Equal(out, in) {
-			t.Fatal("PONG was modified")
-		}
-		p, _ := tp.peer(t, keyA)
-		last := time.Duration(p.LastPongNs)
-		if p.PongsRx != 1 || p.PingsRx != 0 || p.Progress != 555 || p.Seq != 31 ||
-			last < before || last > after || time.Duration(p.RttNs) != last-sent {
-			t.Fatalf("peer %+v (window %v..%v, sent %v)", p, before, after, sent)
-		}
-		if s := tp.stats(t); s[statPongRx] != 1 {
-			t.Fatalf("stats %v", s)
+		for _, flags := range []uint8{hbpacket.FlagKernel, 0} {
+			tp := newTestProg(t, testSecret())
+			sent := MonotonicNow() - 5*time.Millisecond
+			pong := hbpacket.Packet{Type: hbpacket.Pong, Flags: flags, Sender: keyA, Seq: 31, SendTime: uint64(sent), Progress: 555}
+			f := frameSpec{v6: v6, srcMAC: macA, dstMAC: macB, src: ip4A, dst: ip4B, sport: portA, dport: portB,
+				payload: payload(pong, tp.secret)}
+			if v6 {
+				f.src, f.dst = ip6A, ip6B
+			}
+			in := f.build()
+			before := MonotonicNow()
+			ret, out := tp.run(t, in, 1)
+			after := MonotonicNow()
+			if ret != xdpDrop {
+				t.Fatalf("flags %d: verdict %d, want XDP_DROP", flags, ret)
+			}
+			if !bytes.Equal(out, in) {
+				t.Fatal("PONG was modified")
+			}
+			p, _ := tp.peer(t, keyA)
+			last := time.Duration(p.LastPongNs)
+			if p.PongsRx != 1 || p.PingsRx != 0 || p.Progress != 555 || p.Seq != 31 || p.PongFlags != uint32(flags) ||
+				last < before || last > after || time.Duration(p.RttNs) != last-sent {
+				t.Fatalf("peer %+v (window %v..%v, sent %v, flags %d)", p, before, after, sent, flags)
+			}
+			if s := sampleOf(keyA, &p); s.Kernel != (flags == hbpacket.FlagKernel) {
+				t.Fatalf("flags %d: sample says kernel=%v", flags, s.Kernel)
+			}
+			if s := tp.stats(t); s[statPongRx] != 1 {
+				t.Fatalf("stats %v", s)
+			}
 		}
 	}
 }

@@ -97,6 +97,7 @@ func (u *UDP) handle(b []byte, pkt *hbpacket.Packet, now time.Duration) bool {
 	}
 	s.Progress = pkt.Progress
 	s.Seq = pkt.Seq
+	s.Kernel = pkt.Flags&hbpacket.FlagKernel != 0
 	u.stats[statPongRx]++
 	return false
 }

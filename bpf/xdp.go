@@ -109,7 +109,7 @@ func (x *XDP) recordSlow(b []byte, pkt *hbpacket.Packet, now time.Duration) bool
 		if uint64(now) >= pkt.SendTime {
 			v.RttNs = uint64(now) - pkt.SendTime
 		}
-		v.Progress, v.Seq = pkt.Progress, pkt.Seq
+		v.Progress, v.Seq, v.PongFlags = pkt.Progress, pkt.Seq, uint32(pkt.Flags)
 		x.slow[1]++
 	}
 	_ = x.ifc.objs.HbPeers.Update(&k, &v, ebpf.UpdateExist)
@@ -127,7 +127,7 @@ func nodeEntry(key uint64, secret *hbpacket.Key) heartbeatHbNode {
 	if secret != nil {
 		n.MacK0, n.MacK1 = secret.Halves()
 		n.Flags |= nodeAuth
-		n.PongOut.V = hbpacket.MACPrefix(secret, hbpacket.Pong, key)
+		n.PongOut.V = hbpacket.MACPrefix(secret, hbpacket.Pong, hbpacket.FlagKernel, key)
 	}
 	return n
 }
@@ -137,8 +137,8 @@ func nodeEntry(key uint64, secret *hbpacket.Key) heartbeatHbNode {
 func peerEntry(key uint64, secret *hbpacket.Key) heartbeatHbPeer {
 	var v heartbeatHbPeer
 	if secret != nil {
-		v.PingIn.V = hbpacket.MACPrefix(secret, hbpacket.Ping, key)
-		v.PongIn.V = hbpacket.MACPrefix(secret, hbpacket.Pong, key)
+		v.PingIn.V = hbpacket.MACPrefix(secret, hbpacket.Ping, 0, key)
+		v.PongIn.V = hbpacket.MACPrefix(secret, hbpacket.Pong, hbpacket.FlagKernel, key)
 	}
 	return v
 }
@@ -284,6 +284,7 @@ func sampleOf(key uint64, v *heartbeatHbPeer) Sample {
 		RTT:       time.Duration(v.RttNs),
 		Progress:  v.Progress,
 		Seq:       v.Seq,
+		Kernel:    v.PongFlags&uint32(hbpacket.FlagKernel) != 0,
 	}
 }
 

@@ -173,7 +173,7 @@ func (t *bpfHeartbeats) Samples(dst []HeartbeatSample) ([]HeartbeatSample, error
 		}
 		dst = append(dst, HeartbeatSample{Peer: id, Sample: gossip.HeartbeatSample{
 			PongsRecv: s.PongsRecv, LastPong: last, RTT: s.RTT, Progress: s.Progress,
-		}})
+		}, Kernel: s.Kernel})
 	}
 	return dst, nil
 }

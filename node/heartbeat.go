@@ -38,6 +38,10 @@ type Heartbeats interface {
 type HeartbeatSample struct {
 	Peer   wire.NodeID
 	Sample gossip.HeartbeatSample
+	// Kernel says the peer's last PONG was written by its XDP program
+	// (the PONG's hbpacket.FlagKernel); false means a userspace responder
+	// answered. Only the web view reads it; the core does not care.
+	Kernel bool
 }
 
 // heartbeatDriver feeds a Heartbeats transport from the bus loop. The

@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,21 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/hearsay/hearsay/internal/testenv"
+	"github.com/hearsay/hearsay/internal/browsertest"
 )
-
-// chromium returns the headless browser for the page tests, or skips
-// (fails under HEARSAY_CI_STRICT=1) when none is installed.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.Skipf(t, "needs Chromium for the web view's browser test (apt-get install chromium; see .ci/run)")
-	return ""
-}
 
 // TestWebViewPage loads the web view in headless Chromium against a real
 // 6-node cluster and checks that the membership table and the slot map
@@ -38,16 +24,9 @@ func TestWebViewPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 6 node processes and a browser; skipped in -short")
 	}
-	browser := chromium(t)
+	ctx := browsertest.New(t, 1400, 1300)
 	ps, url := webClusterOf(t, 6)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1400, 1300), chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 120*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
 
 	// Open the page first, so that the cluster's creation is pushed to
@@ -80,7 +59,7 @@ func TestWebViewPage(t *testing.T) {
 		chromedp.Poll(`[...document.querySelectorAll("#events li")].some(li => li.className === "k-node-added")`,
 			nil, chromedp.WithPollingTimeout(30*time.Second)),
 		// Heartbeats: every peer answers on the UDP path.
-		chromedp.Poll(`document.querySelectorAll("#heartbeats tbody tr[data-id]").length === 5`,
+		chromedp.Poll(`document.querySelectorAll("#heartbeats tbody tr[data-id][data-path=udp]").length === 5`,
 			nil, chromedp.WithPollingTimeout(30*time.Second)),
 		chromedp.Evaluate(`document.querySelectorAll("#members tbody tr").length`, &rows),
 		chromedp.Evaluate(`document.querySelector("#slotmap").dataset.assigned`, &assigned),

@@ -65,7 +65,11 @@ type WebPeerHeartbeat struct {
 	Pongs     uint64  `json:"pongs"`
 	LastAgoMs int64   `json:"last_pong_ago_ms"` // -1 when never
 	Answering bool    `json:"answering"`        // a PONG within node-timeout
-	Path      string  `json:"path"`             // the transport that answers: xdp or udp
+	// Path is how the peer's last PONG was answered: "xdp" by its
+	// kernel (the PONG carries hbpacket.FlagKernel), "udp" by a userspace
+	// responder (its UDP fallback, or its XDP node's socket path), ""
+	// before any PONG.
+	Path string `json:"path"`
 }
 
 // WebSlotRange is slots Start-End owned by Nodes[Node].
@@ -183,14 +187,14 @@ func (n *Node) WebView() WebView {
 		}
 		if s, ok := samples[nv.ID]; ok {
 			hb := &WebPeerHeartbeat{RTTMicros: float64(s.Sample.RTT.Nanoseconds()) / 1e3, Pongs: s.Sample.PongsRecv,
-				LastAgoMs: -1, Path: w.Heartbeat.Mode}
+				LastAgoMs: -1}
 			if s.Sample.PongsRecv > 0 {
 				hb.LastAgoMs = ms(now - s.Sample.LastPong)
 				hb.Answering = now-s.Sample.LastPong <= n.cfg.NodeTimeout
-			}
-			if hb.Path == HeartbeatXDP && w.Heartbeat.PongsKernel == 0 && w.Heartbeat.PongsUser > 0 {
-				// XDP is attached but every PONG took the userspace path.
-				hb.Path = "xdp (user path)"
+				hb.Path = HeartbeatUDP
+				if s.Kernel {
+					hb.Path = HeartbeatXDP
+				}
 			}
 			wn.Heartbeat = hb
 		}

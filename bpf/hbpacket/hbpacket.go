@@ -6,7 +6,7 @@
 //	offset  size  field
 //	0       4     magic "HBT1"
 //	4       1     type (1 PING, 2 PONG)
-//	5       1     flags
+//	5       1     flags (bit 0, FlagKernel: a PONG the XDP program wrote)
 //	6       2     reserved
 //	8       8     sender key (first 8 bytes of the node ID)
 //	16      8     sequence number
@@ -51,6 +51,12 @@ func (t Type) String() string {
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
+
+// FlagKernel is set in the flags of every PONG the XDP program writes and
+// never in one a userspace responder (the UDP fallback, or the XDP node's
+// socket path) writes, so the pinger learns which path of the peer
+// answered. It is under the MAC like every other byte.
+const FlagKernel uint8 = 1 << 0
 
 // Decoding errors. Unmarshal wraps them; test with errors.Is.
 var (
@@ -131,13 +137,22 @@ func (p *Packet) Unmarshal(b []byte, key *Key) error {
 	return nil
 }
 
-// Reply turns a PING into the PONG that answers it: the sequence number,
-// send time, flags and reserved field are echoed, and the sender key and
-// progress are the responder's. The XDP program produces the same bytes.
+// Reply turns a PING into the PONG a userspace responder answers with:
+// the sequence number, send time, flags (less FlagKernel) and reserved
+// field are echoed, and the sender key and progress are the responder's.
 func (p Packet) Reply(ownKey, progress uint64) Packet {
 	p.Type = Pong
+	p.Flags &^= FlagKernel
 	p.Sender = ownKey
 	p.Progress = progress
 	p.MAC = 0
 	return p
+}
+
+// KernelReply is the PONG the XDP program answers p with: Reply's, with
+// FlagKernel set. The program produces the same bytes.
+func (p Packet) KernelReply(ownKey, progress uint64) Packet {
+	r := p.Reply(ownKey, progress)
+	r.Flags |= FlagKernel
+	return r
 }

@@ -158,11 +158,18 @@ func TestUnmarshalErrors(t *testing.T) {
 }
 
 func TestReply(t *testing.T) {
-	p := Packet{Type: Ping, Flags: 1, Sender: 5, Seq: 9, SendTime: 11, Progress: 13, MAC: 99}
-	r := p.Reply(77, 88)
-	want := Packet{Type: Pong, Flags: 1, Sender: 77, Seq: 9, SendTime: 11, Progress: 88}
-	if r != want {
-		t.Fatalf("got %+v", r)
+	// A userspace PONG never claims the kernel, even echoing a PING that
+	// does; the kernel's always does.
+	for _, flags := range []uint8{0, FlagKernel, 4 | FlagKernel} {
+		p := Packet{Type: Ping, Flags: flags, Sender: 5, Seq: 9, SendTime: 11, Progress: 13, MAC: 99}
+		want := Packet{Type: Pong, Flags: flags &^ FlagKernel, Sender: 77, Seq: 9, SendTime: 11, Progress: 88}
+		if r := p.Reply(77, 88); r != want {
+			t.Errorf("flags %d: Reply %+v, want %+v", flags, r, want)
+		}
+		want.Flags |= FlagKernel
+		if r := p.KernelReply(77, 88); r != want {
+			t.Errorf("flags %d: KernelReply %+v, want %+v", flags, r, want)
+		}
 	}
 }
 
@@ -199,20 +206,23 @@ func BenchmarkSipHash40(b *testing.B) {
 }
 
 // The split MAC (prefix state plus three words) must equal the MAC of the
-// whole payload, for both types; with nonzero flags it must not, which is
-// why the XDP program falls back to the full MAC for those.
+// whole payload, for both types, when the payload has the flags the prefix
+// was made for; with other flags it must not, which is why the XDP program
+// falls back to the full MAC for those.
 func TestMACPrefix(t *testing.T) {
 	key := &Key{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	for _, typ := range []Type{Ping, Pong} {
-		for _, flags := range []uint8{0, 4} {
-			p := Packet{Type: typ, Flags: flags, Sender: 0xfeedface12345678, Seq: 42, SendTime: 1e12 + 7, Progress: 99}
-			b := p.Marshal(make([]byte, Size), key)
-			if w := Word0(typ, flags, 0); w != binary.LittleEndian.Uint64(b) {
-				t.Fatalf("Word0 %x, payload starts %x", w, b[:8])
-			}
-			got := FinishMAC(MACPrefix(key, typ, p.Sender), p.Seq, p.SendTime, p.Progress)
-			if (got == p.MAC) != (flags == 0) {
-				t.Errorf("%v flags %d: split MAC %x, full MAC %x", typ, flags, got, p.MAC)
+		for _, prefixFlags := range []uint8{0, FlagKernel} {
+			for _, flags := range []uint8{0, FlagKernel, 4} {
+				p := Packet{Type: typ, Flags: flags, Sender: 0xfeedface12345678, Seq: 42, SendTime: 1e12 + 7, Progress: 99}
+				b := p.Marshal(make([]byte, Size), key)
+				if w := Word0(typ, flags, 0); w != binary.LittleEndian.Uint64(b) {
+					t.Fatalf("Word0 %x, payload starts %x", w, b[:8])
+				}
+				got := FinishMAC(MACPrefix(key, typ, prefixFlags, p.Sender), p.Seq, p.SendTime, p.Progress)
+				if (got == p.MAC) != (flags == prefixFlags) {
+					t.Errorf("%v flags %d, prefix for %d: split MAC %x, full MAC %x", typ, flags, prefixFlags, got, p.MAC)
+				}
 			}
 		}
 	}

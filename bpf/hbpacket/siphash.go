@@ -83,15 +83,16 @@ func (s SipState) finish(b uint64) uint64 {
 }
 
 // MACPrefix returns the SipHash-2-4 state under key after the first two
-// payload words of a heartbeat of type t from sender, with zero flags and
-// reserved field. Those two words are the same for every PING a peer sends
-// and every PONG a node answers with, so the XDP program keeps this state
-// in its maps and finishes a MAC with three blocks instead of five (20
-// SipRounds per PING answered instead of 32). FinishMAC is the other half.
-func MACPrefix(key *Key, t Type, sender uint64) SipState {
+// payload words of a heartbeat of type t with flags from sender, with a
+// zero reserved field. Those two words are the same for every PING a peer
+// sends (flags 0) and every PONG the XDP program answers with (flags
+// FlagKernel), so the program keeps this state in its maps and finishes a
+// MAC with three blocks instead of five (20 SipRounds per PING answered
+// instead of 32). FinishMAC is the other half.
+func MACPrefix(key *Key, t Type, flags uint8, sender uint64) SipState {
 	k0, k1 := key.Halves()
 	s := newSipState(k0, k1)
-	s.block(Word0(t, 0, 0))
+	s.block(Word0(t, flags, 0))
 	s.block(sender)
 	return s
 }

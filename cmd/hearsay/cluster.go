@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"unicode/utf8"
 
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/node/admin"
@@ -51,16 +50,7 @@ options of every command:
 func runCluster(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return clusterMain(ctx, args, os.Stdin, os.Stdout, os.Stderr, useColor(os.Stdout))
-}
-
-// useColor reports whether f is a terminal and NO_COLOR is unset.
-func useColor(f *os.File) bool {
-	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return clusterMain(ctx, args, os.Stdin, os.Stdout, os.Stderr, detectMode(os.Stdout))
 }
 
 // usageError prints msg and the usage text and returns exit code 2.
@@ -86,7 +76,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, color bool) int {
+func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, mode outMode) int {
 	if len(args) == 0 {
 		return usageError(stderr, "missing command")
 	}
@@ -158,8 +148,9 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		password = os.Getenv("REDISCLI_AUTH")
 	}
 
-	p := printer{w: stdout, color: color}
-	tool := &admin.Tool{Wait: *wait, Password: password, Progress: func(s string) { p.step(s) }}
+	p := newPrinter(stdout, mode)
+	defer p.endBar()
+	tool := &admin.Tool{Wait: *wait, Password: password, Progress: p.step, Count: p.count}
 	fail := func(err error) int {
 		p.errorf("%v", err)
 		return 1
@@ -171,7 +162,7 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return fail(err)
 		}
 		p.headf("Performing hash slots allocation on %d nodes...", len(pos))
-		printPlan(&p, plan)
+		printPlan(p, plan)
 		if !*yes {
 			fmt.Fprint(stdout, "Can I set the above configuration? (type 'yes' to accept): ")
 			line, _ := bufio.NewReader(stdin).ReadString('\n')
@@ -183,15 +174,15 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if _, err := tool.Create(ctx, pos, *replicas); err != nil {
 			return fail(err)
 		}
-		return checkAndPrint(ctx, &p, tool, pos[0])
+		return checkAndPrint(ctx, p, tool, pos[0])
 	case "check":
-		return checkAndPrint(ctx, &p, tool, pos[0])
+		return checkAndPrint(ctx, p, tool, pos[0])
 	case "info":
 		cl, err := tool.Info(ctx, pos[0])
 		if err != nil {
 			return fail(err)
 		}
-		printInfo(&p, cl)
+		printInfo(p, cl)
 		return 0
 	case "add-node":
 		id, err := tool.AddNode(ctx, pos[0], pos[1], *replicaOf)
@@ -233,7 +224,7 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if err != nil {
 			return fail(err)
 		}
-		printNodes(&p, lines)
+		printNodes(p, lines)
 		return 0
 	}
 	return 2
@@ -419,100 +410,4 @@ func printNodes(p *printer, lines []clusterview.NodeLine) {
 			cell{strconv.FormatUint(l.ConfigEpoch, 10), ""}, link, cell{strings.TrimSpace(slots), ""})
 	}
 	t.write(p, 4)
-}
-
-// ANSI styles.
-const (
-	bold   = "\x1b[1m"
-	dim    = "\x1b[2m"
-	red    = "\x1b[31;1m"
-	green  = "\x1b[32m"
-	yellow = "\x1b[33;1m"
-	reset  = "\x1b[0m"
-)
-
-// printer writes human output, with colour only when asked for.
-type printer struct {
-	w     io.Writer
-	color bool
-}
-
-func (p *printer) paint(style, s string) string {
-	if !p.color || style == "" || s == "" {
-		return s
-	}
-	return style + s + reset
-}
-
-func (p *printer) headf(format string, args ...any) {
-	fmt.Fprintln(p.w, p.paint(bold, ">>> "+fmt.Sprintf(format, args...)))
-}
-func (p *printer) step(s string) { fmt.Fprintln(p.w, p.paint(dim, "    "+s)) }
-func (p *printer) okf(format string, args ...any) {
-	fmt.Fprintln(p.w, p.paint(green, "[OK] ")+fmt.Sprintf(format, args...))
-}
-func (p *printer) warnf(format string, args ...any) {
-	fmt.Fprintln(p.w, p.paint(yellow, "[WARNING] ")+fmt.Sprintf(format, args...))
-}
-func (p *printer) errorf(format string, args ...any) {
-	fmt.Fprintln(p.w, p.paint(red, "[ERR] ")+fmt.Sprintf(format, args...))
-}
-
-// cell is table text and its style.
-type cell struct {
-	text, color string
-}
-
-// table aligns columns by the width of their text, so colour codes do not
-// upset the alignment (text/tabwriter would count them).
-type table struct {
-	rows [][]cell
-}
-
-func (t *table) header(names ...string) {
-	r := make([]cell, len(names))
-	for i, n := range names {
-		r[i] = cell{n, bold}
-	}
-	t.rows = append(t.rows, r)
-}
-
-func (t *table) row(cells ...cell) { t.rows = append(t.rows, cells) }
-
-// write prints the table with two spaces between columns; the columns in
-// right are right-aligned.
-func (t *table) write(p *printer, right ...int) {
-	var width []int
-	for _, r := range t.rows {
-		for i, c := range r {
-			if i >= len(width) {
-				width = append(width, 0)
-			}
-			width[i] = max(width[i], utf8.RuneCountInString(c.text))
-		}
-	}
-	alignRight := map[int]bool{}
-	for _, i := range right {
-		alignRight[i] = true
-	}
-	var b strings.Builder
-	for ri, r := range t.rows {
-		b.Reset()
-		for i, c := range r {
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c.text))
-			last := i == len(r)-1
-			switch {
-			case alignRight[i] && ri > 0:
-				b.WriteString(pad + p.paint(c.color, c.text))
-			case last:
-				b.WriteString(p.paint(c.color, c.text))
-			default:
-				b.WriteString(p.paint(c.color, c.text) + pad)
-			}
-			if !last {
-				b.WriteString("  ")
-			}
-		}
-		fmt.Fprintln(p.w, strings.TrimRight(b.String(), " "))
-	}
 }

@@ -29,7 +29,7 @@ func TestClusterUsageErrors(t *testing.T) {
 		{[]string{"failover", "h:1", "--replicas", "1"}, "failover does not take --replicas"},
 	} {
 		var out, errb bytes.Buffer
-		code := clusterMain(context.Background(), tc.args, strings.NewReader(""), &out, &errb, false)
+		code := clusterMain(context.Background(), tc.args, strings.NewReader(""), &out, &errb, modePlain)
 		if code != 2 || !strings.Contains(errb.String(), tc.want) || !strings.Contains(errb.String(), "usage: hearsay cluster") {
 			t.Errorf("cluster %q: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errb.String(), tc.want)
 		}
@@ -39,49 +39,8 @@ func TestClusterUsageErrors(t *testing.T) {
 func TestClusterCreateAbortsWithoutYes(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := clusterMain(context.Background(), []string{"create", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"},
-		strings.NewReader("no\n"), &out, &errb, false)
+		strings.NewReader("no\n"), &out, &errb, modePlain)
 	if code != 1 || !strings.Contains(out.String(), "aborted: nothing was changed") || !strings.Contains(out.String(), "0-5460") {
 		t.Errorf("exit %d, output:\n%s", code, out.String())
 	}
-}
-
-func TestTableAlignsWithColour(t *testing.T) {
-	for _, color := range []bool{false, true} {
-		var b bytes.Buffer
-		p := printer{w: &b, color: color}
-		var tb table
-		tb.header("A", "COUNT", "STATUS")
-		tb.row(cell{"long-value", red}, cell{"7", ""}, cell{"ok", green})
-		tb.row(cell{"x", ""}, cell{"12345", ""}, cell{"fail", red})
-		tb.write(&p, 1)
-		got := b.String()
-		if color {
-			if !strings.Contains(got, "\x1b[") {
-				t.Fatalf("no colour codes with colour on: %q", got)
-			}
-			got = stripANSI(got)
-		} else if strings.Contains(got, "\x1b") {
-			t.Fatalf("colour codes with colour off: %q", got)
-		}
-		want := "A           COUNT  STATUS\n" +
-			"long-value      7  ok\n" +
-			"x           12345  fail\n"
-		if got != want {
-			t.Errorf("colour=%v:\n%s\nwant\n%s", color, got, want)
-		}
-	}
-}
-
-func stripANSI(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0x1b {
-			for i < len(s) && s[i] != 'm' {
-				i++
-			}
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -57,7 +57,7 @@ func runDemo(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	d := &demo{base: *basePort, n: *nodes, replicas: *replicas, nodeTimeout: *timeout,
-		p: printer{w: os.Stdout, color: useColor(os.Stdout)}, stderr: os.Stderr}
+		p: newPrinter(os.Stdout, detectMode(os.Stdout)), stderr: os.Stderr}
 	return d.run(ctx)
 }
 
@@ -76,7 +76,7 @@ func demoAddrs(base, n int) []string {
 type demo struct {
 	base, n, replicas int
 	nodeTimeout       time.Duration
-	p                 printer
+	p                 *printer
 	stderr            io.Writer
 
 	dir      string
@@ -90,6 +90,7 @@ type child struct {
 }
 
 func (d *demo) fail(format string, args ...any) int {
+	d.p.endBar()
 	fmt.Fprintf(d.stderr, "hearsay demo: "+format+"\n", args...)
 	return 1
 }
@@ -136,7 +137,7 @@ func (d *demo) run(ctx context.Context) int {
 
 	addrs := demoAddrs(d.base, d.n)
 	d.p.headf("Creating the cluster: %d masters, %d replica(s) each", d.n/(d.replicas+1), d.replicas)
-	tool := &admin.Tool{Wait: 30 * time.Second, Progress: d.p.step}
+	tool := &admin.Tool{Wait: 30 * time.Second, Progress: d.p.step, Count: d.p.count}
 	if _, err := tool.Create(ctx, addrs, d.replicas); err != nil {
 		if ctx.Err() != nil {
 			return 1
@@ -147,9 +148,9 @@ func (d *demo) run(ctx context.Context) int {
 	if err != nil {
 		return d.fail("checking the cluster: %v", err)
 	}
-	fmt.Fprintln(d.p.w)
-	printCluster(&d.p, rep.Cluster)
-	printVerdict(&d.p, rep)
+	d.p.line("")
+	printCluster(d.p, rep.Cluster)
+	printVerdict(d.p, rep)
 	fmt.Fprintln(d.p.w)
 	fmt.Fprintf(d.p.w, "web view:     http://127.0.0.1:%d/\n", demoHTTPPort(d.base, d.n))
 	fmt.Fprintf(d.p.w, "connect with: redis-cli -c -p %d\n", d.base)

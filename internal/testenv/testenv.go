@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // StrictVar is the environment variable that turns environment skips
@@ -65,4 +67,15 @@ func SkipShort(tb testing.TB, what string) {
 	if testing.Short() {
 		tb.Skipf("skipped with -short: %s", what)
 	}
+}
+
+// CPUTime is the process's user and system CPU time so far (getrusage),
+// for benchmarks that report CPU cost rather than wall time.
+func CPUTime(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

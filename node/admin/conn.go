@@ -25,6 +25,10 @@ type Tool struct {
 	Wait time.Duration
 	// Progress, when set, is called with one line per step taken.
 	Progress func(msg string)
+	// Count, when set, is called on every round of a wait with how many of
+	// the nodes already satisfy it (what names the wait, as the Progress
+	// line before it does), so a caller can draw a progress bar.
+	Count func(what string, done, total int)
 	// Password is sent with AUTH when set.
 	Password string
 }
@@ -46,6 +50,12 @@ func (t *Tool) wait() time.Duration {
 func (t *Tool) progress(format string, args ...any) {
 	if t.Progress != nil {
 		t.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+func (t *Tool) count(what string, done, total int) {
+	if t.Count != nil {
+		t.Count(what, done, total)
 	}
 }
 

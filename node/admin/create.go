@@ -288,6 +288,7 @@ func (t *Tool) waitJoined(ctx context.Context, cs *connSet, addrs []string, ids 
 				problems = append(problems, fmt.Sprintf("%s does not know %s yet (%d in handshake)", a, strings.Join(missing, ","), hs))
 			}
 		}
+		t.count("the nodes to join", len(addrs)-len(problems), len(addrs))
 		if len(problems) > 0 {
 			return errors.New(strings.Join(problems, "; "))
 		}
@@ -300,13 +301,14 @@ func (t *Tool) waitJoined(ctx context.Context, cs *connSet, addrs []string, ids 
 func (t *Tool) waitAgreed(ctx context.Context, cs *connSet, addrs []string, want map[wire.NodeID]wire.NodeID) error {
 	return t.poll(ctx, "the nodes to agree", func() error {
 		var problems []string
-		sig0 := ""
+		sig0, agreed := "", 0
 		for i, a := range addrs {
 			lines, err := cs.nodes(ctx, a)
 			if err != nil {
 				return err
 			}
 			sig := Signature(lines)
+			before := len(problems)
 			if i == 0 {
 				sig0 = sig
 			} else if sig != sig0 {
@@ -317,7 +319,11 @@ func (t *Tool) waitAgreed(ctx context.Context, cs *connSet, addrs []string, want
 					problems = append(problems, fmt.Sprintf("%s does not see %s as a replica of %s yet", a, l.Addr(), m.String()[:8]))
 				}
 			}
+			if len(problems) == before {
+				agreed++
+			}
 		}
+		t.count("the nodes to agree", agreed, len(addrs))
 		if len(problems) > 0 {
 			return errors.New(strings.Join(problems, "; "))
 		}

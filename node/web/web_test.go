@@ -43,7 +43,7 @@ func fakeTicks(h *Hub) chan time.Time {
 	return ch
 }
 
-func openStream(t *testing.T, ctx context.Context, url string) *sseReader {
+func openStream(t testing.TB, ctx context.Context, url string) *sseReader {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	resp, err := http.DefaultClient.Do(req)

@@ -57,7 +57,8 @@ function renderMembers(v) {
     sw.style.background = colourOf.get(n.id) || "transparent";
     const link = n.myself ? el("span", { class: "muted", text: "self" }) : el("span", { class: n.connected ? "ok" : "bad", text: n.connected ? "connected" : "down" });
     let hb = el("span", { class: "muted", text: "—" });
-    if (n.heartbeat) hb = el("span", { class: n.heartbeat.answering ? "ok" : "bad", text: n.heartbeat.answering ? "answering" : "silent" });
+    if (n.heartbeat) hb = el("span", { class: n.heartbeat.answering ? "ok" : "bad", title: "the path of the peer that answered its last PONG",
+      text: (n.heartbeat.answering ? "answering" : "silent") + (n.heartbeat.path ? " (" + n.heartbeat.path + ")" : "") });
     const lag = n.repl_lag == null ? "" : String(n.repl_lag);
     tr.append(
       el("td", { class: "mono", title: n.id }, sw, short(n.id) + (n.myself ? " (myself)" : "")),
@@ -137,14 +138,14 @@ function renderHeartbeats(v) {
   $("#hbmode").textContent = `transport ${hb.mode}` + (hb.ping_interval_ms ? ` · ping every ${hb.ping_interval_ms} ms` : "") + ` · ${hb.answering}/${hb.peers} answering`;
   const rows = v.nodes.filter((n) => n.heartbeat).map((n) => {
     const h = n.heartbeat;
-    return el("tr", { "data-id": n.id },
+    return el("tr", { "data-id": n.id, "data-path": h.path },
       el("td", { class: "mono", title: n.id, text: short(n.id) }),
       el("td", { class: "mono", text: n.addr.split("@")[0] }),
       el("td", { class: "num", text: h.pongs ? (h.rtt_us < 1000 ? h.rtt_us.toFixed(1) + " µs" : (h.rtt_us / 1000).toFixed(2) + " ms") : "—" }),
       el("td", { class: "num", text: String(h.pongs) }),
       el("td", { text: ago(h.last_pong_ago_ms) }),
       el("td", { class: h.answering ? "ok" : "bad", text: h.answering ? "yes" : "no" }),
-      el("td", { text: h.path }),
+      el("td", { class: h.path === "xdp" ? "ok" : "", title: h.path === "xdp" ? "answered by the peer's XDP program, in its kernel" : h.path === "udp" ? "answered by a userspace responder on the peer" : "", text: h.path || "—" }),
     );
   });
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: "7", class: "muted", text: hb.mode === "off" ? "heartbeat transport off: liveness rides on the bus pings (see the membership table)" : "no heartbeat peers yet" })));
