@@ -18,8 +18,10 @@ const Table = "hearsay_scale"
 
 // Bytes is what the kernel counted on the bus ports over a window.
 type Bytes struct {
-	TCPBytes, TCPPackets uint64
-	UDPBytes, UDPPackets uint64
+	TCPBytes   uint64 `json:"tcp_bytes"`
+	TCPPackets uint64 `json:"tcp_packets"`
+	UDPBytes   uint64 `json:"udp_bytes"`
+	UDPPackets uint64 `json:"udp_packets"`
 }
 
 // Sub is b - c, counter by counter.
