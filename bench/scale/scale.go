@@ -232,16 +232,16 @@ func fill(cfg Config) (Config, error) {
 	for _, n := range cfg.Sizes {
 		// redis-cli --cluster create wants at least three masters.
 		if n < 3 {
-			return cfg, fmt.Errorf("scale: cluster size %d: redis-cli --cluster create needs at least 3 nodes", n)
+			return cfg, fmt.Errorf("cluster size %d: redis-cli --cluster create needs at least 3 nodes", n)
 		}
 	}
 	for _, s := range cfg.Systems {
 		if s != "hearsay" && s != "redis" {
-			return cfg, fmt.Errorf("scale: system %q: want hearsay or redis", s)
+			return cfg, fmt.Errorf("system %q: want hearsay or redis", s)
 		}
 	}
 	if cfg.NodeTimeout < 0 || cfg.Window < 0 || cfg.Settle < 0 || cfg.KnownTimeout < 0 {
-		return cfg, errors.New("scale: durations must be positive")
+		return cfg, errors.New("durations must be positive")
 	}
 	bins := []*string{&cfg.RedisCLI}
 	for _, s := range cfg.Systems {
@@ -250,7 +250,7 @@ func fill(cfg Config) (Config, error) {
 	for _, bin := range bins {
 		p, err := exec.LookPath(*bin)
 		if err != nil {
-			return cfg, fmt.Errorf("scale: %v", err)
+			return cfg, fmt.Errorf("%v", err)
 		}
 		if p, err = filepath.Abs(p); err == nil {
 			*bin = p
