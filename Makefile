@@ -8,7 +8,7 @@ PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
 # minute on 2 cores) so the process tests run once, below, without it.
 RACY    := ./node/... ./bpf/... ./internal/...
 
-.PHONY: all build test test-short bench lint generate run sim sim-massfail clean fuzz compare bench-repl bench-failover soak
+.PHONY: all build test test-short bench lint generate run sim sim-massfail clean fuzz compare bench-repl bench-failover soak scale
 
 all: build
 
@@ -78,6 +78,14 @@ bench-failover: build
 # counts false failovers (exits 1 if there is one).
 soak: build
 	$(GO) run ./bench/soak -hearsay $(BIN) $(SOAK_FLAGS)
+
+# N real hearsay nodes and N real redis-server nodes, one system at a time:
+# create time, time until every node knows all N, and over an idle window
+# bus bytes (TCP, UDP; nftables counters, so root), CPU, context switches
+# and RSS per node. SCALE_N="30" for one size; SCALE_FLAGS=-json etc.
+SCALE_N ?= 30 100 200
+scale: build
+	$(GO) run ./bench/scale/cmd/scale -hearsay $(BIN) -n '$(SCALE_N)' $(SCALE_FLAGS)
 
 # Regenerating the XDP objects needs clang (and the llvm-strip its package
 # recommends); the libbpf headers are vendored in bpf/include.

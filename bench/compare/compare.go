@@ -171,9 +171,9 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}
 
-	res := &Results{Config: cfg, Start: time.Now(), CPUs: runtime.NumCPU(), HearsayRev: gitRev(), LoadStart: loadAvg()}
-	if v, err := runCmd(ctx, 5*time.Second, cfg.RedisServer, "--version"); err == nil {
-		res.RedisVersion = redisVersion(v)
+	res := &Results{Config: cfg, Start: time.Now(), CPUs: runtime.NumCPU(), HearsayRev: GitRev(), LoadStart: LoadAvg()}
+	if v, err := childproc.Run(ctx, 5*time.Second, cfg.RedisServer, "--version"); err == nil {
+		res.RedisVersion = RedisVersion(v)
 	}
 	dir, err := os.MkdirTemp("", "hearsay-compare-")
 	if err != nil {
@@ -216,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		}
 	}
 	res.Elapsed = time.Since(res.Start)
-	res.LoadEnd = loadAvg()
+	res.LoadEnd = LoadAvg()
 	return res, nil
 }
 
@@ -224,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 // slot and one standalone redis-server, alternating.
 func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 	cfg := r.cfg
-	base, err := portBlock(2)
+	base, err := childproc.PortBlock(2)
 	if err != nil {
 		return nil, err
 	}
@@ -279,11 +279,11 @@ func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 			p    *childproc.Proc
 		}{{"hearsay", hp, h}, {"redis", rp, rs}} {
 			r.step("throughput: round %d/%d, %s", round, cfg.Rounds, sys.name)
-			out, err := runCmd(ctx, timeout, cfg.RedisBenchmark, "-h", "127.0.0.1", "-p", strconv.Itoa(sys.port),
+			out, err := childproc.Run(ctx, timeout, cfg.RedisBenchmark, "-h", "127.0.0.1", "-p", strconv.Itoa(sys.port),
 				"-t", "set,get", "-n", strconv.Itoa(cfg.Requests), "-P", strconv.Itoa(cfg.Pipeline),
 				"-c", strconv.Itoa(cfg.Clients), "--csv")
 			if err != nil {
-				if e := exited(sys.p); e != nil {
+				if e := sys.p.Exited(); e != nil {
 					return nil, e
 				}
 				return nil, err
@@ -315,7 +315,7 @@ func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, error) {
 	cfg := r.cfg
 	row := BusRow{Nodes: n, System: system, Heartbeat: hb}
-	base, err := portBlock(n)
+	base, err := childproc.PortBlock(n)
 	if err != nil {
 		return row, err
 	}
@@ -333,7 +333,7 @@ func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, err
 	if hb != "" {
 		label += " --heartbeat " + hb
 	}
-	r.step("bus: %d-node %s cluster on ports %d-%d (bus %d-%d)", n, label, base, base+n-1, base+busOffset, base+busOffset+n-1)
+	r.step("bus: %d-node %s cluster on ports %d-%d (bus %d-%d)", n, label, base, base+n-1, base+childproc.BusOffset, base+childproc.BusOffset+n-1)
 	ports := make([]int, n)
 	nodes := make([]*childproc.Proc, n)
 	addrs := make([]string, n)
@@ -367,18 +367,18 @@ func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, err
 		create = append(append([]string{cfg.RedisCLI, "--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")
 	}
 	t := time.Now()
-	if _, err := runCmd(ctx, 3*time.Minute, create...); err != nil {
+	if _, err := childproc.Run(ctx, 3*time.Minute, create...); err != nil {
 		return row, err
 	}
 	if err := waitClusterOK(ctx, ports, n, n/2, 2*time.Minute); err != nil {
 		return row, err
 	}
 	r.step("bus: cluster ok on every node %v after create started; settling %v", time.Since(t).Round(time.Millisecond), cfg.Settle)
-	if err := sleep(ctx, cfg.Settle); err != nil {
+	if err := childproc.Sleep(ctx, cfg.Settle); err != nil {
 		return row, err
 	}
 
-	busLo, busHi := base+busOffset, base+busOffset+n-1
+	busLo, busHi := base+childproc.BusOffset, base+childproc.BusOffset+n-1
 	capt, err := StartCapture(busLo, busHi)
 	if err != nil {
 		row.Notes = append(row.Notes, "no packet capture, TCP bytes from ss only: "+err.Error())
@@ -389,7 +389,7 @@ func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, err
 			}
 		}()
 		// Let packets queued before the filter was attached drain.
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := childproc.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return row, err
 		}
 	}
@@ -404,7 +404,7 @@ func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, err
 	}
 	t0 := time.Now()
 	r.step("bus: measuring for %v", cfg.Window)
-	if err := sleep(ctx, cfg.Window); err != nil {
+	if err := childproc.Sleep(ctx, cfg.Window); err != nil {
 		return row, err
 	}
 	var tr1 Traffic
@@ -440,7 +440,7 @@ func (r *runner) bus(ctx context.Context, system, hb string, n int) (BusRow, err
 	row.Msgs = msgs1 - msgs0
 	// The figure only means "idle cluster" if the cluster stayed whole.
 	for _, p := range nodes {
-		if err := exited(p); err != nil {
+		if err := p.Exited(); err != nil {
 			return row, fmt.Errorf("during the window: %v", err)
 		}
 	}
@@ -483,7 +483,7 @@ func waitClusterOK(ctx context.Context, ports []int, n, size int, timeout time.D
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cluster not settled after %v: %v", timeout, err)
 		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := childproc.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -515,7 +515,7 @@ func clusterInfo(ctx context.Context, port int) (map[string]string, error) {
 // ssSnapshot lists the TCP sockets with an end in [lo, hi].
 func ssSnapshot(ctx context.Context, lo, hi int) (map[SockKey]SockBytes, error) {
 	filter := fmt.Sprintf("( sport >= :%d and sport <= :%d ) or ( dport >= :%d and dport <= :%d )", lo, hi, lo, hi)
-	out, err := runCmd(ctx, 10*time.Second, "ss", "-tinH", filter)
+	out, err := childproc.Run(ctx, 10*time.Second, "ss", "-tinH", filter)
 	if err != nil {
 		return nil, err
 	}
@@ -527,8 +527,9 @@ func logMentions(path, s string) bool {
 	return err == nil && strings.Contains(string(b), s)
 }
 
-// loadAvg returns the 1-minute load average, or "?".
-func loadAvg() string {
+// LoadAvg returns the 1-minute load average, or "?": other work on the
+// machine is the main source of noise in a same-run comparison.
+func LoadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
 		return f[0]
@@ -536,7 +537,9 @@ func loadAvg() string {
 	return "?"
 }
 
-func gitRev() string {
+// GitRev is the short commit of the working directory, or "unknown", so a
+// report says which code it measured.
+func GitRev() string {
 	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "unknown"
@@ -544,8 +547,8 @@ func gitRev() string {
 	return strings.TrimSpace(string(out))
 }
 
-// redisVersion extracts 7.0.15 from "Redis server v=7.0.15 sha=...".
-func redisVersion(s string) string {
+// RedisVersion extracts 7.0.15 from "Redis server v=7.0.15 sha=...".
+func RedisVersion(s string) string {
 	for _, f := range strings.Fields(s) {
 		if v, ok := strings.CutPrefix(f, "v="); ok {
 			return v

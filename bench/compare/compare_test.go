@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hearsay/hearsay/bench/childproc"
 	"github.com/hearsay/hearsay/internal/testenv"
 )
 
@@ -233,19 +234,19 @@ func TestReport(t *testing.T) {
 
 func TestGroup(t *testing.T) {
 	for v, want := range map[float64]string{0: "0", 999.6: "1,000", 51234: "51,234", 1234567: "1,234,567"} {
-		if got := group(v); got != want {
-			t.Errorf("group(%v) = %q, want %q", v, got, want)
+		if got := Group(v); got != want {
+			t.Errorf("Group(%v) = %q, want %q", v, got, want)
 		}
 	}
 }
 
 // TestCapture checks the AF_PACKET counter against traffic of known size.
 func TestCapture(t *testing.T) {
-	base, err := portBlock(2)
+	base, err := childproc.PortBlock(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo := base + busOffset
+	lo := base + childproc.BusOffset
 	c, err := StartCapture(lo, lo+1)
 	if err != nil {
 		testenv.Skipf(t, "packet capture unavailable (needs CAP_NET_RAW): %v", err)

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/hearsay/hearsay/bench/childproc"
 )
 
 // BenchResult is one test line of redis-benchmark: the test name as
@@ -63,7 +65,7 @@ func ParseBenchmark(out string) ([]BenchResult, error) {
 		}
 	}
 	if len(res) == 0 {
-		return nil, fmt.Errorf("redis-benchmark printed no results: %q", clip(out, 300))
+		return nil, fmt.Errorf("redis-benchmark printed no results: %q", childproc.Clip(out, 300))
 	}
 	return res, nil
 }
@@ -221,11 +223,4 @@ func ParseInfo(s string) map[string]string {
 		}
 	}
 	return m
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }

@@ -34,7 +34,7 @@ func (res *Results) WriteTable(w io.Writer) {
 		fmt.Fprintln(tw, "test\thearsay req/s\tredis req/s\thearsay/redis\t  hearsay rounds\t  redis rounds\t")
 		for _, t := range res.Throughput {
 			h, r := mean(t.Hearsay), mean(t.Redis)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t  %s\t  %s\t\n", t.Test, group(h), group(r), ratio(h, r), groups(t.Hearsay), groups(t.Redis))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t  %s\t  %s\t\n", t.Test, Group(h), Group(r), ratio(h, r), groups(t.Hearsay), groups(t.Redis))
 		}
 		tw.Flush()
 	}
@@ -65,18 +65,18 @@ func (res *Results) WriteTable(w io.Writer) {
 			}
 			tcp, udp, wire := "-", "-", "-"
 			if b.Captured {
-				tcp, udp = group(b.perNodeSec(b.Traffic.TCPPayload)), group(b.perNodeSec(b.Traffic.UDPPayload))
-				wire = group(b.wirePerNodeSec())
+				tcp, udp = Group(b.perNodeSec(b.Traffic.TCPPayload)), Group(b.perNodeSec(b.Traffic.UDPPayload))
+				wire = Group(b.wirePerNodeSec())
 			}
 			ss := "-"
 			if b.SSOK {
-				ss = group(b.perNodeSec(b.SS.Bytes))
+				ss = Group(b.perNodeSec(b.SS.Bytes))
 			}
 			perMsg := "-"
 			if b.Msgs > 0 {
-				perMsg = group(float64(b.tcpBytes()) / float64(b.Msgs))
+				perMsg = Group(float64(b.tcpBytes()) / float64(b.Msgs))
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t\n", b.Nodes, b.label(), group(b.BytesPerNodeSec()),
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t\n", b.Nodes, b.label(), Group(b.BytesPerNodeSec()),
 				tcp, udp, wire, ss, b.msgsPerNodeSec(), perMsg, vs, wvs)
 		}
 		tw.Flush()
@@ -193,8 +193,8 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2fx", r)
 }
 
-// group formats v rounded to an integer with thousands separators.
-func group(v float64) string {
+// Group formats v rounded to an integer with thousands separators.
+func Group(v float64) string {
 	s := strconv.FormatInt(int64(v+0.5), 10)
 	var b strings.Builder
 	for i, c := range s {
@@ -209,7 +209,7 @@ func group(v float64) string {
 func groups(v []float64) string {
 	s := make([]string, len(v))
 	for i, x := range v {
-		s[i] = group(x)
+		s[i] = Group(x)
 	}
 	return strings.Join(s, " ")
 }

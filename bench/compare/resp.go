@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hearsay/hearsay/bench/childproc"
 )
 
 // RespError is an error reply ("-ERR ...").
@@ -106,5 +108,5 @@ func readReply(r *bufio.Reader) (any, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("resp: unexpected reply %q", clip(line, 80))
+	return nil, fmt.Errorf("resp: unexpected reply %q", childproc.Clip(line, 80))
 }

@@ -1,8 +1,10 @@
-// Package testcluster starts the 3-master, 3-replica clusters of the
-// side-by-side harnesses (bench/failoverbench, bench/soak): six hearsay or
-// redis-server processes on loopback, joined by `redis-cli --cluster
-// create` exactly as an operator would, with helpers to wait until the
-// cluster is formed and every replica has finished its first sync.
+// Package testcluster starts the clusters of the side-by-side harnesses:
+// the 3-master, 3-replica clusters of bench/failoverbench and bench/soak
+// (Start), and the N-master clusters of bench/scale (Launch, then Create).
+// The nodes are hearsay or redis-server processes on loopback, joined by
+// `redis-cli --cluster create` exactly as an operator would, with helpers
+// to wait until the cluster is formed and every replica has finished its
+// first sync.
 package testcluster
 
 import (
@@ -10,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,7 +34,8 @@ type Options struct {
 	Hearsay, Server, CLI string
 	// Dir holds each node's directory and log.
 	Dir string
-	// Base is the first client port; nodes use Base..Base+Size-1.
+	// Base is the first client port; nodes use Base..Base+Size-1 (with
+	// Launch, Base..Base+n-1; 0 picks a free block).
 	Base int
 	// NodeTimeout is both systems' node timeout.
 	NodeTimeout time.Duration
@@ -61,6 +63,44 @@ func Addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 // reports cluster_state:ok, knows all six nodes and sees three replicas.
 // On error, whatever was started is stopped.
 func Start(o Options) (c *Cluster, err error) {
+	c, err = Launch(o, Size)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.Stop()
+			c = nil
+		}
+	}()
+	ctx := context.Background()
+	if _, err := c.Create(ctx, o.CLI, 1); err != nil {
+		return c, err
+	}
+	if err := Until(60*time.Second, func() bool {
+		for _, cl := range c.Clients {
+			info, err := cl.ClusterInfo(ctx).Result()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:6") {
+				return false
+			}
+			nodes, _ := cl.ClusterNodes(ctx).Result()
+			if strings.Contains(nodes, "handshake") || strings.Count(nodes, "slave") != 3 {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return c, fmt.Errorf("cluster did not form: %w", err)
+	}
+	return c, nil
+}
+
+// Launch starts n nodes of o.System on ports o.Base..o.Base+n-1 (a free
+// block from childproc.PortBlock when o.Base is 0), each with its own
+// directory under o.Dir, and waits until every one answers PING. The nodes
+// are not joined yet (see Create). All start before the first PING, so
+// that n slow starts overlap. On error, whatever was started is stopped.
+func Launch(o Options, n int) (c *Cluster, err error) {
 	c = &Cluster{}
 	defer func() {
 		if err != nil {
@@ -68,8 +108,12 @@ func Start(o Options) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-	args := []string{"--cluster", "create"}
-	for k := range Size {
+	if o.Base == 0 {
+		if o.Base, err = childproc.PortBlock(n); err != nil {
+			return c, err
+		}
+	}
+	for k := range n {
 		port := o.Base + k
 		if err := childproc.PortFree(port); err != nil {
 			return c, err
@@ -95,34 +139,39 @@ func Start(o Options) (c *Cluster, err error) {
 		}
 		c.Procs = append(c.Procs, p)
 		c.Ports = append(c.Ports, port)
-		cl := redis.NewClient(&redis.Options{Addr: Addr(port), Protocol: 2, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
-		c.Clients = append(c.Clients, cl)
-		if err := Until(10*time.Second, func() bool { return cl.Ping(context.Background()).Err() == nil }); err != nil {
-			return c, fmt.Errorf("%s did not answer PING: %w\n%s", p.Name, err, childproc.Tail(p.Log, 20))
-		}
-		args = append(args, Addr(port))
-	}
-	out, err := exec.Command(o.CLI, append(args, "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
-	if err != nil {
-		return c, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
+		c.Clients = append(c.Clients, redis.NewClient(&redis.Options{Addr: Addr(port), Protocol: 2, MaxRetries: -1,
+			DialTimeout: time.Second, ReadTimeout: time.Second}))
 	}
 	ctx := context.Background()
-	if err := Until(60*time.Second, func() bool {
-		for _, cl := range c.Clients {
-			info, err := cl.ClusterInfo(ctx).Result()
-			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:6") {
-				return false
-			}
-			nodes, _ := cl.ClusterNodes(ctx).Result()
-			if strings.Contains(nodes, "handshake") || strings.Count(nodes, "slave") != 3 {
-				return false
-			}
+	for k, cl := range c.Clients {
+		p := c.Procs[k]
+		// A node that exits ends the wait at once, reported below.
+		err := Until(30*time.Second, func() bool { return p.Exited() != nil || cl.Ping(ctx).Err() == nil })
+		if exit := p.Exited(); exit != nil {
+			return c, exit
 		}
-		return true
-	}); err != nil {
-		return c, fmt.Errorf("cluster did not form: %w", err)
+		if err != nil {
+			return c, fmt.Errorf("%s did not answer PING: %v\n%s", p.Name, err, childproc.Tail(p.Log, 20))
+		}
 	}
 	return c, nil
+}
+
+// Create joins the launched nodes with `redis-cli --cluster create <every
+// node> --cluster-replicas replicas --cluster-yes`, the operator's steps
+// for both systems, and returns how long the command ran. redis-cli runs
+// in its own process group and is killed if ctx ends.
+func (c *Cluster) Create(ctx context.Context, cli string, replicas int) (time.Duration, error) {
+	args := []string{cli, "--cluster", "create"}
+	for _, port := range c.Ports {
+		args = append(args, Addr(port))
+	}
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
+	t0 := time.Now()
+	if _, err := childproc.Run(ctx, 10*time.Minute, args...); err != nil {
+		return 0, fmt.Errorf("redis-cli --cluster create: %w", err)
+	}
+	return time.Since(t0), nil
 }
 
 // WaitSynced waits until every replica's link to its master is up: a
