@@ -36,6 +36,13 @@ type Config struct {
 	// so one lost datagram never accuses anyone, and idle heartbeat
 	// traffic stays proportional to 1/NodeTimeout.
 	HeartbeatInterval time.Duration
+	// HeartbeatPhase aligns the rounds to a grid: after the first, rounds
+	// fall due at the times t with (t + HeartbeatPhase) a multiple of
+	// HeartbeatInterval. A runtime that derives it from the wall clock
+	// makes every node of a fleet ping at the same instants, so that each
+	// node receives its peers' PINGs together and wakes once per round
+	// for all of them instead of once per peer.
+	HeartbeatPhase time.Duration
 	// SyncInterval is the period of the push-pull anti-entropy exchange with
 	// one peer whose state digest differs from ours. Default 1s.
 	SyncInterval time.Duration

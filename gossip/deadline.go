@@ -53,7 +53,7 @@ func (c *Core) NextDeadline() time.Duration {
 		}
 	}
 	if h := &c.hb; c.cfg.ExternalHeartbeat && h.pinged && len(h.last) > 0 {
-		earliest(h.ping + c.cfg.HeartbeatInterval)
+		earliest(c.nextRound())
 	}
 	if !c.cfg.ExternalHeartbeat {
 		for _, id := range c.monitored {

@@ -36,8 +36,9 @@ type HeartbeatPlan struct {
 	// failed).
 	Changed bool
 	// Ping says a round is due: one PING to every peer in Peers, now.
-	// Rounds are Config.HeartbeatInterval apart, as measured between the
-	// calls that return Ping; a runtime that plans once per tick thus
+	// Rounds are Config.HeartbeatInterval apart on the grid that
+	// Config.HeartbeatPhase sets, as measured between the calls that
+	// return Ping; a runtime that plans once per tick thus
 	// pings at most once per tick.
 	Ping bool
 }
@@ -92,7 +93,7 @@ func (c *Core) HeartbeatPlan(now time.Duration, dst []Peer) HeartbeatPlan {
 		h.lastMon = plan.Monitored
 		plan.Changed = true
 	}
-	if len(plan.Peers) > 0 && (!h.pinged || now-h.ping >= c.cfg.HeartbeatInterval) {
+	if len(plan.Peers) > 0 && (!h.pinged || now >= c.nextRound()) {
 		h.pinged, h.ping = true, now
 		plan.Ping = true
 	}
@@ -122,4 +123,15 @@ func (c *Core) Heartbeat(now time.Duration, peer wire.NodeID, s HeartbeatSample)
 		}
 	}
 	return c.finish()
+}
+
+// nextRound is when the heartbeat round after the last one falls due: the
+// first grid point (see Config.HeartbeatPhase) after it.
+func (c *Core) nextRound() time.Duration {
+	iv := c.cfg.HeartbeatInterval
+	off := (c.hb.ping + c.cfg.HeartbeatPhase) % iv
+	if off < 0 {
+		off += iv
+	}
+	return c.hb.ping - off + iv
 }

@@ -84,30 +84,37 @@ func TestHeartbeatPlanPeers(t *testing.T) {
 	}
 }
 
-// Pings are due every HeartbeatInterval (NodeTimeout/4 by default), and
-// never more often than the plan is asked for.
+// Pings are due every HeartbeatInterval (NodeTimeout/4 by default) on the
+// grid HeartbeatPhase sets, and never more often than the plan is asked
+// for: the first at once, then one at the first call on or after each grid
+// point.
 func TestHeartbeatPlanPingCadence(t *testing.T) {
-	tn := formed(t, 3, nil)
-	c := tn.cores[0]
-	if got := c.Config().HeartbeatInterval; got != time.Second/4 {
-		t.Fatalf("default HeartbeatInterval %v, want NodeTimeout/4", got)
-	}
-	start := tn.now
-	var rounds []time.Duration
-	for now := start; now < start+time.Second; now += 20 * time.Millisecond {
-		if c.HeartbeatPlan(now, nil).Ping {
-			rounds = append(rounds, now-start)
+	for _, phase := range []time.Duration{0, 110 * time.Millisecond} {
+		tn := formed(t, 3, func(c *Config) { c.HeartbeatPhase = phase })
+		c := tn.cores[0]
+		iv := c.Config().HeartbeatInterval
+		if iv != time.Second/4 {
+			t.Fatalf("default HeartbeatInterval %v, want NodeTimeout/4", iv)
+		}
+		start := tn.now
+		var rounds []time.Duration
+		for now := start; now < start+time.Second; now += 20 * time.Millisecond {
+			if c.HeartbeatPlan(now, nil).Ping {
+				rounds = append(rounds, now)
+			}
+		}
+		if len(rounds) < 4 || len(rounds) > 5 || rounds[0] != start {
+			t.Fatalf("phase %v: rounds at %v from %v: want the first at once and one per 250ms grid point", phase, rounds, start)
+		}
+		for k := 1; k < len(rounds); k++ {
+			off := (rounds[k] + phase) % iv
+			if off >= 20*time.Millisecond || rounds[k]-off <= rounds[k-1] {
+				t.Fatalf("phase %v: round %d at %v is not the first call after a grid point following %v", phase, k, rounds[k], rounds[k-1])
+			}
 		}
 	}
-	want := []time.Duration{0, 260 * time.Millisecond, 520 * time.Millisecond, 780 * time.Millisecond}
-	if len(rounds) != len(want) {
-		t.Fatalf("rounds at %v, want %v", rounds, want)
-	}
-	for k := range want {
-		if rounds[k] != want[k] {
-			t.Fatalf("rounds at %v, want %v", rounds, want)
-		}
-	}
+	c := formed(t, 3, nil).cores[0]
+	start := c.lastTick
 	// Asked less often than the interval, it pings on every call.
 	for k := range 5 {
 		now := start + 2*time.Second + time.Duration(k)*time.Second

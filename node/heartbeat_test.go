@@ -72,9 +72,9 @@ func TestHeartbeatDriverFollowsPlan(t *testing.T) {
 	if f.ticks != 50 {
 		t.Fatalf("%d progress ticks in 50 driver ticks", f.ticks)
 	}
-	// Rounds at 0, 260, 520 and 780ms.
-	if f.pings != 4 {
-		t.Fatalf("%d ping rounds in one second at NodeTimeout 1s, want 4", f.pings)
+	// One at once, then one per 250ms point of the wall-clock grid.
+	if f.pings < 4 || f.pings > 5 {
+		t.Fatalf("%d ping rounds in one second at NodeTimeout 1s, want 4 or 5", f.pings)
 	}
 	if got := n.hb.peerCount.Load(); got != 1 {
 		t.Fatalf("peer count %d, want 1", got)

@@ -96,8 +96,9 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: loading the node config file: %w", err)
 	}
+	start := time.Now()
 	n := &Node{
-		cfg: cfg, addrs: a, log: cfg.Logger, start: time.Now(),
+		cfg: cfg, addrs: a, log: cfg.Logger, start: start,
 		store: store.New(), closing: make(chan struct{}), done: make(chan struct{}),
 		warn: ratelog.New(cfg.Logger), web: web.NewHub(0, 0),
 	}
@@ -112,7 +113,11 @@ func New(cfg Config) (*Node, error) {
 		ValidityFactor:    validityFactor(cfg.ReplicaValidityFactor),
 		MigrationBarrier:  migrationBarrier(&cfg),
 		ExternalHeartbeat: cfg.Heartbeats != nil || cfg.Heartbeat != HeartbeatOff,
-		Seed:              binary.LittleEndian.Uint64(seed[:]),
+		// Core time t is wall time start+(t-clockOrigin): this phase puts
+		// heartbeat rounds on wall-clock multiples of the interval, the
+		// same instants on every node.
+		HeartbeatPhase: time.Duration(start.UnixNano()) - clockOrigin,
+		Seed:           binary.LittleEndian.Uint64(seed[:]),
 	}
 	if st == nil {
 		gcfg.ID = newNodeID()
