@@ -19,6 +19,11 @@ type ProcSample struct {
 	CtxSwitches uint64
 	// RSSBytes is VmRSS.
 	RSSBytes uint64
+	// PSSBytes is the proportional set size (smaps_rollup's Pss): pages
+	// shared with other processes, such as the executable's, count in
+	// shares, so N nodes of one binary on a host add up to what they
+	// really cost. AnonBytes is RssAnon, memory that no process shares.
+	PSSBytes, AnonBytes uint64
 	// Threads is the number of tasks.
 	Threads int
 }
@@ -40,6 +45,10 @@ func SampleProc(root string, pid int) (ProcSample, error) {
 		return s, err
 	}
 	s.RSSBytes = statusField(string(status), "VmRSS") * 1024 // the kernel prints kB
+	s.AnonBytes = statusField(string(status), "RssAnon") * 1024
+	if rollup, err := os.ReadFile(filepath.Join(dir, "smaps_rollup")); err == nil {
+		s.PSSBytes = statusField(string(rollup), "Pss") * 1024
+	}
 	tasks, err := filepath.Glob(filepath.Join(dir, "task", "*", "status"))
 	if err != nil {
 		return s, err

@@ -19,15 +19,16 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		(time.Duration(r.ElapsedS * float64(time.Second))).Round(time.Second))
 	fmt.Fprintf(&b, "node timeout %v, no replicas, settle %v, idle window %v; bus bytes: %s.\n\n",
 		seconds(r.NodeTimeoutS), seconds(r.SettleS), seconds(r.WindowS), r.Counting)
-	b.WriteString("| system | nodes | idle bus bytes/node/s (TCP) | idle bus bytes/node/s (UDP) | idle CPU per node | ctx switches/node/s | RSS/node | create time | all-known time |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| system | nodes | idle bus bytes/node/s (TCP) | idle bus bytes/node/s (UDP) | idle CPU per node | ctx switches/node/s | RSS/node | PSS/node | anon RSS/node | create time | all-known time |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range r.Rows {
 		tcp, udp := "n/a", "n/a"
 		if row.Counted {
 			tcp, udp = compare.Group(row.TCPBytesPerNodeS), compare.Group(row.UDPBytesPerNodeS)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.2f %% | %s | %.1f MiB | %.2f s | %.2f s |\n", row.System, row.Nodes, tcp, udp,
-			row.CPUPercentPerNode, compare.Group(row.CtxSwitchesPerNodeS), row.RSSBytesPerNode/(1<<20), row.CreateS, row.AllKnownS)
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %.2f %% | %s | %.1f MiB | %.1f MiB | %.1f MiB | %.2f s | %.2f s |\n", row.System, row.Nodes, tcp, udp,
+			row.CPUPercentPerNode, compare.Group(row.CtxSwitchesPerNodeS), row.RSSBytesPerNode/(1<<20),
+			row.PSSBytesPerNode/(1<<20), row.AnonBytesPerNode/(1<<20), row.CreateS, row.AllKnownS)
 	}
 	for _, row := range r.Rows {
 		for _, n := range row.Notes {

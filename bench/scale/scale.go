@@ -109,6 +109,10 @@ type Row struct {
 	CtxSwitchesPerNodeS float64 `json:"ctx_switches_per_node_s"`
 	// RSSBytesPerNode is the mean VmRSS at the end of the window.
 	RSSBytesPerNode float64 `json:"rss_bytes_per_node"`
+	// PSSBytesPerNode and AnonBytesPerNode are the mean Pss and RssAnon at
+	// the end of the window (see ProcSample).
+	PSSBytesPerNode  float64 `json:"pss_bytes_per_node"`
+	AnonBytesPerNode float64 `json:"anon_bytes_per_node"`
 	// ThreadsPerNode is the mean number of OS threads at the end.
 	ThreadsPerNode float64 `json:"threads_per_node"`
 	// Notes are anything that qualifies the figures.
@@ -375,17 +379,20 @@ func (m *measurer) measure(ctx context.Context, sys string, n int) (Row, error) 
 	win := time.Since(w0)
 	row.WindowS = win.Seconds()
 	per := func(v float64) float64 { return v / float64(n) / win.Seconds() }
-	var cpu, ctxs, rss, threads float64
+	var cpu, ctxs, rss, pss, anon, threads float64
 	for i := range s0 {
 		cpu += float64(s1[i].CPUTicks - s0[i].CPUTicks)
 		// A thread that exited in the window takes its switches with it.
 		ctxs += float64(int64(s1[i].CtxSwitches - s0[i].CtxSwitches))
 		rss += float64(s1[i].RSSBytes)
+		pss += float64(s1[i].PSSBytes)
+		anon += float64(s1[i].AnonBytes)
 		threads += float64(s1[i].Threads)
 	}
 	row.CPUPercentPerNode = per(cpu/float64(m.hz)) * 100
 	row.CtxSwitchesPerNodeS = per(ctxs)
 	row.RSSBytesPerNode = rss / float64(n)
+	row.PSSBytesPerNode, row.AnonBytesPerNode = pss/float64(n), anon/float64(n)
 	row.ThreadsPerNode = threads / float64(n)
 	if m.ctr != nil {
 		row.Counted, row.Bus = true, b1.Sub(b0)

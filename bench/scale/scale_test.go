@@ -51,8 +51,8 @@ func TestSampleProc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.RSSBytes == 0 || s.Threads < 1 || s.CtxSwitches == 0 {
-		t.Fatalf("sample %+v: want RSS, threads and context switches", s)
+	if s.RSSBytes == 0 || s.PSSBytes == 0 || s.AnonBytes == 0 || s.Threads < 1 || s.CtxSwitches == 0 {
+		t.Fatalf("sample %+v: want RSS, PSS, anonymous RSS, threads and context switches", s)
 	}
 	if hz := ClockTicks(); hz == 0 || hz > 10000 {
 		t.Fatalf("ClockTicks = %d", hz)
