@@ -61,7 +61,7 @@ type bus struct {
 	loop    atomic.Pointer[gnet.EventLoop]
 	ready   chan struct{} // closed once loop is known
 	booted  chan struct{} // closed by OnBoot
-	ticking atomic.Bool // a tick is queued on the loop and not yet run
+	ticking atomic.Bool   // a tick is queued on the loop and not yet run
 
 	// The tick timer: armed on the loop for the core's next deadline (and
 	// the bus's own), it queues a tick onto the loop when it fires, so an
