@@ -238,6 +238,7 @@ func (c *Core) Reset(now time.Duration, hard bool, newID wire.NodeID) (Ready, er
 	}
 	c.tableChanged()
 	c.handshakes = c.handshakes[:0]
+	c.unmet = c.unmet[:0]
 	clear(c.blacklist)
 	s := c.self()
 	c.hashIn(s, -1)

@@ -28,6 +28,9 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 				delete(c.blacklist, h.Sender)
 			}
 			n = c.addFromHeader(h)
+			if n != nil && m.Type == wire.TypeMeet {
+				c.noteMet(h.Sender)
+			}
 		case wire.TypePong:
 			if c.dropHandshake(h.Addr) {
 				// The answer to our own MEET: taken even from a
@@ -45,6 +48,9 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 			c.stats.Dropped++
 			return c.finish()
 		}
+	}
+	if m.Type != wire.TypeMeet {
+		c.confirmMet(h.Sender)
 	}
 	c.observeHeader(h)
 	if h.Flags&wire.FlagPaused != 0 && h.Sender == c.self().master {
