@@ -3,6 +3,8 @@ package gossip
 import (
 	"testing"
 	"time"
+
+	"github.com/hearsay/hearsay/gossip/wire"
 )
 
 // TestOneWayMeetLeavesNoGhost: node 0 MEETs node 1, whose every answer
@@ -45,5 +47,41 @@ func TestOneWayMeetLeavesNoGhost(t *testing.T) {
 	}
 	if err := tn.converged(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestResetNodeStaysAlone: after CLUSTER RESET HARD a node is not pulled
+// back into its old cluster by the PINGs its old peers keep sending to its
+// address (Redis adds unknown senders only from MEET); the old ID stays in
+// their tables, FAIL, until forgotten, as in Redis; a MEET brings the node
+// back under its new ID.
+func TestResetNodeStaysAlone(t *testing.T) {
+	tn := formed(t, 3, nil)
+	old := tn.cores[2].ID()
+	r, err := tn.cores[2].Reset(tn.now, true, testID(77))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.out(2, r)
+	tn.byID[testID(77)] = 2
+	tn.run(5 * time.Second)
+	if n := tn.cores[2].KnownNodes(); n != 1 {
+		t.Fatalf("the reset node knows %d nodes, want only itself", n)
+	}
+	for i := range 2 {
+		if !hasFlag(tn.cores[i], old, wire.FlagFail) {
+			t.Fatalf("node %d does not hold the old ID FAIL", i)
+		}
+		if _, ok := tn.cores[i].Node(testID(77)); ok {
+			t.Fatalf("node %d learned the reset node's new ID without a MEET", i)
+		}
+	}
+	r, _ = tn.cores[0].Meet(tn.now, tn.cores[2].cfg.Addr)
+	tn.out(0, r)
+	tn.run(3 * time.Second)
+	for i := range 3 {
+		if _, ok := tn.cores[i].Node(testID(77)); !ok {
+			t.Fatalf("node %d does not know the reset node after the MEET", i)
+		}
 	}
 }
