@@ -33,8 +33,14 @@ func (d *Dispatcher) freeMemory(now int64) bool {
 	p := store.Policy(d.policy.Load())
 	samples := int(d.samples.Load())
 	for range maxEvictions {
-		if !d.st.Evict(p, samples, now) {
-			return false
+		if d.pauseOn.Load() {
+			// A paused write parks in run and comes back here when the
+			// pause ends; evicting now would append DELs to the stream
+			// a replica taking over must see come to rest.
+			return true
+		}
+		if !d.st.Evict(p, samples, now, d.notPaused) {
+			return d.pauseOn.Load()
 		}
 		if d.st.UsedMemory() <= limit {
 			return true
@@ -42,6 +48,10 @@ func (d *Dispatcher) freeMemory(now int64) bool {
 	}
 	return true
 }
+
+// notPaused is Evict's allow: it runs under the victim slot's writer lock,
+// where PauseWrites' barrier orders it as it orders a write.
+func (d *Dispatcher) notPaused() bool { return !d.pauseOn.Load() }
 
 // syncMemoryConfig makes CONFIG GET report the maxmemory settings.
 func (d *Dispatcher) syncMemoryConfig() {

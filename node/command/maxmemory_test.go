@@ -146,3 +146,23 @@ func TestDenyOOMFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestNoEvictionDuringWritePause: while writes are paused for a manual
+// failover nothing is evicted (the DELs would move the offset the replica
+// must reach); the write is let through to park, and evicts when it runs
+// again after the pause.
+func TestNoEvictionDuringWritePause(t *testing.T) {
+	h := newHarness(t, Options{MaxMemory: 1 << 20, MaxMemoryPolicy: store.AllKeysLRU})
+	for i := range 100 {
+		h.do("SET", "k"+strconv.Itoa(i), strings.Repeat("x", 1000))
+	}
+	h.d.maxMemory.Store(1000)
+	h.d.PauseWrites()
+	if !h.d.freeMemory(h.now) || h.d.Store().EvictedCount() != 0 {
+		t.Fatalf("evicted %d keys during a write pause", h.d.Store().EvictedCount())
+	}
+	h.d.ResumeWrites()
+	if !h.d.freeMemory(h.now) || h.d.Store().EvictedCount() == 0 {
+		t.Fatal("nothing evicted after the pause")
+	}
+}

@@ -100,8 +100,11 @@ func (p *evictPool) offer(slot uint16, key string, score uint64) {
 // volatile policy). A key found expired is reclaimed as an expiry instead,
 // which also frees memory. Evicted keys are told to the expire hook
 // (replication's DEL) under the same locks as active expiry's, so the
-// caller must hold no slot's writer lock.
-func (s *Store) Evict(p Policy, samples int, now int64) bool {
+// caller must hold no slot's writer lock. allow, when set, is asked with
+// the victim's slot writer lock held (LockWrites) just before the delete;
+// false stops the eviction (Evict then reports false). The dispatcher
+// uses it so that no eviction slips past a write pause's barrier.
+func (s *Store) Evict(p Policy, samples int, now int64, allow func() bool) bool {
 	if p == NoEviction || p > VolatileTTL {
 		return false
 	}
@@ -114,8 +117,8 @@ func (s *Store) Evict(p Policy, samples int, now int64) bool {
 			if !ok {
 				return false
 			}
-			if s.evictKey(idx, key, p.volatile(), now) {
-				return true
+			if done, ok := s.evictKey(idx, key, p.volatile(), now, allow); ok || done {
+				return ok
 			}
 			continue
 		}
@@ -126,8 +129,8 @@ func (s *Store) Evict(p Policy, samples int, now int64) bool {
 		for n := len(s.pool.c); n > 0; n = len(s.pool.c) {
 			c := s.pool.c[n-1]
 			s.pool.c = s.pool.c[:n-1]
-			if s.evictKey(c.slot, c.key, p.volatile(), now) {
-				return true
+			if done, ok := s.evictKey(c.slot, c.key, p.volatile(), now, allow); ok || done {
+				return ok
 			}
 		}
 	}
@@ -242,21 +245,24 @@ func (s *Store) sample(p Policy, n int, now int64) bool {
 }
 
 // evictKey deletes key from slot idx if it is still there (and still has
-// a TTL when volatile), and reports whether it did.
-func (s *Store) evictKey(idx uint16, key string, volatile bool, now int64) bool {
+// a TTL when volatile), and reports whether it did; done reports that
+// allow refused, which ends the eviction.
+func (s *Store) evictKey(idx uint16, key string, volatile bool, now int64, allow func() bool) (done, ok bool) {
 	sl := &s.slots[idx]
-	sequenced := s.expireHook.Load() != nil
-	if sequenced {
+	if s.expireHook.Load() != nil || allow != nil {
 		// Ordered with the slot's sequenced writes, as in active expiry;
-		// the caller holds no writer lock (see Evict's callers).
+		// the caller holds no writer lock (see Evict).
 		sl.wmu.Lock()
 		defer sl.wmu.Unlock()
 	}
+	if allow != nil && !allow() {
+		return true, false
+	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	e, ok := sl.keys[key]
-	if !ok || (volatile && e.exp == 0) {
-		return false
+	e, found := sl.keys[key]
+	if !found || (volatile && e.exp == 0) {
+		return false, false
 	}
 	kb := unsafe.Slice(unsafe.StringData(key), len(key))
 	s.remove(sl, len(key), e)
@@ -266,5 +272,5 @@ func (s *Store) evictKey(idx uint16, key string, volatile bool, now int64) bool 
 	} else {
 		s.evicted.Add(1)
 	}
-	return true
+	return false, true
 }

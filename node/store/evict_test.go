@@ -74,7 +74,7 @@ func TestEvictLRU(t *testing.T) {
 	evictedRecent := 0
 	for range n / 4 {
 		before := s.Len()
-		if !s.Evict(AllKeysLRU, DefaultSamples, now) || s.Len() != before-1 {
+		if !s.Evict(AllKeysLRU, DefaultSamples, now, nil) || s.Len() != before-1 {
 			t.Fatal("Evict deleted nothing")
 		}
 	}
@@ -100,7 +100,7 @@ func TestReadStampsAccess(t *testing.T) {
 	set(s, "old", "1", SetOptions{}, 1000)
 	set(s, "new", "1", SetOptions{}, 50000)
 	get(s, "old", 90000)
-	if !s.Evict(AllKeysLRU, 100, 90000) {
+	if !s.Evict(AllKeysLRU, 100, 90000, nil) {
 		t.Fatal("nothing evicted")
 	}
 	if _, ok := get(s, "old", 90000); !ok {
@@ -125,7 +125,7 @@ func TestReadStampsAccess(t *testing.T) {
 		}()
 	}
 	for range 50 {
-		s.Evict(AllKeysLRU, DefaultSamples, 500000)
+		s.Evict(AllKeysLRU, DefaultSamples, 500000, nil)
 	}
 	wg.Wait()
 }
@@ -140,7 +140,7 @@ func TestEvictVolatileTTL(t *testing.T) {
 		set(s, "t"+strconv.Itoa(i), "v", SetOptions{ExpireAt: int64(1_000_000 + i*1000)}, 1000)
 	}
 	for range 10 {
-		if !s.Evict(VolatileTTL, DefaultSamples, 2000) {
+		if !s.Evict(VolatileTTL, DefaultSamples, 2000, nil) {
 			t.Fatal("nothing evicted")
 		}
 	}
@@ -158,15 +158,15 @@ func TestEvictVolatileTTL(t *testing.T) {
 	if gone != 10 {
 		t.Fatalf("%d TTL keys gone, want 10", gone)
 	}
-	for s.Evict(VolatileTTL, DefaultSamples, 2000) {
+	for s.Evict(VolatileTTL, DefaultSamples, 2000, nil) {
 	}
 	if s.Len() != 100 || s.LenWithTTL() != 0 {
 		t.Fatalf("left %d keys, %d with TTL; want the 100 persistent ones", s.Len(), s.LenWithTTL())
 	}
-	if s.Evict(VolatileLRU, DefaultSamples, 2000) || s.Evict(VolatileRandom, DefaultSamples, 2000) || s.Evict(NoEviction, 5, 2000) {
+	if s.Evict(VolatileLRU, DefaultSamples, 2000, nil) || s.Evict(VolatileRandom, DefaultSamples, 2000, nil) || s.Evict(NoEviction, 5, 2000, nil) {
 		t.Fatal("evicted with nothing evictable")
 	}
-	if !s.Evict(AllKeysRandom, DefaultSamples, 2000) || s.Len() != 99 {
+	if !s.Evict(AllKeysRandom, DefaultSamples, 2000, nil) || s.Len() != 99 {
 		t.Fatal("allkeys-random evicted nothing")
 	}
 }
@@ -183,7 +183,7 @@ func TestEvictHook(t *testing.T) {
 		}
 		got = append(got, string(key))
 	})
-	if !s.Evict(AllKeysLRU, DefaultSamples, 2000) || len(got) != 1 || got[0] != "k" {
+	if !s.Evict(AllKeysLRU, DefaultSamples, 2000, nil) || len(got) != 1 || got[0] != "k" {
 		t.Fatalf("hook saw %q", got)
 	}
 }
