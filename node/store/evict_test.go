@@ -2,6 +2,7 @@ package store
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -200,4 +201,18 @@ func TestParsePolicy(t *testing.T) {
 	if _, ok := ParsePolicy("allkeys-lfu"); ok {
 		t.Error("allkeys-lfu accepted")
 	}
+}
+
+// FuzzParsePolicy: any name accepted reads back as itself, case aside.
+func FuzzParsePolicy(f *testing.F) {
+	for _, n := range policyNames {
+		f.Add(n)
+	}
+	f.Add("ALLKEYS-LFU")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, ok := ParsePolicy(s)
+		if ok && !strings.EqualFold(p.String(), s) {
+			t.Fatalf("ParsePolicy(%q) = %v", s, p)
+		}
+	})
 }
