@@ -68,8 +68,9 @@ type evictCand struct {
 
 // evictPool holds the best candidates seen, sorted by ascending score.
 type evictPool struct {
-	mu sync.Mutex
-	c  []evictCand
+	mu     sync.Mutex
+	c      []evictCand
+	policy Policy // what the scores in c mean
 }
 
 func (p *evictPool) offer(slot uint16, key string, score uint64) {
@@ -111,6 +112,11 @@ func (s *Store) Evict(p Policy, samples int, now int64, allow func() bool) bool 
 	samples = max(samples, 1)
 	s.pool.mu.Lock()
 	defer s.pool.mu.Unlock()
+	if s.pool.policy != p {
+		// CONFIG SET changed the policy: idle times and expiries do not
+		// compare.
+		s.pool.c, s.pool.policy = s.pool.c[:0], p
+	}
 	for range 16 {
 		if p == AllKeysRandom || p == VolatileRandom {
 			idx, key, ok := s.anyKey(p.volatile())
