@@ -9,15 +9,18 @@ import (
 	"github.com/hearsay/hearsay/ring"
 )
 
-// Meet starts a handshake with the node at addr (CLUSTER MEET). Meeting a
-// known address or one already in handshake is a no-op, as in Redis.
+// Meet starts a handshake with the node at addr (CLUSTER MEET). Meeting
+// this node, a live known address or one already in handshake is a no-op,
+// as in Redis. The address of a FAIL node is met again: after CLUSTER
+// RESET HARD a new ID answers there (Redis has marked the old one noaddr by
+// then, so its MEET starts a handshake too).
 func (c *Core) Meet(now time.Duration, addr wire.Addr) (Ready, error) {
 	c.begin(now)
 	if !addr.IP.IsValid() || addr.Port == 0 || addr.BusPort == 0 {
 		return c.finish(), ErrBadAddr
 	}
 	for i := range c.records {
-		if sameNode(c.records[i].addr(), addr) {
+		if sameNode(c.records[i].addr(), addr) && (i == 0 || !c.records[i].failed()) {
 			return c.finish(), nil
 		}
 	}
@@ -238,6 +241,7 @@ func (c *Core) Reset(now time.Duration, hard bool, newID wire.NodeID) (Ready, er
 	}
 	c.tableChanged()
 	c.handshakes = c.handshakes[:0]
+	c.unmet = c.unmet[:0]
 	clear(c.blacklist)
 	s := c.self()
 	c.hashIn(s, -1)

@@ -108,7 +108,11 @@ type Core struct {
 	masters map[wire.NodeID]int // slots owned per node, rebuilt when the table changes
 
 	handshakes []handshake
-	blacklist  map[wire.NodeID]time.Duration // expiry
+	// unmet are nodes added only because their MEET reached us, until
+	// something else from them shows that our answers reach them too
+	// (see noteMet).
+	unmet     []unmet
+	blacklist map[wire.NodeID]time.Duration // expiry
 
 	peers    map[wire.NodeID]*peer
 	peerList []*peer

@@ -244,6 +244,7 @@ func (c *Core) Tick(now time.Duration) Ready {
 	c.refreshMonitors()
 	c.expireBlacklist()
 	c.tickHandshakes()
+	c.tickUnmet()
 	if since := now - c.lastGossip; since >= c.cfg.SyncInterval ||
 		since >= c.cfg.GossipInterval && c.recordQ.Len()+c.claimQ.Len() > 0 {
 		c.lastGossip = now

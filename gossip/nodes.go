@@ -187,6 +187,73 @@ func (c *Core) tickHandshakes() {
 	c.handshakes = kept
 }
 
+// unmet is a node that we know only from its MEET.
+type unmet struct {
+	id       wire.NodeID
+	added    time.Duration
+	lastPing time.Duration
+}
+
+// noteMet records that id joined the table through its MEET alone. A MEET
+// proves that its sender reaches us, not that we reach it: a node whose
+// cluster secret differs sends MEETs we accept (we have no secret) while
+// refusing every answer, and without this the table kept it as a PFAIL
+// ghost forever. Redis adds a MEET's sender as a handshake node, deleted
+// when no PONG completes the handshake within the handshake timeout;
+// hearsay keeps the sender's real ID but drops it on the same terms.
+func (c *Core) noteMet(id wire.NodeID) {
+	for i := range c.unmet {
+		if c.unmet[i].id == id {
+			return
+		}
+	}
+	// The first prompt waits a quarter timeout: a node that got our PONG
+	// usually speaks before that.
+	c.unmet = append(c.unmet, unmet{id: id, added: c.now, lastPing: c.now})
+}
+
+// confirmMet is called for every message but a MEET: a node that got our
+// PONG goes on with PINGs, PONGs or an anti-entropy exchange, so anything
+// else from it completes the handshake.
+func (c *Core) confirmMet(id wire.NodeID) {
+	for i := range c.unmet {
+		if c.unmet[i].id == id {
+			c.unmet = append(c.unmet[:i], c.unmet[i+1:]...)
+			return
+		}
+	}
+}
+
+// tickUnmet pings the nodes known only from their MEET, four times per
+// handshake timeout as MEETs are resent, and drops those that have said
+// nothing else once it has passed.
+func (c *Core) tickUnmet() {
+	kept := c.unmet[:0]
+	var drop []wire.NodeID
+	for _, u := range c.unmet {
+		r := c.lookup(u.id)
+		switch {
+		case r == nil:
+			continue // forgotten or reset meanwhile
+		case c.now-u.added > c.handshakeTimeout():
+			drop = append(drop, u.id)
+			continue
+		case c.now-u.lastPing >= c.handshakeTimeout()/4:
+			c.ping(r)
+			u.lastPing = c.now
+		}
+		kept = append(kept, u)
+	}
+	c.unmet = kept
+	for _, id := range drop {
+		if c.self().master == id {
+			continue // never our own master (see Forget)
+		}
+		c.removeNode(id)
+		c.markPersist()
+	}
+}
+
 func (c *Core) expireBlacklist() {
 	for id, exp := range c.blacklist {
 		if c.now >= exp {

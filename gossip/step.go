@@ -18,23 +18,35 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 	}
 	n := c.lookup(h.Sender)
 	if n == nil {
+		// A node that knows no other takes a new one only from a MEET
+		// or the answer to its own, as Redis takes unknown senders only
+		// from MEET: a reset node (CLUSTER RESET) must stay alone until
+		// an operator meets it, not be pulled back into its old cluster
+		// by the PINGs its old peers keep sending to its address.
+		alone := len(c.records) == 1
 		switch m.Type {
-		case wire.TypeMeet, wire.TypePing:
-			if m.Type == wire.TypeMeet {
-				// Only an operator's CLUSTER MEET sends MEET, and it
-				// overrides FORGET's blacklist here, as in Redis, where
-				// a MEET from an unknown sender starts a handshake
-				// whatever the blacklist holds.
-				delete(c.blacklist, h.Sender)
+		case wire.TypePing:
+			if !alone {
+				n = c.addFromHeader(h)
 			}
+		case wire.TypeMeet:
+			// Only an operator's CLUSTER MEET sends MEET, and it
+			// overrides FORGET's blacklist here, as in Redis, where a
+			// MEET from an unknown sender starts a handshake whatever
+			// the blacklist holds.
+			delete(c.blacklist, h.Sender)
 			n = c.addFromHeader(h)
+			if n != nil {
+				c.noteMet(h.Sender)
+			}
 		case wire.TypePong:
-			if c.dropHandshake(h.Addr) {
+			answer := c.dropHandshake(h.Addr)
+			if answer {
 				// The answer to our own MEET: taken even from a
 				// forgotten ID, as Redis's handshake takes it.
 				delete(c.blacklist, h.Sender)
 			}
-			if !c.blacklisted(h.Sender) {
+			if (answer || !alone) && !c.blacklisted(h.Sender) {
 				n = c.addFromHeader(h)
 				if n != nil {
 					c.startSync(n)
@@ -45,6 +57,9 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 			c.stats.Dropped++
 			return c.finish()
 		}
+	}
+	if m.Type != wire.TypeMeet {
+		c.confirmMet(h.Sender)
 	}
 	c.observeHeader(h)
 	if h.Flags&wire.FlagPaused != 0 && h.Sender == c.self().master {
@@ -63,6 +78,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 			c.send(n, pong)
 		}
 	case wire.TypePong:
+		c.dropHandshake(h.Addr) // a MEET to a FAIL node's address that the same node answered
 		if p := c.peers[h.Sender]; p != nil {
 			p.pinged = false
 			p.pongRecv = now

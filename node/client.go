@@ -21,10 +21,11 @@ const maxKeptOut = 64 << 10
 // reads the published view.
 type clientServer struct {
 	gnet.BuiltinEventEngine
-	n       *Node
-	eng     gnet.Engine
-	booted  chan struct{} // closed by OnBoot
-	freeing atomic.Bool   // a FreeOSMemory is scheduled
+	n        *Node
+	eng      gnet.Engine
+	booted   chan struct{} // closed by OnBoot
+	freeing  atomic.Bool   // a FreeOSMemory is scheduled
+	lastFree atomic.Int64  // unix ns of the last one
 }
 
 // partialAfter is the size of an incomplete request above which its bytes
@@ -76,6 +77,9 @@ func (s *clientServer) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if cc, ok := c.Context().(*clientConn); ok {
 		s.n.disp.CloseConn(cc.cs)
 		s.n.conns.Add(-1)
+		if cc.peakOut >= bigOutput {
+			s.releaseMemory()
+		}
 	}
 	return gnet.None
 }
@@ -146,6 +150,7 @@ func (s *clientServer) serve(c gnet.Conn, cc *clientConn, in []byte) (consumed i
 		return len(in), true
 	}
 	pending := int64(c.OutboundBuffered()) + int64(len(out))
+	cc.peakOut = max(cc.peakOut, pending)
 	if overOutputLimit(s.n.cfg.OutputLimits.Normal, cc, pending, time.Now()) {
 		// Dropped without queueing out, as Redis closes such a client
 		// before anything more is written.

@@ -12,6 +12,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hearsay/hearsay/node/resp"
+	"github.com/hearsay/hearsay/node/store"
 )
 
 // Heartbeat modes accepted by Config.Heartbeat (the --heartbeat flag).
@@ -167,6 +169,16 @@ type Config struct {
 	// OutputLimits are the client output buffer limits
 	// (--client-output-buffer-limit); nil means DefaultOutputLimits.
 	OutputLimits *OutputLimits
+	// MaxMemory is maxmemory in bytes (--maxmemory; 0, the default, means
+	// no limit): a master compares the keyspace's own accounting of its
+	// keys and values (store.UsedMemory, not the Go heap) with it before
+	// every write that may grow memory, and evicts or refuses by
+	// MaxMemoryPolicy (--maxmemory-policy, Redis's names; default
+	// noeviction). MaxMemorySamples is maxmemory-samples (default 5).
+	// Replicas ignore the limit, as Redis's do by default.
+	MaxMemory        int64
+	MaxMemoryPolicy  string
+	MaxMemorySamples int
 	// IOThreads is the number of event loops serving clients
 	// (--io-threads, like Redis's io-threads); 0 means one per two CPUs
 	// (GOMAXPROCS/2, at least one), leaving the rest to the clients, the
@@ -234,6 +246,15 @@ func (c *Config) withDefaults() (addrs, error) {
 	}
 	if c.MaxClients < 0 {
 		return a, fmt.Errorf("node: --maxclients %d is negative", c.MaxClients)
+	}
+	if c.MaxMemory < 0 {
+		return a, fmt.Errorf("node: --maxmemory %d is negative", c.MaxMemory)
+	}
+	if _, ok := store.ParsePolicy(cmp.Or(c.MaxMemoryPolicy, "noeviction")); !ok {
+		return a, fmt.Errorf("node: --maxmemory-policy must be noeviction, allkeys-lru, allkeys-random, volatile-lru, volatile-random or volatile-ttl, not %q", c.MaxMemoryPolicy)
+	}
+	if c.MaxMemorySamples < 0 || c.MaxMemorySamples > 64 {
+		return a, fmt.Errorf("node: --maxmemory-samples %d is not between 1 and 64", c.MaxMemorySamples)
 	}
 	if c.OutputLimits == nil {
 		l := DefaultOutputLimits

@@ -111,6 +111,8 @@ func newMetrics(n *Node) *nodeMetrics {
 	})
 	s.NewGauge(`hearsay_keys`, func() float64 { return float64(n.store.Len()) })
 	s.NewGauge(`hearsay_keys_expired_total`, func() float64 { return float64(n.store.ExpiredCount()) })
+	s.NewGauge(`hearsay_keys_evicted_total`, func() float64 { return float64(n.store.EvictedCount()) })
+	s.NewGauge(`hearsay_used_memory_bytes`, func() float64 { return float64(n.store.UsedMemory()) })
 	return m
 }
 

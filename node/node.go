@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -177,8 +178,11 @@ func New(cfg Config) (*Node, error) {
 			"cluster-allow-replica-migration": yesNo(!cfg.NoReplicaMigration),
 			"client-output-buffer-limit":      cfg.OutputLimits.String(),
 		},
-		MaxClients: n.maxClients,
-		Info:       n.infoSection,
+		MaxClients:       n.maxClients,
+		MaxMemory:        cfg.MaxMemory,
+		MaxMemoryPolicy:  maxMemoryPolicy(cfg.MaxMemoryPolicy),
+		MaxMemorySamples: cfg.MaxMemorySamples,
+		Info:             n.infoSection,
 		StatsExtra: func(b []byte) []byte {
 			if n.repl == nil {
 				return b
@@ -212,6 +216,12 @@ func New(cfg Config) (*Node, error) {
 	n.disp.SetConfig("repl-backlog-size", strconv.FormatInt(n.repl.Stream().Info().BacklogSize, 10))
 	n.publish()
 	return n, nil
+}
+
+// maxMemoryPolicy reads a policy name that Config's check accepted.
+func maxMemoryPolicy(name string) store.Policy {
+	p, _ := store.ParsePolicy(cmp.Or(name, "noeviction"))
+	return p
 }
 
 func newNodeID() wire.NodeID {

@@ -85,21 +85,48 @@ func (s *clientServer) dropForOutput(c gnet.Conn, pending int64) {
 	}
 	s.n.warn.Warn("client closed for overcoming its output buffer limits", "addr", addr, "pending", pending,
 		"limit", s.n.cfg.OutputLimits.Normal.Hard)
-	if s.freeing.CompareAndSwap(false, true) {
-		time.AfterFunc(100*time.Millisecond, func() {
-			// gnet's buffers go back to sync.Pools, which let go of
-			// them only at the second collection.
-			debug.FreeOSMemory()
-			debug.FreeOSMemory()
-			s.freeing.Store(false)
-		})
+	s.releaseMemory()
+}
+
+// bigOutput is the pending output past which a connection's close has the
+// memory returned to the OS (releaseMemory). Below it the runtime's
+// background scavenger keeps up on its own.
+const bigOutput = 32 << 20
+
+// freeInterval is the least time between two releaseMemory collections:
+// each is a full GC plus a scavenge, tens of milliseconds of CPU on a
+// large heap, and clients that open, queue and close in a loop must not
+// turn that into a steady cost.
+const freeInterval = 5 * time.Second
+
+// releaseMemory has the memory of buffers just let go returned to the OS
+// soon: 100 ms from now (gnet releases a closed connection's buffers after
+// OnClose), or freeInterval after the previous release if that is later.
+// Without it, Go keeps freed heap mapped: a burst of queued replies left
+// RSS at its peak long after the client had gone.
+func (s *clientServer) releaseMemory() {
+	if !s.freeing.CompareAndSwap(false, true) {
+		return // one is scheduled, and covers these buffers too
 	}
+	delay := 100 * time.Millisecond
+	if next := time.Until(time.Unix(0, s.lastFree.Load()).Add(freeInterval)); next > delay {
+		delay = next
+	}
+	time.AfterFunc(delay, func() {
+		s.freeing.Store(false)
+		// gnet's buffers go back to sync.Pools, which let go of them
+		// only at the second collection.
+		debug.FreeOSMemory()
+		debug.FreeOSMemory()
+		s.lastFree.Store(time.Now().UnixNano())
+	})
 }
 
 // outState is the output bookkeeping of one connection.
 type outState struct {
 	softSince time.Time   // when the pending output went over the soft limit
 	resuming  atomic.Bool // a resume poll is scheduled
+	peakOut   int64       // the most output ever pending, for releaseMemory on close
 }
 
 // resume has OnTraffic run again for a pipeline that yielded: at once if

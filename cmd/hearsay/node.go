@@ -86,6 +86,12 @@ func runNode(args []string) int {
 	fs.Func("client-output-buffer-limit", "redis.conf's client-output-buffer-limit: <class> <hard> <soft> <soft seconds>, class normal, replica or pubsub (default \"normal 1gb 256mb 60 replica 256mb 64mb 60 pubsub 32mb 8mb 60\")", func(s string) error {
 		return parseOutputLimits(s, &outLimits)
 	})
+	fs.Func("maxmemory", "most bytes of keys and values a master holds, as redis.conf's maxmemory (e.g. 100mb, 1gb; default 0, no limit); over it --maxmemory-policy applies", func(s string) (err error) {
+		cfg.MaxMemory, err = parseMemory(s)
+		return err
+	})
+	fs.StringVar(&cfg.MaxMemoryPolicy, "maxmemory-policy", "noeviction", "what a write over --maxmemory does: noeviction (OOM error)|allkeys-lru|allkeys-random|volatile-lru|volatile-random|volatile-ttl")
+	fs.IntVar(&cfg.MaxMemorySamples, "maxmemory-samples", 5, "keys sampled per eviction, as redis.conf's maxmemory-samples")
 	fs.IntVar(&cfg.MaxClients, "maxclients", node.DefaultMaxClients, "most client connections and bus links together (Redis's maxclients); lowered to fit the open file limit")
 	fs.IntVar(&cfg.MaxLinks, "bus-max-links", node.DefaultMaxLinks, "most bus links kept open in each direction; the least recently used one makes room")
 	fs.IntVar(&cfg.IOThreads, "io-threads", 0, "event loops serving clients (0: one per two CPUs, at least one)")

@@ -76,7 +76,7 @@ func TestNodesText(t *testing.T) {
 		myself: a,
 		want: idA + " 127.0.0.1:7000@17000 myself,master - 0 0 7 connected 0 2 4-100\n" +
 			idB + " 127.0.0.1:7001@17001 master,fail? - 1795672181000 1795672180002 3 disconnected 1\n" +
-			idC + " 127.0.0.1:7002@17002 master,fail?,fail - 0 0 4 disconnected\n" +
+			idC + " 127.0.0.1:7002@17002 master,fail - 0 0 4 disconnected\n" +
 			idD + " :0@0 handshake,noaddr - 0 0 0 disconnected\n",
 	}, {
 		name: "replica of an unknown master keeps its own epoch; noflags; nofailover; ipv6",

@@ -35,7 +35,13 @@ var flagNames = [...]struct {
 }
 
 // AppendFlags appends the comma-joined flag words of a node, or "noflags".
+// A FAIL node is not also printed fail?: Redis clears PFAIL when it sets
+// FAIL, so its CLUSTER NODES never shows both, while hearsay keeps this
+// node's own PFAIL view next to the cluster's FAIL.
 func AppendFlags(dst []byte, myself bool, f wire.Flags) []byte {
+	if f&wire.FlagFail != 0 {
+		f &^= wire.FlagPFail
+	}
 	n := 0
 	if myself {
 		dst = append(dst, "myself"...)

@@ -304,7 +304,7 @@ func TestConnectionCommands(t *testing.T) {
 		{"CONFIG GET port", "*2\r\n" + bulk("port") + bulk("7000")},
 		{"CONFIG GET nosuch", "*0\r\n"},
 		{"CONFIG GET", "-ERR wrong number of arguments for 'config|get' command\r\n"},
-		{"CONFIG SET maxmemory 1", "-ERR Unknown option or number of arguments for CONFIG SET - 'maxmemory'\r\n"},
+		{"CONFIG SET appendonly yes", "-ERR Unknown option or number of arguments for CONFIG SET - 'appendonly'\r\n"},
 		{"COMMAND COUNT", num(int64(len(defaultTable)))},
 		{"COMMAND DOCS nosuch", "*0\r\n"},
 		{"COMMAND DOCS get", "*2\r\n" + bulk("get") + "*4\r\n" + bulk("summary") + bulk("") + bulk("group") + bulk("string")},

@@ -11,6 +11,7 @@
 package command
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -38,6 +39,7 @@ const (
 	FlagLoading                    // allowed while loading
 	FlagStale                      // allowed with stale replica data
 	FlagAsking                     // served on an importing slot without ASKING
+	FlagDenyOOM                    // may grow memory: refused over maxmemory (Redis's denyoom)
 )
 
 var flagNames = []struct {
@@ -46,6 +48,7 @@ var flagNames = []struct {
 }{
 	{FlagWrite, "write"}, {FlagReadOnly, "readonly"}, {FlagFast, "fast"}, {FlagNoAuth, "no_auth"},
 	{FlagAdmin, "admin"}, {FlagLoading, "loading"}, {FlagStale, "stale"}, {FlagAsking, "asking"},
+	{FlagDenyOOM, "denyoom"},
 }
 
 // Command is one entry of the command table.
@@ -131,6 +134,13 @@ type Options struct {
 	Cluster                     Cluster
 	// Now returns the time in unix ms; defaults to the wall clock.
 	Now func() int64
+	// MaxMemory is maxmemory in bytes (0: no limit), compared with the
+	// store's UsedMemory before each write; MaxMemoryPolicy says what to
+	// do over it and MaxMemorySamples how many keys an eviction samples
+	// (0: store.DefaultSamples). CONFIG SET changes all three.
+	MaxMemory        int64
+	MaxMemoryPolicy  store.Policy
+	MaxMemorySamples int
 	// Port is reported by INFO and CONFIG GET port.
 	Port int
 	// MaxClients is reported by INFO clients (default 10000).
@@ -263,6 +273,10 @@ type Dispatcher struct {
 	pause       writePause
 	pauseOn     atomic.Bool
 
+	maxMemory atomic.Int64
+	policy    atomic.Uint32 // a store.Policy
+	samples   atomic.Int32
+
 	nextID      atomic.Uint64
 	connected   atomic.Int64
 	connections atomic.Int64
@@ -278,6 +292,10 @@ func New(st *store.Store, opts Options) *Dispatcher {
 	_, _ = rand.Read(id[:])
 	d := &Dispatcher{st: st, opts: opts, cmds: maps.Clone(defaultTable), runID: hex.EncodeToString(id[:]), start: time.Now()}
 	d.config = defaultConfig(opts)
+	d.maxMemory.Store(max(opts.MaxMemory, 0))
+	d.policy.Store(uint32(opts.MaxMemoryPolicy))
+	d.samples.Store(int32(cmp.Or(opts.MaxMemorySamples, store.DefaultSamples)))
+	d.syncMemoryConfig()
 	return d
 }
 
@@ -460,6 +478,10 @@ func (d *Dispatcher) exec1(x *Ctx) {
 		if !d.keys(x, cmd) {
 			return
 		}
+	}
+	if cmd.Flags&FlagDenyOOM != 0 && d.maxMemory.Load() > 0 && !x.Conn.Master && !d.freeMemory(x.Now) {
+		x.W.Error(ErrOOM)
+		return
 	}
 	if d.opts.Observe == nil {
 		d.run(x, cmd)

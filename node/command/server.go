@@ -488,10 +488,6 @@ func cmdConfigGet(x *Ctx) {
 	}
 }
 
-func cmdConfigSet(x *Ctx) {
-	x.W.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + string(x.Args[2]) + "'")
-}
-
 func cmdOK(x *Ctx) { x.W.OK() }
 
 // ---- INFO -----------------------------------------------------------------
@@ -599,15 +595,7 @@ func (d *Dispatcher) appendInfo(x *Ctx, section string, b []byte) []byte {
 	case "memory":
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		b = append(b, "# Memory\r\n"...)
-		b = kvi(b, "used_memory", int64(ms.HeapAlloc))
-		b = kv(b, "used_memory_human", humanBytes(ms.HeapAlloc))
-		b = kvi(b, "used_memory_rss", int64(ms.Sys))
-		b = kv(b, "used_memory_rss_human", humanBytes(ms.Sys))
-		b = kv(b, "maxmemory", "0")
-		b = kv(b, "maxmemory_human", "0B")
-		b = kv(b, "maxmemory_policy", "noeviction")
-		b = kv(b, "mem_allocator", "go")
+		b = d.appendMemoryInfo(b, ms.HeapAlloc, ms.Sys)
 	case "persistence":
 		b = append(b, "# Persistence\r\n"...)
 		b = kv(b, "loading", "0")
@@ -623,7 +611,7 @@ func (d *Dispatcher) appendInfo(x *Ctx, section string, b []byte) []byte {
 		b = kv(b, "instantaneous_ops_per_sec", "0")
 		b = kv(b, "rejected_connections", "0")
 		b = kvi(b, "expired_keys", d.st.ExpiredCount())
-		b = kv(b, "evicted_keys", "0")
+		b = kvi(b, "evicted_keys", d.st.EvictedCount())
 		b = kvi(b, "keyspace_hits", hits)
 		b = kvi(b, "keyspace_misses", misses)
 		if d.opts.StatsExtra != nil {

@@ -4,6 +4,9 @@ const (
 	rw   = FlagWrite
 	ro   = FlagReadOnly
 	fast = FlagFast
+	// oom marks the writes that may grow memory (Redis's denyoom): over
+	// maxmemory, with nothing left to evict, they are refused.
+	oom = FlagDenyOOM
 )
 
 func key1(name string, arity int, flags Flags, group string, h func(*Ctx)) *Command {
@@ -84,19 +87,19 @@ func buildTable() map[string]*Command {
 
 		// strings
 		key1("get", 2, ro|fast, "string", cmdGet),
-		key1("set", -3, rw, "string", cmdSet),
-		key1("setnx", 3, rw|fast, "string", cmdSetNX),
-		key1("setex", 4, rw, "string", setex(1000)),
-		key1("psetex", 4, rw, "string", setex(1)),
-		key1("getset", 3, rw|fast, "string", cmdGetSet),
+		key1("set", -3, rw|oom, "string", cmdSet),
+		key1("setnx", 3, rw|oom|fast, "string", cmdSetNX),
+		key1("setex", 4, rw|oom, "string", setex(1000)),
+		key1("psetex", 4, rw|oom, "string", setex(1)),
+		key1("getset", 3, rw|oom|fast, "string", cmdGetSet),
 		key1("getdel", 2, rw|fast, "string", cmdGetDel),
 		keysAll("mget", -2, ro|fast, "string", cmdMGet),
-		{Name: "mset", Arity: -3, Flags: rw, FirstKey: 1, LastKey: -1, Step: 2, Group: "string", Handler: cmdMSet},
-		key1("incr", 2, rw|fast, "string", cmdIncr),
-		key1("decr", 2, rw|fast, "string", cmdDecr),
-		key1("incrby", 3, rw|fast, "string", cmdIncrBy),
-		key1("decrby", 3, rw|fast, "string", cmdDecrBy),
-		key1("append", 3, rw|fast, "string", cmdAppend),
+		{Name: "mset", Arity: -3, Flags: rw | oom, FirstKey: 1, LastKey: -1, Step: 2, Group: "string", Handler: cmdMSet},
+		key1("incr", 2, rw|oom|fast, "string", cmdIncr),
+		key1("decr", 2, rw|oom|fast, "string", cmdDecr),
+		key1("incrby", 3, rw|oom|fast, "string", cmdIncrBy),
+		key1("decrby", 3, rw|oom|fast, "string", cmdDecrBy),
+		key1("append", 3, rw|oom|fast, "string", cmdAppend),
 		key1("strlen", 2, ro|fast, "string", cmdStrlen),
 
 		// keyspace
@@ -113,8 +116,8 @@ func buildTable() map[string]*Command {
 		key1("pexpiretime", 2, ro|fast, "generic", expireTime(true)),
 		ttlOnly(key1("persist", 2, rw|fast, "generic", cmdPersist)),
 		key1("dump", 2, ro, "generic", cmdDump),
-		key1("restore", -4, rw, "generic", cmdRestore),
-		restoreAsking(key1("restore-asking", -4, rw|FlagAsking, "server", cmdRestore)),
+		key1("restore", -4, rw|oom, "generic", cmdRestore),
+		restoreAsking(key1("restore-asking", -4, rw|oom|FlagAsking, "server", cmdRestore)),
 		// MIGRATE's keys are the third argument or follow KEYS; it finds
 		// and routes them itself (migrate.go).
 		{Name: "migrate", Arity: -6, Flags: rw, Group: "generic", Handler: cmdMigrate, SelfSequenced: true},

@@ -53,6 +53,52 @@ func (e entry) key(klen int) string {
 
 func (e entry) expired(now int64) bool { return e.exp != 0 && now > e.exp }
 
+// stampSize is the header before every buffer's key: the entry's access
+// stamp (see touch). It lives in the buffer, not in the map's entry value,
+// so that a read, which holds only the slot's read lock and cannot write
+// the map, can still update it with an atomic store.
+const stampSize = 4
+
+// stamp returns the entry's access stamp, the stampSize bytes before
+// buf's first byte (makeBuf allocates them).
+func (e entry) stamp() *atomic.Uint32 {
+	return (*atomic.Uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(e.buf)), -stampSize))
+}
+
+// lruClock is the access stamp of time now (unix ms): a wrapping count of
+// 100 ms ticks, so that idle times up to 13 years compare correctly by
+// wrapping subtraction. Redis's LRU clock has a 1 s resolution; this is
+// finer at no cost.
+func lruClock(now int64) uint32 { return uint32(now / 100) }
+
+// touch records an access to e at now. It loads first: a hot key read on
+// every event loop then dirties its cache line once per tick, not once per
+// read.
+func (e entry) touch(now int64) {
+	if p, c := e.stamp(), lruClock(now); p.Load() != c {
+		p.Store(c)
+	}
+}
+
+// entryOverhead approximates what a key costs beyond its buffer: the map
+// entry (key string header and entry value) with the hash table's spare
+// room and the allocator's rounding of small buffers, calibrated so that
+// BenchmarkMemoryPerKey's accounted bytes match its heap bytes for small
+// keys. ttlOverhead is the extra entry in the slot's TTL map.
+const (
+	entryOverhead = 96
+	ttlOverhead   = 24
+)
+
+// size is what an entry counts for in UsedMemory.
+func (e entry) size() int64 {
+	n := int64(cap(e.buf)) + stampSize + entryOverhead
+	if e.exp != 0 {
+		n += ttlOverhead
+	}
+	return n
+}
+
 type slot struct {
 	mu sync.RWMutex
 	// wmu orders the writers of a slot that replication sequences (see
@@ -89,6 +135,48 @@ type Store struct {
 	// then leave expired keys to the writers and active expiry, whose
 	// deletions are sequenced (see SetExpireHook).
 	expireHook atomic.Pointer[func(slot uint16, key []byte)]
+
+	// slotBytes is each slot's share of UsedMemory, guarded by the slot's
+	// data lock, so that dropping or replacing a slot adjusts the total
+	// without walking its keys. mem holds the total in shards (by slot)
+	// so that writers on different event loops do not all bounce one
+	// cache line.
+	slotBytes [ring.Slots]int64
+	mem       [memShards]memShard
+
+	evicted atomic.Int64
+	pool    evictPool
+}
+
+const memShards = 16
+
+type memShard struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// account adds delta bytes to slot sl's memory; sl's data lock is held.
+func (s *Store) account(sl *slot, delta int64) {
+	if delta == 0 {
+		return
+	}
+	i := s.slotIndex(sl)
+	s.slotBytes[i] += delta
+	s.mem[i%memShards].n.Add(delta)
+}
+
+// UsedMemory returns the bytes the keyspace accounts for: every key's
+// buffer (key and value, with spare capacity an APPEND left) and a fixed
+// per-key estimate of the hash tables' share. It is what maxmemory is
+// compared with. It counts no Go runtime overhead and no garbage not yet
+// collected, so the process's heap is larger; unlike the heap it falls
+// the moment a key is deleted.
+func (s *Store) UsedMemory() int64 {
+	var n int64
+	for i := range s.mem {
+		n += s.mem[i].n.Load()
+	}
+	return n
 }
 
 // New returns an empty store.
@@ -115,6 +203,7 @@ func (s *Store) live(sl *slot, key []byte, now int64) (entry, bool) {
 }
 
 func (s *Store) remove(sl *slot, klen int, e entry) {
+	s.account(sl, -e.size())
 	k := e.key(klen)
 	delete(sl.keys, k)
 	sl.n.Add(-1)
@@ -125,10 +214,16 @@ func (s *Store) remove(sl *slot, klen int, e entry) {
 	}
 }
 
-// install stores buf (key bytes then value) with expiry exp, replacing old
-// when existed.
-func (sl *slot) install(klen int, buf []byte, exp int64, old entry, existed bool) {
+// install stores buf (key bytes then value, from makeBuf) with expiry exp,
+// replacing old when existed, and stamps it accessed at now.
+func (s *Store) install(sl *slot, klen int, buf []byte, exp int64, old entry, existed bool, now int64) {
 	e := entry{buf: buf, exp: exp}
+	e.touch(now)
+	delta := e.size()
+	if existed {
+		delta -= old.size()
+	}
+	s.account(sl, delta)
 	k := e.key(klen)
 	sl.ver.Add(1)
 	if sl.keys == nil {
@@ -154,8 +249,16 @@ func (sl *slot) install(klen int, buf []byte, exp int64, old entry, existed bool
 	}
 }
 
+// makeBuf returns a buffer holding key then val, with room for capacity
+// bytes, preceded by the access stamp's header. The allocation is rounded
+// to 8 bytes so that the header is aligned for atomic access (Go's tiny
+// allocator aligns small objects only as far as their size allows), and
+// buf keeps at least one byte of capacity so that it points inside the
+// allocation, past the header, even when key and val are empty.
 func makeBuf(key, val []byte, capacity int) []byte {
-	buf := make([]byte, len(key)+len(val), max(capacity, len(key)+len(val)))
+	n := len(key) + len(val)
+	c := (stampSize + max(capacity, n, 1) + 7) &^ 7
+	buf := make([]byte, stampSize+n, c)[stampSize:]
 	copy(buf, key)
 	copy(buf[len(key):], val)
 	return buf
@@ -176,6 +279,7 @@ func (s *Store) Get(slot uint16, key []byte, now int64) ([]byte, bool) {
 		s.expireKey(sl, key, now)
 		return nil, false
 	}
+	e.touch(now)
 	return e.val(len(key)), true
 }
 
@@ -192,6 +296,7 @@ func (s *Store) Lookup(slot uint16, key []byte, now int64) (Entry, bool) {
 		s.expireKey(sl, key, now)
 		return Entry{}, false
 	}
+	e.touch(now)
 	return Entry{Key: unsafe.Slice(unsafe.SliceData(e.buf), len(key)), Val: e.val(len(key)), ExpireAt: e.exp}, true
 }
 
@@ -232,7 +337,8 @@ func (s *Store) UnlockWrites(slot uint16) { s.slots[slot].wmu.Unlock() }
 // slot is written or deleted.
 func (s *Store) Version(slot uint16) uint64 { return uint64(s.slots[slot].ver.Load()) }
 
-// SetExpireHook makes expiry observable for replication. From then on
+// SetExpireHook makes expiry and eviction observable for replication
+// (both are deletions a replica must mirror). From then on
 // reads no longer delete the expired keys they find (they report them
 // missing); writers and ExpireCycle delete them, and call fn with the
 // slot's data lock held for each key they delete that way. ExpireCycle
@@ -304,7 +410,7 @@ func (s *Store) Set(slot uint16, key, val []byte, o SetOptions, now int64) (old 
 		}
 		return old, ok, true
 	}
-	sl.install(len(key), buf, exp, e, ok)
+	s.install(sl, len(key), buf, exp, e, ok, now)
 	return old, ok, true
 }
 
@@ -352,7 +458,7 @@ func (s *Store) IncrBy(slot uint16, key []byte, delta, now int64) (int64, error)
 	}
 	cur += delta
 	var tmp [20]byte
-	sl.install(len(key), makeBuf(key, strconv.AppendInt(tmp[:0], cur, 10), 0), e.exp, e, ok)
+	s.install(sl, len(key), makeBuf(key, strconv.AppendInt(tmp[:0], cur, 10), 0), e.exp, e, ok, now)
 	return cur, nil
 }
 
@@ -364,7 +470,7 @@ func (s *Store) Append(slot uint16, key, val []byte, now int64) int {
 	defer sl.mu.Unlock()
 	e, ok := s.live(sl, key, now)
 	if !ok {
-		sl.install(len(key), makeBuf(key, val, 0), 0, e, false)
+		s.install(sl, len(key), makeBuf(key, val, 0), 0, e, false, now)
 		return len(val)
 	}
 	if len(val) == 0 {
@@ -376,7 +482,7 @@ func (s *Store) Append(slot uint16, key, val []byte, now int64) int {
 	} else {
 		buf = makeBuf(e.buf, val, 2*(len(e.buf)+len(val)))
 	}
-	sl.install(len(key), buf, e.exp, e, true)
+	s.install(sl, len(key), buf, e.exp, e, true, now)
 	return len(buf) - len(key)
 }
 
@@ -424,7 +530,7 @@ func (s *Store) Expire(slot uint16, key []byte, at int64, cond ExpireCond, now i
 		s.remove(sl, len(key), e)
 		return true
 	}
-	sl.install(len(key), e.buf, at, e, true)
+	s.install(sl, len(key), e.buf, at, e, true, now)
 	return true
 }
 
@@ -437,7 +543,7 @@ func (s *Store) Persist(slot uint16, key []byte, now int64) bool {
 	if !ok || e.exp == 0 {
 		return false
 	}
-	sl.install(len(key), e.buf, 0, e, true)
+	s.install(sl, len(key), e.buf, 0, e, true, now)
 	return true
 }
 
@@ -474,6 +580,7 @@ func (s *Store) DeleteSlot(slot uint16) int {
 	sl.mu.Lock()
 	n := len(sl.keys)
 	sl.ver.Add(1)
+	s.account(sl, -s.slotBytes[slot])
 	sl.keys, sl.ttl = nil, nil
 	sl.n.Store(0)
 	sl.nttl.Store(0)
@@ -490,6 +597,7 @@ func (s *Store) ReplaceAll(src *Store) {
 			continue
 		}
 		sl.mu.Lock()
+		s.account(sl, src.slotBytes[i]-s.slotBytes[i])
 		sl.keys, sl.ttl = o.keys, o.ttl
 		sl.n.Store(o.n.Load())
 		sl.nttl.Store(o.nttl.Load())
