@@ -4,11 +4,12 @@ import "time"
 
 // NextDeadline returns when the core next needs Tick if nothing arrives
 // meanwhile: the earliest of its timers (a monitored peer turning PFAIL; a
-// ping, a heartbeat round or a gossip round falling due; a handshake retry;
-// an election step; a refutation), at once when a Step or admin call left
-// work for the next Tick (this replica's master turned FAIL, a manual
-// failover moved on, this node learned it is held FAIL), and never later
-// than TickPeriod after the last Tick.
+// ping, a heartbeat round or a gossip round falling due; a handshake retry
+// or a one-way MEET's ping or expiry; an election step; a refutation), at
+// once when a Step or admin call left work for the next Tick (this
+// replica's master turned FAIL, a manual failover moved on, this node
+// learned it is held FAIL), and never later than TickPeriod after the last
+// Tick.
 //
 // A runtime may sleep until then, or until a message or a heartbeat sample
 // arrives, instead of ticking at a fixed rate. It must call NextDeadline
@@ -66,6 +67,10 @@ func (c *Core) NextDeadline() time.Duration {
 			}
 			earliest(p.lastPing + c.cfg.PingInterval)
 		}
+	}
+	for _, u := range c.unmet {
+		earliest(u.lastPing + c.handshakeTimeout()/4)
+		earliest(u.added + c.handshakeTimeout() + 1)
 	}
 	for _, hs := range c.handshakes {
 		earliest(hs.lastSent + c.handshakeTimeout()/4)

@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/hearsay/hearsay/internal/procs"
 	"github.com/hearsay/hearsay/node/resp"
 	"github.com/hearsay/hearsay/node/store"
 )
@@ -185,6 +186,11 @@ type Config struct {
 	// kernel's network stack and the Go runtime. On 2 CPUs shared with
 	// redis-benchmark, one loop matched Redis where two did not.
 	IOThreads int
+	// Procs, when set, holds GOMAXPROCS at the event loops' count and is
+	// lent every CPU while a snapshot is written or a full sync runs (see
+	// package internal/procs). The hearsay command sets it; nil leaves the
+	// scheduler alone.
+	Procs *procs.Governor
 	// Logger receives the node's logs (default slog.Default()).
 	Logger *slog.Logger
 }

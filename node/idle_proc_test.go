@@ -14,12 +14,12 @@ import (
 )
 
 // idleWakeupBound is the most voluntary context switches a second an idle
-// node of a 3-node cluster may make. It is generous (about twice what the
-// node makes on a quiet machine, most of it the Go runtime's sysmon
-// following the node's own wakeups) and far below what a fixed 20 ms bus
-// tick cost (about 2,800 a second measured the same way), so it catches a
-// node that wakes on a timer of its own again, not a slow machine.
-const idleWakeupBound = 1500
+// node of a 3-node cluster may make. It is generous, about four times the
+// 144 it made on a quiet machine, and far below the 2,800 that a fixed
+// 20 ms bus tick with the Go runtime's default GOMAXPROCS cost measured the
+// same way, so it catches a node that wakes on a timer of its own again,
+// not a slow machine.
+const idleWakeupBound = 600
 
 // An idle node sleeps until its core's next deadline: measured from the
 // kernel's counters of its threads' voluntary context switches.

@@ -199,7 +199,7 @@ func New(cfg Config) (*Node, error) {
 	n.repl = repl.New(repl.Config{
 		Store: n.store, Dispatcher: n.disp, BacklogSize: cfg.ReplBacklogSize,
 		ListenPort: cfg.Port, MasterAuth: masterAuth, Logger: n.log,
-		OnSync: n.metrics.replSync, OnWait: n.metrics.replWait,
+		OnSync: n.metrics.replSync, OnWait: n.metrics.replWait, Busy: cfg.Procs.Busy,
 	})
 	n.metrics.registerRepl(n.repl)
 	n.saver = &saver{n: n}
@@ -391,7 +391,9 @@ func (n *Node) Run(ctx context.Context) error {
 	case <-n.closing:
 	case runErr = <-errc:
 	case <-n.bus.ready:
-		n.log.Info("node ready", "id", n.ID().String(), "port", n.cfg.Port, "bus_port", n.cfg.BusPort)
+		procs, _ := n.cfg.Procs.Procs()
+		n.log.Info("node ready", "id", n.ID().String(), "port", n.cfg.Port, "bus_port", n.cfg.BusPort,
+			"io_threads", n.cfg.IOThreads, "gomaxprocs", procs)
 		select {
 		case <-ctx.Done():
 		case <-n.closing:

@@ -103,6 +103,7 @@ func (s *saver) commands() []*command.Command {
 			}
 			go func() {
 				defer s.bgInProgress.Store(false)
+				defer s.n.cfg.Procs.Busy()()
 				_ = s.save()
 			}()
 			x.W.Simple("Background saving started")

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/hearsay/hearsay/internal/procs"
 	"github.com/hearsay/hearsay/node"
 )
 
@@ -130,6 +132,10 @@ func runNode(args []string) int {
 		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
 		return 2
 	}
+	if cfg.IOThreads == 0 {
+		cfg.IOThreads = max(1, runtime.GOMAXPROCS(0)/2) // node.Config's default, resolved here for the governor
+	}
+	cfg.Procs = procs.New(cfg.IOThreads)
 	n, err := node.New(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "hearsay node: %s\n", strings.TrimPrefix(err.Error(), "node: "))

@@ -56,6 +56,18 @@ type Config struct {
 	OnSync func(full, asReplica bool)
 	// OnWait, when set, is told how long every WAIT that blocked waited.
 	OnWait func(time.Duration)
+	// Busy, when set, is called as a full sync starts (sending or loading
+	// a snapshot), and the function it returns when it ends: the node
+	// lends such work more CPUs than its event loops use.
+	Busy func() (done func())
+}
+
+// busy brackets background work with Config.Busy.
+func (m *Manager) busy() (done func()) {
+	if m.cfg.Busy == nil {
+		return func() {}
+	}
+	return m.cfg.Busy()
 }
 
 // Manager runs a node's replication: the master side for its replicas,

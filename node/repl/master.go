@@ -263,6 +263,7 @@ func (m *Manager) notify(full, asReplica bool) {
 // replica can take it, "$<len>" otherwise (which needs the whole payload
 // first, as Redis's disk-based sync does).
 func (m *Manager) sendSnapshot(r *replica, id string, off int64, eof bool) (int64, error) {
+	defer m.busy()()
 	_ = r.conn.SetWriteDeadline(time.Time{})
 	if eof {
 		mark := newReplID()

@@ -157,6 +157,7 @@ func (l *masterLink) session() error {
 func (l *masterLink) fullSync(conn net.Conn, br *bufio.Reader, id string, off int64) error {
 	l.syncing.Store(true)
 	defer l.syncing.Store(false)
+	defer l.m.busy()()
 	start := time.Now()
 	_ = conn.SetDeadline(time.Time{})
 	var hdr string

@@ -1,0 +1,55 @@
+package procs
+
+import (
+	"runtime"
+	"testing"
+)
+
+func TestGovernor(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs to see GOMAXPROCS move")
+	}
+	t.Setenv("GOMAXPROCS", "")
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	g := New(1)
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("GOMAXPROCS %d after New(1), want 1", got)
+	}
+	done1 := g.Busy()
+	done2 := g.Busy()
+	if got := runtime.GOMAXPROCS(0); got != runtime.NumCPU() {
+		t.Fatalf("GOMAXPROCS %d while busy, want %d", got, runtime.NumCPU())
+	}
+	done1()
+	done1() // a second call is a no-op
+	if got := runtime.GOMAXPROCS(0); got != runtime.NumCPU() {
+		t.Fatalf("GOMAXPROCS %d with one job still busy, want %d", got, runtime.NumCPU())
+	}
+	done2()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("GOMAXPROCS %d after the jobs, want 1", got)
+	}
+	if n, ok := g.Procs(); n != 1 || !ok {
+		t.Fatalf("Procs() = %d, %v", n, ok)
+	}
+	// More loops than CPUs: capped.
+	New(1000)
+	if got := runtime.GOMAXPROCS(0); got != runtime.NumCPU() {
+		t.Fatalf("GOMAXPROCS %d after New(1000), want the CPU count %d", got, runtime.NumCPU())
+	}
+}
+
+func TestGovernorLeavesOperatorsChoice(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "2")
+	before := runtime.GOMAXPROCS(0)
+	g := New(1)
+	g.Busy()()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Fatalf("GOMAXPROCS moved from %d to %d although the environment sets it", before, got)
+	}
+	if _, ok := g.Procs(); ok {
+		t.Fatal("Procs says the Governor sets GOMAXPROCS")
+	}
+	var nilG *Governor
+	nilG.Busy()()
+}
