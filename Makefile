@@ -24,7 +24,7 @@ test: build
 	sh bpf/check-generated.sh
 	$(GO) test -race -count=1 $(PURE)
 	$(GO) test -race -short -count=1 $(RACY)
-	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -timeout 15m -json $(PKGS) | $(GO) run ./internal/testsummary
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

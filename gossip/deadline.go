@@ -87,13 +87,16 @@ func (c *Core) NextDeadline() time.Duration {
 
 // TickPeriod is the longest a runtime may go between ticks: a quarter of
 // the node timeout, which keeps the gap well under the NodeTimeout/2 that
-// Tick takes for a stall, and with external heartbeats half the heartbeat
-// interval, so that the progress counter stamped into our PONGs moves
-// between any peer's two PINGs.
+// Tick takes for a stall, and with external heartbeats at most the
+// heartbeat interval. The progress counter stamped into our PONGs moves
+// once per tick, and a tick falls on every heartbeat round (NextDeadline
+// includes them): whatever the order of a peer's PINGs and our ticks near
+// one round, at most every other PONG repeats a counter, so a live node's
+// PONGs prove progress at least every two intervals, half the node timeout.
 func (c *Core) TickPeriod() time.Duration {
 	d := c.cfg.NodeTimeout / 4
 	if c.cfg.ExternalHeartbeat {
-		d = min(d, c.cfg.HeartbeatInterval/2)
+		d = min(d, c.cfg.HeartbeatInterval)
 	}
 	return max(d, time.Millisecond)
 }

@@ -140,6 +140,7 @@ func startWrites(t *testing.T, cc *redis.ClusterClient, workers int, wait bool) 
 				v := strconv.Itoa(n)
 				if !wait {
 					if err := cc.Set(ctx, k, v, 0).Err(); err != nil {
+						w.acked.attempt(k, v)
 						w.errs.Add(1)
 						time.Sleep(10 * time.Millisecond)
 						continue
@@ -168,6 +169,7 @@ func startWrites(t *testing.T, cc *redis.ClusterClient, workers int, wait bool) 
 				if n, _ := acks.Int64(); err != nil || set.Err() != nil || n < 1 {
 					// A MOVED after the failover, or an unreplicated write:
 					// not acknowledged. Refresh the slot map and go on.
+					w.acked.attempt(k, v)
 					w.errs.Add(1)
 					cc.ReloadState(ctx)
 					time.Sleep(10 * time.Millisecond)

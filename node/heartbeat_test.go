@@ -43,12 +43,13 @@ func TestHeartbeatDriverFollowsPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A peer the core learns from a bus PING.
+	// A peer the core learns from a bus MEET (alone, a node takes no other
+	// stranger, as Redis).
 	var peer wire.NodeID
 	peer[0], peer[1] = 0xab, 0xcd
 	addr := wire.Addr{IP: netip.MustParseAddr("127.0.0.2"), Port: 7000, BusPort: 17000}
 	now := n.now()
-	n.core.Step(now, &wire.Message{Type: wire.TypePing, Header: wire.Header{Sender: peer, Addr: addr,
+	n.core.Step(now, &wire.Message{Type: wire.TypeMeet, Header: wire.Header{Sender: peer, Addr: addr,
 		Version: 1, Flags: wire.FlagMaster}})
 	if n.core.KnownNodes() != 2 {
 		t.Fatalf("the core knows %d nodes, want 2", n.core.KnownNodes())

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/creack/pty"
+
+	"github.com/hearsay/hearsay/internal/testenv"
 )
 
 func TestChooseMode(t *testing.T) {
@@ -34,7 +36,7 @@ func TestChooseMode(t *testing.T) {
 func TestDetectModePty(t *testing.T) {
 	ptmx, tty, err := pty.Open()
 	if err != nil {
-		t.Skipf("no pseudo-terminal here: %v", err)
+		testenv.Skipf(t, "no pseudo-terminal here: %v", err)
 	}
 	defer ptmx.Close()
 	defer tty.Close()
