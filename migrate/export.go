@@ -30,8 +30,9 @@ type Export struct {
 	pauseKnown                  bool
 	grantedAt, lastAbort        time.Duration
 	lastPing                    time.Duration
-	asking                      bool // sending SendAbort until answered
-	cancelReq                   bool // CANCELSLOTMIGRATIONS after the grant
+	progressAt                  time.Duration // when applied last advanced
+	asking                      bool          // sending SendAbort until answered
+	cancelReq                   bool          // CANCELSLOTMIGRATIONS after the grant
 	message                     string
 }
 
@@ -115,7 +116,7 @@ func (e *Export) SnapshotDone(now time.Duration, keys, bytes, offset uint64) []I
 	if e.state != Snapshotting {
 		return nil
 	}
-	e.state, e.updated = WaitingToPause, now
+	e.state, e.updated, e.progressAt = WaitingToPause, now, now
 	e.keys, e.bytes, e.streamOff = keys, bytes, max(e.streamOff, offset)
 	return []Intent{{Kind: StreamWrites, Job: e.name, Node: e.target, Slots: e.slots}, e.note(NoteSnapshotDone)}
 }
@@ -137,7 +138,9 @@ func (e *Export) Acked(now time.Duration, applied uint64) []Intent {
 		return nil
 	}
 	e.lastHeard = now
-	e.applied = max(e.applied, applied)
+	if applied > e.applied {
+		e.applied, e.progressAt = applied, now
+	}
 	return e.maybePause(now)
 }
 
@@ -246,8 +249,13 @@ func (e *Export) Tick(now time.Duration, cl Cluster) []Intent {
 	if t, ok := cl.Lookup(e.target); !ok || t.Failed {
 		return e.end(now, Failed, ReasonTargetFailed)
 	}
-	if now-e.lastHeard > e.cfg.AckTimeout {
+	if now-e.lastHeard > e.cfg.AckTimeout || e.state == Connecting && now-e.created > e.cfg.AckTimeout {
 		return e.end(now, Failed, ReasonAckTimeout)
+	}
+	if e.state == WaitingToPause && e.streamOff > e.applied && now-e.progressAt > e.cfg.AckTimeout {
+		// The target answers but applies nothing: it lost part of the
+		// stream, or it is too slow to ever catch up.
+		return e.end(now, Failed, ReasonNoProgress)
 	}
 	if (e.state == Pausing || e.state == Paused) && now-e.pausedAt > e.cfg.PauseTimeout {
 		return e.end(now, Failed, ReasonPauseTimeout)

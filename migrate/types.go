@@ -214,6 +214,7 @@ func errRangeOverlap(a, b wire.SlotRange) error {
 const (
 	ReasonAckTimeout     = "Timed out after too long with no interaction"
 	ReasonTargetLost     = "Connection lost to target"
+	ReasonNoProgress     = "Target stopped applying the stream"
 	ReasonSourceLost     = "Connection lost to source"
 	ReasonTargetFailed   = "Target node failed"
 	ReasonSourceFailed   = "Source node failed"

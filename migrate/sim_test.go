@@ -1,0 +1,100 @@
+package migrate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestRandomized interleaves the two sides through a channel that loses
+// and reorders control messages, with crashes, restarts, partitions,
+// cancels, lagging gossip and a client writing whenever a node says the
+// slot is writable. After every step: never two owners of a slot at one
+// configEpoch (world.claim), never two nodes accepting writes to a slot,
+// no write accepted by the source after the claim (world.write). After
+// healing: one owner per slot in both views, every acknowledged write on
+// it, nothing left on the other node, no pause and no record left.
+func TestRandomized(t *testing.T) {
+	seeds := 400
+	if testing.Short() {
+		seeds = 50
+	}
+	claims, aborts := 0, 0
+	for seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			w := runRandom(t, uint64(seed))
+			if w.claimed {
+				claims++
+			} else {
+				aborts++
+			}
+		})
+	}
+	// The mix must exercise both outcomes, or it tests little.
+	t.Logf("%d runs ended with the claim, %d without", claims, aborts)
+	if claims < seeds/10 || aborts < seeds/10 {
+		t.Fatalf("%d runs ended with the claim and %d without: the fault mix is lopsided", claims, aborts)
+	}
+}
+
+func runRandom(t *testing.T, seed uint64) *world {
+	r := rand.New(rand.NewPCG(seed, 0x6d696772617465))
+	w := newWorld(t, r)
+	w.loss = 0.05 + 0.15*r.Float64()
+	w.snapSteps = r.IntN(20)
+	faults := r.Float64() // how hostile this run is
+	for i := 0; i < 10; i++ {
+		w.write(uint16(i%3), i)
+	}
+	if err := w.start(); err != nil {
+		t.Fatal(err)
+	}
+	for step := 0; step < 3000; step++ {
+		w.now += time.Duration(r.IntN(20)) * time.Millisecond
+		w.steps++
+		g := len(w.gossip)
+		for n := r.IntN(4); n > 0 && len(w.net) > 0; n-- {
+			w.deliver(r.IntN(len(w.net)))
+		}
+		w.applyStream(r.IntN(4))
+		w.snapshotDone()
+		if r.IntN(2) == 0 {
+			s := w.slots[r.IntN(len(w.slots))]
+			w.write(s.Start+uint16(r.IntN(int(s.End-s.Start)+1)), r.IntN(5))
+		}
+		if g > 0 && r.IntN(3) == 0 {
+			w.spreadGossip(r.IntN(g + 1))
+		}
+		if r.IntN(3) > 0 {
+			w.tick()
+		}
+		p := r.Float64()
+		switch {
+		case p < 0.02*faults:
+			w.crash(r.IntN(2))
+		case p < 0.04*faults:
+			w.cutLinks()
+		case p < 0.045*faults:
+			if s := w.h[src]; s.alive {
+				if out, err := s.tab.CancelAll(w.now); err == nil {
+					w.logf("cancel")
+					w.do(src, out)
+				}
+			}
+		case p < 0.1:
+			for i, h := range w.h {
+				if !h.alive && w.now-h.downAt > time.Duration(r.IntN(3000))*time.Millisecond {
+					w.restart(i)
+				}
+			}
+		case p < 0.102:
+			if s := w.h[src]; s.alive && !w.running() {
+				_ = w.start() // refused once the slots moved
+			}
+		}
+		w.check()
+	}
+	w.settle()
+	return w
+}
