@@ -172,3 +172,34 @@ func TestExportEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestNextDeadline: ticking only at the deadlines NextDeadline gives does
+// everything ticking every millisecond does, for a target gone silent
+// after the grant: the abort requests start after the handoff timeout.
+func TestNextDeadline(t *testing.T) {
+	if _, ok := NewTable(Config{}).NextDeadline(); ok {
+		t.Fatal("an empty table has a deadline")
+	}
+	cl := threeMasters(srcID)
+	tb, e := exportAt(t, cl)
+	e.HandoffRequested(7, 105)
+	var aborts []time.Duration
+	now := time.Duration(7)
+	for len(aborts) < 3 {
+		at, ok := tb.NextDeadline()
+		if !ok || at <= now {
+			t.Fatalf("deadline %v %v at %v", at, ok, now)
+		}
+		if got := tb.Tick(at-1, cl); len(got) != 0 {
+			t.Fatalf("work before the deadline: %v", kinds(got))
+		}
+		now = at
+		if has(tb.Tick(now, cl), SendAbort) {
+			aborts = append(aborts, now)
+		}
+	}
+	cfg := tb.Config()
+	if aborts[0] != 7+cfg.HandoffTimeout || aborts[1]-aborts[0] != cfg.AckEvery {
+		t.Fatalf("aborts at %v", aborts)
+	}
+}

@@ -340,3 +340,51 @@ func (t *Table) Restore(now time.Duration, cl Cluster, states []HardState) []Int
 	t.Reap()
 	return out
 }
+
+// NextDeadline returns the earliest time at which Tick has something to do
+// by the clock (a PING or ACK to send, a request or abort to repeat, a
+// timeout to fire), and false when no migration runs. It changes nothing.
+// A runtime that sleeps between ticks must tick by then, and also when its
+// slot table or a node's FAIL flag changes, since those end or complete a
+// migration too.
+func (t *Table) NextDeadline() (time.Duration, bool) {
+	var at time.Duration
+	set := false
+	earliest := func(d time.Duration) {
+		if !set || d < at {
+			at, set = d, true
+		}
+	}
+	cfg := &t.cfg
+	for _, e := range t.exports {
+		switch e.state {
+		case Connecting:
+			earliest(e.created + cfg.AckTimeout)
+		case Snapshotting, WaitingToPause, Pausing, Paused:
+			earliest(e.lastPing + cfg.AckEvery)
+			earliest(e.lastHeard + cfg.AckTimeout)
+			if e.state == WaitingToPause {
+				earliest(e.progressAt + cfg.AckTimeout)
+			} else if e.state != Snapshotting {
+				earliest(e.pausedAt + cfg.PauseTimeout)
+			}
+		case Granted:
+			if e.asking {
+				earliest(e.lastAbort + cfg.resendEvery())
+			} else {
+				earliest(e.grantedAt + cfg.HandoffTimeout)
+			}
+		}
+	}
+	for _, m := range t.imports {
+		if m.state.Done() {
+			continue
+		}
+		earliest(m.lastAck + cfg.AckEvery)
+		earliest(m.lastHeard + cfg.AckTimeout)
+		if m.state == HandoffRequested {
+			earliest(m.lastReq + cfg.resendEvery())
+		}
+	}
+	return at, set
+}
