@@ -21,9 +21,13 @@ func TestRandomized(t *testing.T) {
 		seeds = 50
 	}
 	claims, aborts := 0, 0
+	hit := map[State]int{}
 	for seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			w := runRandom(t, uint64(seed))
+			for st, n := range w.faultAt {
+				hit[st] += n
+			}
 			if w.claimed {
 				claims++
 			} else {
@@ -32,7 +36,12 @@ func TestRandomized(t *testing.T) {
 		})
 	}
 	// The mix must exercise both outcomes, or it tests little.
-	t.Logf("%d runs ended with the claim, %d without", claims, aborts)
+	t.Logf("%d runs ended with the claim, %d without; faults by state %v", claims, aborts, hit)
+	for _, st := range append(append([]State(nil), exportStates...), importStates...) {
+		if hit[st] == 0 {
+			t.Errorf("no fault hit a migration in state %v", st)
+		}
+	}
 	if claims < seeds/10 || aborts < seeds/10 {
 		t.Fatalf("%d runs ended with the claim and %d without: the fault mix is lopsided", claims, aborts)
 	}
@@ -70,6 +79,10 @@ func runRandom(t *testing.T, seed uint64) *world {
 			w.tick()
 		}
 		p := r.Float64()
+		if p < 0.045*faults {
+			w.faultAt[w.exportState()]++
+			w.faultAt[w.importState()]++
+		}
 		switch {
 		case p < 0.02*faults:
 			w.crash(r.IntN(2))

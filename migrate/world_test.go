@@ -114,12 +114,13 @@ type world struct {
 	snapSteps int // how many steps a snapshot takes
 	loss      float64
 	trace     []string
+	faultAt   map[State]int // states a fault hit, for the randomized test's coverage
 }
 
 func newWorld(t *testing.T, rnd *rand.Rand) *world {
 	w := &world{t: t, rnd: rnd, cfg: Config{NodeTimeout: time.Second, CatchUpBytes: 2}.WithDefaults(),
 		slots: Slots{{Start: 0, End: 2}, {Start: 5, End: 5}}, bound: map[uint16]map[uint64]wire.NodeID{},
-		acked: map[string]int{}, maxEpoch: 2, snapSteps: 5}
+		acked: map[string]int{}, maxEpoch: 2, snapSteps: 5, faultAt: map[State]int{}}
 	for i, id := range []wire.NodeID{srcID, dstID} {
 		v := &fakeCluster{self: id, nodes: map[wire.NodeID]Node{
 			srcID: {ID: srcID, IsMaster: true}, dstID: {ID: dstID, IsMaster: true}}, slots: map[uint16]binding{}}
