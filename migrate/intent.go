@@ -104,7 +104,8 @@ type Intent struct {
 	Slots Slots
 	// Offset is a stream offset (SendPaused, SendAck, RequestHandoff).
 	Offset uint64
-	// Epoch is the slots' configEpoch when the migration began (Connect).
+	// Epoch is the slots' configEpoch when the migration began (Connect,
+	// SendAbort): a claim above it is the handoff.
 	Epoch uint64
 	// State is the record to write (Persist); nil removes it.
 	State *HardState

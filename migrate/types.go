@@ -227,7 +227,6 @@ const (
 	ReasonRestarted      = "Node restarted during the migration"
 	ReasonAborted        = "Aborted by the source"
 	ReasonNotClaimed     = "Target confirmed it did not claim the slots"
-	ReasonManual         = "Slots are being manually imported"
 )
 
 // Notes reported with Note intents for events that change nothing else.
