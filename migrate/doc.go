@@ -21,7 +21,9 @@
 // slots unless the target answers ABORTED, which it does only for a
 // migration it dropped and can therefore never claim; the grant is durable
 // (HardState.Granted) before it leaves. Before the grant the source may
-// always cancel. A restarted target never claims; a restarted source that
+// always cancel. The target claims only on a grant that answers a request
+// it sent within Config.ClaimWindow, so the claim cannot race a failover of
+// a source that died. A restarted target never claims; a restarted source that
 // had granted pauses the slots again and waits. PROTOCOL.md, "Atomic slot
 // migration", has the messages, states, timeouts and restart rules.
 //

@@ -29,6 +29,7 @@ type Export struct {
 	pausedOff                   uint64
 	pauseKnown                  bool
 	grantedAt, lastAbort        time.Duration
+	stamp                       time.Duration // of the last handoff request
 	lastPing                    time.Duration
 	progressAt                  time.Duration // when applied last advanced
 	asking                      bool          // sending SendAbort until answered
@@ -165,26 +166,28 @@ func (e *Export) WritesPaused(now time.Duration, offset uint64) []Intent {
 }
 
 // HandoffRequested handles SYNCSLOTS REQUEST-FAILOVER: the target says it
-// applied everything up to applied. When that is the whole stream the
-// source grants, after making the grant durable.
-func (e *Export) HandoffRequested(now time.Duration, applied uint64) []Intent {
+// applied everything up to applied; stamp is the request's own, for the
+// grant to echo. When that is the whole stream the source grants, after
+// making the grant durable.
+func (e *Export) HandoffRequested(now time.Duration, applied uint64, stamp time.Duration) []Intent {
 	if e.state.Done() {
 		return nil
 	}
 	e.lastHeard = now
 	e.applied = max(e.applied, applied)
+	e.stamp = stamp
 	switch {
 	case e.state == Granted:
-		// The grant was lost or is late: repeating it is safe, the
-		// target claims at most once.
-		return []Intent{{Kind: SendGrant, Job: e.name, Node: e.target}}
+		// The grant was lost, late or too old for the target's claim
+		// window: repeating it is safe, the target claims at most once.
+		return []Intent{{Kind: SendGrant, Job: e.name, Node: e.target, Stamp: stamp}}
 	case e.state != Paused || e.applied < e.pausedOff:
 		return nil
 	}
 	e.state, e.updated, e.grantedAt = Granted, now, now
 	return []Intent{
 		{Kind: Persist, Job: e.name, State: e.hard()},
-		{Kind: SendGrant, Job: e.name, Node: e.target},
+		{Kind: SendGrant, Job: e.name, Node: e.target, Stamp: stamp},
 		e.note(NoteGranted),
 	}
 }

@@ -137,14 +137,16 @@ func (m *Import) maybeRequest(now time.Duration) []Intent {
 		return nil
 	}
 	m.state, m.updated, m.lastReq = HandoffRequested, now, now
-	return []Intent{{Kind: RequestHandoff, Job: m.name, Node: m.source, Offset: m.applied}}
+	return []Intent{{Kind: RequestHandoff, Job: m.name, Node: m.source, Offset: m.applied, Stamp: now}}
 }
 
 // Granted handles SYNCSLOTS FAILOVER-GRANTED: the target claims the slots
-// if it still may (it requested, it applied everything, it is a primary
-// and the source still owns the slots in its view).
-func (m *Import) Granted(now time.Duration, cl Cluster) []Intent {
-	if m.state != HandoffRequested || m.applied < m.pausedOff {
+// if it still may (it requested, it applied everything, it is a primary,
+// the source still owns the slots in its view) and the request the grant
+// answers (stamp, echoed) is within Config.ClaimWindow. An older grant is
+// ignored: the request goes on repeating and a fresher grant follows.
+func (m *Import) Granted(now time.Duration, cl Cluster, stamp time.Duration) []Intent {
+	if m.state != HandoffRequested || m.applied < m.pausedOff || stamp > now || now-stamp > m.cfg.ClaimWindow {
 		return nil
 	}
 	if out := m.check(now, cl); out != nil {
@@ -200,7 +202,7 @@ func (m *Import) Tick(now time.Duration, cl Cluster) []Intent {
 	}
 	if m.state == HandoffRequested && now-m.lastReq >= m.cfg.resendEvery() {
 		m.lastReq = now
-		out = append(out, Intent{Kind: RequestHandoff, Job: m.name, Node: m.source, Offset: m.applied})
+		out = append(out, Intent{Kind: RequestHandoff, Job: m.name, Node: m.source, Offset: m.applied, Stamp: now})
 	}
 	return out
 }

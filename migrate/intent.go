@@ -42,7 +42,8 @@ const (
 	ResumeWrites
 	// SendPaused sends SYNCSLOTS PAUSED Offset: the stream ends there.
 	SendPaused
-	// SendGrant sends SYNCSLOTS FAILOVER-GRANTED: the target may claim.
+	// SendGrant sends SYNCSLOTS FAILOVER-GRANTED Stamp: the target may
+	// claim. Stamp echoes the request it answers.
 	SendGrant
 	// SendAbort sends SYNCSLOTS ABORT Job (reconnecting if need be): the
 	// target answers ABORTED if it has not claimed and never will, or
@@ -56,8 +57,9 @@ const (
 	CloseLink
 	// SendAck sends SYNCSLOTS ACK Offset from the target: what it applied.
 	SendAck
-	// RequestHandoff sends SYNCSLOTS REQUEST-FAILOVER Offset: the target
-	// applied the whole stream up to the paused offset.
+	// RequestHandoff sends SYNCSLOTS REQUEST-FAILOVER Offset Stamp: the
+	// target applied the whole stream up to the paused offset. Stamp is
+	// the target's now, in nanoseconds, which the grant echoes.
 	RequestHandoff
 	// ClaimSlots makes this node the owner of Slots with a new configEpoch
 	// above every epoch it knows (a bump without consensus, as SETSLOT
@@ -107,6 +109,9 @@ type Intent struct {
 	// Epoch is the slots' configEpoch when the migration began (Connect,
 	// SendAbort): a claim above it is the handoff.
 	Epoch uint64
+	// Stamp is the target's clock when it sent a handoff request
+	// (RequestHandoff), echoed by the grant (SendGrant).
+	Stamp time.Duration
 	// State is the record to write (Persist); nil removes it.
 	State *HardState
 	// Reason explains a Note or a failure.

@@ -46,7 +46,7 @@ func TestImportEnds(t *testing.T) {
 			if st := m.Status(); st.State != Failed || st.Message != tc.reason {
 				t.Fatalf("status %v %q, want failed %q", st.State, st.Message, tc.reason)
 			}
-			if m.Granted(tc.at, threeMasters(dstID)) != nil {
+			if m.Granted(tc.at, threeMasters(dstID), tc.at) != nil {
 				t.Fatal("a dropped import claimed on a late grant")
 			}
 		})
@@ -70,11 +70,14 @@ func TestImportRequestsOnlyWhenCaughtUp(t *testing.T) {
 	if !has(m.Tick(200*time.Millisecond, cl), RequestHandoff) {
 		t.Fatal("the request was not repeated")
 	}
-	out := m.Granted(201*time.Millisecond, cl)
+	if m.Granted(800*time.Millisecond, cl, 200*time.Millisecond) != nil {
+		t.Fatal("claimed on a grant answering a request older than the claim window")
+	}
+	out := m.Granted(201*time.Millisecond, cl, 200*time.Millisecond)
 	if k := kinds(out); len(k) != 2 || k[0] != ClaimSlots || k[1] != Persist {
 		t.Fatalf("grant: %v", k)
 	}
-	if m.Granted(202*time.Millisecond, cl) != nil {
+	if m.Granted(202*time.Millisecond, cl, 202*time.Millisecond) != nil {
 		t.Fatal("claimed twice")
 	}
 	if st := m.Status(); st.State != Success || st.Keys != 10 || st.Bytes != 100 {
@@ -112,11 +115,11 @@ func exportAt(t *testing.T, cl *fakeCluster) (*Table, *Export) {
 func TestExportGrantAndCancel(t *testing.T) {
 	cl := threeMasters(srcID)
 	tb, e := exportAt(t, cl)
-	if e.HandoffRequested(6, 104) != nil {
+	if e.HandoffRequested(6, 104, 6) != nil {
 		t.Fatal("granted at 104 of 105")
 	}
-	out := e.HandoffRequested(7, 105)
-	if k := kinds(out); len(k) != 2 || k[0] != Persist || k[1] != SendGrant || !out[0].State.Granted {
+	out := e.HandoffRequested(7, 105, 70)
+	if k := kinds(out); len(k) != 2 || k[0] != Persist || k[1] != SendGrant || !out[0].State.Granted || out[1].Stamp != 70 {
 		t.Fatalf("grant: %v", k)
 	}
 	out, err := tb.CancelAll(8)
@@ -166,7 +169,7 @@ func TestExportEnds(t *testing.T) {
 			if st := e.Status(); st.State != Failed || st.Message != tc.reason {
 				t.Fatalf("status %v %q, want %q", st.State, st.Message, tc.reason)
 			}
-			if e.HandoffRequested(tc.at, 105) != nil {
+			if e.HandoffRequested(tc.at, 105, tc.at) != nil {
 				t.Fatal("granted after giving up")
 			}
 		})
@@ -182,7 +185,7 @@ func TestNextDeadline(t *testing.T) {
 	}
 	cl := threeMasters(srcID)
 	tb, e := exportAt(t, cl)
-	e.HandoffRequested(7, 105)
+	e.HandoffRequested(7, 105, 7)
 	var aborts []time.Duration
 	now := time.Duration(7)
 	for len(aborts) < 3 {

@@ -34,6 +34,14 @@ type Config struct {
 	// confirm an abort. Default 2×NodeTimeout: the claim travels by
 	// gossip, which may take a few rounds.
 	HandoffTimeout time.Duration
+	// ClaimWindow is how recent the handoff request a grant answers must
+	// be for the target to claim. The grant echoes the target's own clock
+	// from the request, so the target knows the source was alive at most
+	// this long ago without comparing clocks. A replica of the source can
+	// win an election only after the source was silent for a node
+	// timeout, so a claim within half of one cannot race a failover of
+	// the source. Default NodeTimeout/2.
+	ClaimWindow time.Duration
 	// CatchUpBytes is how close the target's applied offset must be to
 	// the source's stream offset before the source pauses writes: the
 	// pause then lasts only as long as the target needs to apply that
@@ -61,6 +69,9 @@ func (cfg Config) WithDefaults() Config {
 	}
 	if cfg.HandoffTimeout <= 0 {
 		cfg.HandoffTimeout = 2 * cfg.NodeTimeout
+	}
+	if cfg.ClaimWindow <= 0 {
+		cfg.ClaimWindow = cfg.NodeTimeout / 2
 	}
 	if cfg.CatchUpBytes == 0 {
 		cfg.CatchUpBytes = 1 << 20

@@ -73,6 +73,7 @@ type msg struct {
 	job    string
 	lk     *link // nil: needs no connection (abort traffic reconnects)
 	offset uint64
+	stamp  time.Duration
 	slots  Slots
 	epoch  uint64
 	snap   map[string]int
@@ -212,7 +213,7 @@ func (w *world) do(i int, out []Intent) {
 		case SendPaused, SendGrant, SendPing:
 			k := map[IntentKind]msgKind{SendPaused: mPaused, SendGrant: mGrant, SendPing: mPing}[in.Kind]
 			if st := h.streams[in.Job]; st != nil {
-				w.send(msg{to: peer, kind: k, job: in.Job, lk: st.lk, offset: in.Offset})
+				w.send(msg{to: peer, kind: k, job: in.Job, lk: st.lk, offset: in.Offset, stamp: in.Stamp})
 			}
 		case SendAbort:
 			w.send(msg{to: peer, kind: mAbort, job: in.Job, slots: in.Slots, epoch: in.Epoch})
@@ -223,7 +224,7 @@ func (w *world) do(i int, out []Intent) {
 		case SendAck, RequestHandoff:
 			k := map[IntentKind]msgKind{SendAck: mAck, RequestHandoff: mRequest}[in.Kind]
 			if r := h.recvs[in.Job]; r != nil {
-				w.send(msg{to: peer, kind: k, job: in.Job, lk: r.lk, offset: in.Offset})
+				w.send(msg{to: peer, kind: k, job: in.Job, lk: r.lk, offset: in.Offset, stamp: in.Stamp})
 			}
 		case CloseLink:
 			var lk *link
@@ -335,7 +336,7 @@ func (w *world) toTarget(h *host, m msg) {
 		}
 	case mGrant:
 		if m0 != nil {
-			w.do(dst, m0.Granted(w.now, h.view))
+			w.do(dst, m0.Granted(w.now, h.view, m.stamp))
 		}
 	case mLost:
 		if m0 != nil {
@@ -357,7 +358,7 @@ func (w *world) toSource(h *host, m msg) {
 	case mAck:
 		w.do(src, e.Acked(w.now, m.offset))
 	case mRequest:
-		w.do(src, e.HandoffRequested(w.now, m.offset))
+		w.do(src, e.HandoffRequested(w.now, m.offset, m.stamp))
 	case mAborted:
 		w.do(src, e.AbortConfirmed(w.now, h.view))
 	}
