@@ -250,3 +250,46 @@ func TestPauseTimeout(t *testing.T) {
 		t.Fatal("writes not resumed")
 	}
 }
+
+// TestLateGrantAfterFailover: the source grants and dies; the grant
+// reaches the target only after the source's replica won the election,
+// and the target has not heard of that yet (cut off from the bus). The
+// claim window makes the target ignore the stale grant, so the replica
+// alone owns the slots, with every acknowledged write.
+func TestLateGrantAfterFailover(t *testing.T) {
+	w := newWorld(t, nil)
+	w.withReplica = true
+	for i := 0; i < 10; i++ {
+		w.write(uint16(i%3), i)
+	}
+	if err := w.start(); err != nil {
+		t.Fatal(err)
+	}
+	runTo(t, w, func() bool { return w.exportState() == Granted })
+	grant := -1
+	for i, m := range w.net {
+		if m.kind == mGrant {
+			grant = i
+		}
+	}
+	if grant < 0 {
+		t.Fatal("no grant in flight")
+	}
+	late := w.net[grant]
+	late.lk = nil // it reaches the target whatever becomes of the connection
+	w.crash(src)
+	w.h[dst].deaf = w.now + time.Hour
+	for w.now += 10 * time.Millisecond; !w.promoted; w.now += 10 * time.Millisecond {
+		w.promoteReplica()
+	}
+	w.net = append(w.net, late)
+	w.deliver(len(w.net) - 1)
+	if w.claimed {
+		w.fail("the target claimed on a grant %v old, after the source's replica took over", w.now-late.stamp)
+	}
+	for i := 0; i < 50; i++ {
+		w.write(uint16(i%3), i)
+		w.check()
+	}
+	w.settle()
+}

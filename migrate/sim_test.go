@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// TestRandomized interleaves the two sides through a channel that loses
-// and reorders control messages, with crashes, restarts, partitions,
-// cancels, lagging gossip and a client writing whenever a node says the
-// slot is writable. After every step: never two owners of a slot at one
+// TestRandomized interleaves the two sides through a channel that loses,
+// reorders and sometimes holds back control messages, with crashes,
+// restarts, partitions, cancels, lagging gossip, views cut off from the bus,
+// the source's replica taking over when the source stays down (every other
+// seed), and a client writing whenever a node says the slot is writable. After every step: never two owners of a slot at one
 // configEpoch (world.claim), never two nodes accepting writes to a slot,
 // no write accepted by the source after the claim (world.write). After
 // healing: one owner per slot in both views, every acknowledged write on
@@ -20,13 +21,16 @@ func TestRandomized(t *testing.T) {
 	if testing.Short() {
 		seeds = 50
 	}
-	claims, aborts := 0, 0
+	claims, aborts, promotions := 0, 0, 0
 	hit := map[State]int{}
 	for seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			w := runRandom(t, uint64(seed))
 			for st, n := range w.faultAt {
 				hit[st] += n
+			}
+			if w.promoted {
+				promotions++
 			}
 			if w.claimed {
 				claims++
@@ -36,7 +40,10 @@ func TestRandomized(t *testing.T) {
 		})
 	}
 	// The mix must exercise both outcomes, or it tests little.
-	t.Logf("%d runs ended with the claim, %d without; faults by state %v", claims, aborts, hit)
+	t.Logf("%d runs ended with the claim, %d without, %d with the source's replica promoted; faults by state %v", claims, aborts, promotions, hit)
+	if promotions < seeds/20 {
+		t.Errorf("the source's replica took over in only %d runs", promotions)
+	}
 	for _, st := range append(append([]State(nil), exportStates...), importStates...) {
 		if hit[st] == 0 {
 			t.Errorf("no fault hit a migration in state %v", st)
@@ -50,6 +57,7 @@ func TestRandomized(t *testing.T) {
 func runRandom(t *testing.T, seed uint64) *world {
 	r := rand.New(rand.NewPCG(seed, 0x6d696772617465))
 	w := newWorld(t, r)
+	w.withReplica = seed%2 == 1
 	w.loss = 0.05 + 0.15*r.Float64()
 	w.snapSteps = r.IntN(20)
 	faults := r.Float64() // how hostile this run is
@@ -75,9 +83,13 @@ func runRandom(t *testing.T, seed uint64) *world {
 		if g > 0 && r.IntN(3) == 0 {
 			w.spreadGossip(r.IntN(g + 1))
 		}
+		if r.IntN(200) == 0 {
+			w.h[r.IntN(3)].deaf = w.now + time.Duration(r.IntN(2000))*time.Millisecond
+		}
 		if r.IntN(3) > 0 {
 			w.tick()
 		}
+		w.promoteReplica()
 		p := r.Float64()
 		if p < 0.045*faults {
 			w.faultAt[w.exportState()]++

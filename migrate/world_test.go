@@ -21,8 +21,9 @@ import (
 // message is delivered in order.
 
 const (
-	src = 0
-	dst = 1
+	src  = 0
+	dst  = 1
+	repl = 2 // the source's replica, promoted only by promoteReplica
 )
 
 // link is one migration connection; its messages die with it.
@@ -77,6 +78,7 @@ type msg struct {
 	slots  Slots
 	epoch  uint64
 	snap   map[string]int
+	after  time.Duration // not delivered before (a stalled process or socket)
 }
 
 type host struct {
@@ -90,6 +92,9 @@ type host struct {
 	streams map[string]*stream
 	recvs   map[string]*recv
 	downAt  time.Duration
+	demoted bool          // a replica now (the source after its replica took over)
+	seen    int           // how much of the claim log its view holds
+	deaf    time.Duration // its view takes no gossip before this (cut off from the bus)
 }
 
 type world struct {
@@ -97,12 +102,14 @@ type world struct {
 	rnd   *rand.Rand
 	now   time.Duration
 	cfg   Config
-	h     [2]*host
+	h     [3]*host
 	slots Slots
 	net   []msg
-	// gossip: claims made by the target, not yet in the source's view
+	// gossip: every claim, in order; each view holds a prefix
 	gossip []binding
 	gslots []Slots
+	// withReplica lets promoteReplica run; promoted says it did
+	withReplica, promoted bool
 	// history of bindings per slot: epoch -> owner
 	bound     map[uint16]map[uint64]wire.NodeID
 	maxEpoch  uint64
@@ -122,9 +129,10 @@ func newWorld(t *testing.T, rnd *rand.Rand) *world {
 	w := &world{t: t, rnd: rnd, cfg: Config{NodeTimeout: time.Second, CatchUpBytes: 2}.WithDefaults(),
 		slots: Slots{{Start: 0, End: 2}, {Start: 5, End: 5}}, bound: map[uint16]map[uint64]wire.NodeID{},
 		acked: map[string]int{}, maxEpoch: 2, snapSteps: 5, faultAt: map[State]int{}}
-	for i, id := range []wire.NodeID{srcID, dstID} {
+	for i, id := range []wire.NodeID{srcID, dstID, replID} {
 		v := &fakeCluster{self: id, nodes: map[wire.NodeID]Node{
-			srcID: {ID: srcID, IsMaster: true}, dstID: {ID: dstID, IsMaster: true}}, slots: map[uint16]binding{}}
+			srcID: {ID: srcID, IsMaster: true}, dstID: {ID: dstID, IsMaster: true},
+			replID: {ID: replID, Master: srcID}}, slots: map[uint16]binding{}}
 		for s := uint16(0); s < 10; s++ {
 			v.slots[s] = binding{srcID, 1}
 		}
@@ -166,6 +174,9 @@ func (w *world) start() error {
 func (w *world) send(m msg) {
 	if w.rnd != nil && w.rnd.Float64() < w.loss {
 		return
+	}
+	if w.rnd != nil && w.loss > 0 && w.rnd.IntN(50) == 0 {
+		m.after = w.now + time.Duration(w.rnd.IntN(2000))*time.Millisecond
 	}
 	w.net = append(w.net, m)
 }
@@ -240,49 +251,57 @@ func (w *world) do(i int, out []Intent) {
 			delete(h.streams, in.Job)
 			delete(h.recvs, in.Job)
 		case DeleteSlots, DropImported:
-			for k := range h.data {
-				if in.Slots.Contains(keySlot(k)) {
-					delete(h.data, k)
+			for _, o := range w.replicasOf(i) {
+				for k := range o.data {
+					if in.Slots.Contains(keySlot(k)) {
+						delete(o.data, k)
+					}
 				}
 			}
 		case ClaimSlots:
-			w.claim(in.Slots)
+			w.claim(i, in.Slots)
 		}
 	}
 }
 
-// claim binds slots to the target at a bumped epoch in its own view and
-// queues the claim for the source's view.
-func (w *world) claim(s Slots) {
+// claim binds slots to node i at a bumped epoch in its own view and
+// queues the claim for the other views.
+func (w *world) claim(i int, s Slots) {
 	w.maxEpoch++
-	e := w.maxEpoch
+	e, id := w.maxEpoch, w.h[i].id
 	s.each(func(x uint16) bool {
-		if o, ok := w.bound[x][e]; ok && o != dstID {
-			w.fail("slot %d bound to %v and %v at epoch %d", x, o, dstID, e)
+		if o, ok := w.bound[x][e]; ok && o != id {
+			w.fail("slot %d bound to %v and %v at epoch %d", x, o, id, e)
 		}
-		w.bound[x][e] = dstID
-		w.h[dst].view.slots[x] = binding{dstID, e}
+		w.bound[x][e] = id
+		w.h[i].view.slots[x] = binding{id, e}
 		return true
 	})
-	w.gossip = append(w.gossip, binding{dstID, e})
+	w.gossip = append(w.gossip, binding{id, e})
 	w.gslots = append(w.gslots, s)
-	if !w.claimed {
+	if i == dst && !w.claimed {
 		w.claimed, w.claimedAt = true, w.now
 	}
-	w.logf("claim at epoch %d", e)
+	w.logf("%d claims at epoch %d", i, e)
 }
 
-// spreadGossip brings the first n queued claims into the source's view.
+// spreadGossip brings the first n claims of the log into every view that
+// is not cut off from the bus.
 func (w *world) spreadGossip(n int) {
-	for i, b := range w.gossip[:n] {
-		w.gslots[i].each(func(x uint16) bool {
-			if cur := w.h[src].view.slots[x]; b.epoch > cur.epoch {
-				w.h[src].view.slots[x] = b
-			}
-			return true
-		})
+	for _, h := range w.h {
+		if h.deaf > w.now {
+			continue
+		}
+		for ; h.seen < n; h.seen++ {
+			b := w.gossip[h.seen]
+			w.gslots[h.seen].each(func(x uint16) bool {
+				if cur := h.view.slots[x]; b.epoch > cur.epoch {
+					h.view.slots[x] = b
+				}
+				return true
+			})
+		}
 	}
-	w.gossip, w.gslots = w.gossip[n:], w.gslots[n:]
 }
 
 func keySlot(k string) uint16 {
@@ -294,6 +313,9 @@ func keySlot(k string) uint16 {
 // deliver hands message j to its node.
 func (w *world) deliver(j int) {
 	m := w.net[j]
+	if m.after > w.now {
+		return
+	}
 	w.net = slices.Delete(w.net, j, j+1)
 	h := w.h[m.to]
 	if !h.alive || m.lk != nil && !m.lk.up {
@@ -401,7 +423,7 @@ func (w *world) snapshotDone() {
 // writable reports whether node i would accept a write to slot now.
 func (w *world) writable(i int, slot uint16) bool {
 	h := w.h[i]
-	if !h.alive {
+	if !h.alive || h.demoted {
 		return false
 	}
 	if o, _ := h.view.SlotOwner(slot); o != h.id {
@@ -420,13 +442,15 @@ func (w *world) writable(i int, slot uint16) bool {
 // acknowledges it.
 func (w *world) write(slot uint16, n int) {
 	key := fmt.Sprintf("%d:%d", slot, n)
-	for _, i := range []int{src, dst} {
+	for _, i := range []int{src, dst, repl} {
 		if !w.writable(i, slot) {
 			continue
 		}
 		w.seq++
 		h := w.h[i]
-		h.data[key] = w.seq
+		for _, o := range w.replicasOf(i) {
+			o.data[key] = w.seq // acknowledged once replicated (WAIT 1)
+		}
 		w.acked[key] = w.seq
 		if i == src {
 			if w.claimed {
@@ -508,16 +532,22 @@ func (w *world) restart(i int) {
 		}
 		hs = append(hs, d)
 	}
+	if i == src && w.promoted {
+		w.rejoinAsReplica()
+	}
 	w.do(i, h.tab.Restore(w.now, h.view, hs))
-	w.markFailed(1-i, false)
+	w.markFailed(i, false)
 }
 
-// markFailed sets the other node's view of node i.
+// markFailed sets the other nodes' view of node i.
 func (w *world) markFailed(i int, failed bool) {
-	v := w.h[1-i].view
-	n := v.nodes[w.h[i].id]
-	n.Failed = failed
-	v.nodes[w.h[i].id] = n
+	for j, o := range w.h {
+		if j != i {
+			n := o.view.nodes[w.h[i].id]
+			n.Failed = failed
+			o.view.nodes[w.h[i].id] = n
+		}
+	}
 }
 
 func (w *world) tick() {
@@ -533,8 +563,14 @@ func (w *world) tick() {
 // check tests the invariants that hold at every step.
 func (w *world) check() {
 	w.slots.each(func(x uint16) bool {
-		if w.writable(src, x) && w.writable(dst, x) {
-			w.fail("slot %d writable on both nodes", x)
+		n := 0
+		for i := range w.h {
+			if w.writable(i, x) {
+				n++
+			}
+		}
+		if n > 1 {
+			w.fail("slot %d writable on %d nodes", x, n)
 		}
 		return true
 	})
@@ -555,6 +591,12 @@ func (w *world) running() bool {
 // on the other side, no pause, no record.
 func (w *world) settle() {
 	w.loss = 0
+	for i := range w.net {
+		w.net[i].after = 0
+	}
+	for _, h := range w.h {
+		h.deaf = 0
+	}
 	for i := range w.h {
 		w.restart(i)
 	}
@@ -594,18 +636,22 @@ func (w *world) final() {
 		}
 		return true
 	})
-	own, other := w.h[src], w.h[dst]
-	if owner == dstID {
-		own, other = other, own
-	}
-	for k, v := range w.acked {
-		if own.data[k] != v {
-			w.fail("key %s: owner %v holds %d, acknowledged %d", k, own.id, own.data[k], v)
+	for _, h := range w.h {
+		if h.id == owner {
+			for k, v := range w.acked {
+				if h.data[k] != v {
+					w.fail("key %s: owner %v holds %d, acknowledged %d", k, h.id, h.data[k], v)
+				}
+			}
+			continue
 		}
-	}
-	for k := range other.data {
-		if w.slots.Contains(keySlot(k)) {
-			w.fail("key %s left on %v, which does not own it", k, other.id)
+		if h.demoted || h.id == replID && !w.promoted {
+			continue // a replica holds its master's keys
+		}
+		for k := range h.data {
+			if w.slots.Contains(keySlot(k)) {
+				w.fail("key %s left on %v, which does not own it", k, h.id)
+			}
 		}
 	}
 	for i, h := range w.h {
