@@ -27,9 +27,7 @@ type Export struct {
 	streamOff, applied          uint64
 	pausedAt                    time.Duration
 	pausedOff                   uint64
-	pauseKnown                  bool
 	grantedAt, lastAbort        time.Duration
-	stamp                       time.Duration // of the last handoff request
 	lastPing                    time.Duration
 	progressAt                  time.Duration // when applied last advanced
 	asking                      bool          // sending SendAbort until answered
@@ -60,7 +58,7 @@ func restoreExport(cfg Config, now time.Duration, self wire.NodeID, h *HardState
 		e.state, e.message = Failed, ReasonRestarted
 		return e, []Intent{{Kind: Persist, Job: e.name}, e.note(ReasonRestarted)}
 	}
-	e.state, e.grantedAt, e.pauseKnown = Granted, now, true
+	e.state, e.grantedAt = Granted, now
 	return e, []Intent{
 		{Kind: PauseWrites, Job: e.name, Node: e.target, Slots: e.slots},
 		e.note(NoteGranted),
@@ -160,7 +158,7 @@ func (e *Export) WritesPaused(now time.Duration, offset uint64) []Intent {
 		return nil
 	}
 	e.state, e.updated = Paused, now
-	e.pausedOff, e.pauseKnown = max(offset, e.streamOff), true
+	e.pausedOff = max(offset, e.streamOff)
 	e.streamOff = e.pausedOff
 	return []Intent{{Kind: SendPaused, Job: e.name, Node: e.target, Offset: e.pausedOff}}
 }
@@ -175,7 +173,6 @@ func (e *Export) HandoffRequested(now time.Duration, applied uint64, stamp time.
 	}
 	e.lastHeard = now
 	e.applied = max(e.applied, applied)
-	e.stamp = stamp
 	switch {
 	case e.state == Granted:
 		// The grant was lost, late or too old for the target's claim
