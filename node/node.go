@@ -200,6 +200,8 @@ func New(cfg Config) (*Node, error) {
 		Store: n.store, Dispatcher: n.disp, BacklogSize: cfg.ReplBacklogSize,
 		ListenPort: cfg.Port, MasterAuth: masterAuth, Logger: n.log,
 		OnSync: n.metrics.replSync, OnWait: n.metrics.replWait, Busy: cfg.Procs.Busy,
+		HardLimit: replicaLimit(cfg.OutputLimits.Replica.Hard), SoftLimit: replicaLimit(cfg.OutputLimits.Replica.Soft),
+		SoftSeconds: replicaSoftSeconds(cfg.OutputLimits.Replica.SoftSeconds),
 	})
 	n.metrics.registerRepl(n.repl)
 	n.saver = &saver{n: n}
@@ -526,4 +528,23 @@ func migrationBarrier(cfg *Config) int {
 		return -1
 	}
 	return max(cfg.MigrationBarrier, 0)
+}
+
+// replicaLimit maps a client-output-buffer-limit replica size, where 0
+// means no limit (redis.conf), to the replication package's, where 0 means
+// its default.
+func replicaLimit(v int64) int64 {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
+// replicaSoftSeconds does the same for the soft limit's seconds: 0 drops a
+// replica as soon as it is over the soft limit.
+func replicaSoftSeconds(v int) int {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

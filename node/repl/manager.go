@@ -47,7 +47,9 @@ type Config struct {
 	ListenPort int
 	// MasterAuth is the password sent to a master, if it needs one.
 	MasterAuth string
-	// Replica output buffer limits (client-output-buffer-limit replica).
+	// Replica output buffer limits (client-output-buffer-limit replica):
+	// 0 takes the default, a negative limit means none. A replica over
+	// SoftLimit for SoftSeconds (negative: at once) is dropped.
 	HardLimit, SoftLimit int64
 	SoftSeconds          int
 	Logger               *slog.Logger
