@@ -263,6 +263,7 @@ func (c *Core) Reset(now time.Duration, hard bool, newID wire.NodeID) (Ready, er
 	c.event(EventSlotsChanged, c.cfg.ID)
 	c.membershipGen++
 	c.publishSelf(false)
+	c.resetAlone = true
 	return c.finish(), nil
 }
 

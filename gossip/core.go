@@ -138,6 +138,11 @@ type Core struct {
 	started    bool
 	lastTick   time.Duration
 	lastGossip time.Duration
+	// resetAlone is set by CLUSTER RESET until a MEET joins the node to a
+	// cluster again: meanwhile unknown PING senders are ignored (see Step).
+	// It is not persisted: a reset node that restarts alone takes PINGs
+	// again, as a fresh node does.
+	resetAlone bool
 	// wantTick asks the runtime for a Tick at once (see NextDeadline).
 	wantTick   bool
 	lastSync   time.Duration

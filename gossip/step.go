@@ -18,12 +18,15 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 	}
 	n := c.lookup(h.Sender)
 	if n == nil {
-		// A node that knows no other takes a new one only from a MEET
-		// or the answer to its own, as Redis takes unknown senders only
-		// from MEET: a reset node (CLUSTER RESET) must stay alone until
+		// A reset node that knows no other takes a new one only from a
+		// MEET or the answer to its own, as Redis takes unknown senders
+		// only from MEET: after CLUSTER RESET it must stay alone until
 		// an operator meets it, not be pulled back into its old cluster
-		// by the PINGs its old peers keep sending to its address.
-		alone := len(c.records) == 1
+		// by the PINGs its old peers keep sending to its address. A
+		// fresh node still takes a PING's sender: when its own MEET's
+		// handshake timed out (a busy seed node while a hundred join),
+		// the PINGs of the nodes that learned of it are its way in.
+		alone := len(c.records) == 1 && c.resetAlone
 		switch m.Type {
 		case wire.TypePing:
 			if !alone {
@@ -38,6 +41,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 			n = c.addFromHeader(h)
 			if n != nil {
 				c.noteMet(h.Sender)
+				c.resetAlone = false
 			}
 		case wire.TypePong:
 			answer := c.dropHandshake(h.Addr)
@@ -45,6 +49,7 @@ func (c *Core) Step(now time.Duration, m *wire.Message) Ready {
 				// The answer to our own MEET: taken even from a
 				// forgotten ID, as Redis's handshake takes it.
 				delete(c.blacklist, h.Sender)
+				c.resetAlone = false
 			}
 			if (answer || !alone) && !c.blacklisted(h.Sender) {
 				n = c.addFromHeader(h)

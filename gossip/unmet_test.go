@@ -85,3 +85,33 @@ func TestResetNodeStaysAlone(t *testing.T) {
 		}
 	}
 }
+
+// A fresh node whose own MEET timed out (its answers lost, as when the
+// node it met is too busy) still joins: the node it met took it from the
+// MEET, and their PINGs bring it in. Only a reset node ignores them.
+func TestFreshNodeJoinsAfterLostHandshake(t *testing.T) {
+	tn := formed(t, 3, nil)
+	tn.cores = append(tn.cores, nil)
+	c, err := New(Config{ID: testID(3), Addr: testAddr(3), NodeTimeout: time.Second, Seed: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.cores[3] = c
+	tn.byAddr[testAddr(3)], tn.byID[testID(3)] = 3, 3
+	for i := range 3 {
+		tn.cut[[2]int{i, 3}] = true // nothing reaches the new node
+	}
+	r, _ := c.Meet(tn.now, testAddr(0))
+	tn.out(3, r)
+	tn.run(3 * time.Second) // past the handshake timeout
+	if n := c.KnownNodes(); n != 1 {
+		t.Fatalf("the new node knows %d nodes with its answers cut, want 1", n)
+	}
+	for i := range 3 {
+		delete(tn.cut, [2]int{i, 3})
+	}
+	tn.run(10 * time.Second)
+	if n := c.KnownNodes(); n != 4 {
+		t.Fatalf("the new node knows %d nodes after its handshake timed out, want 4", n)
+	}
+}

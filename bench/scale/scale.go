@@ -70,7 +70,8 @@ type Config struct {
 	Settle time.Duration
 	// Window is the idle time measured.
 	Window time.Duration
-	// KnownTimeout bounds the wait for every node to know all N.
+	// KnownTimeout bounds the create and the wait for every node to know
+	// all N.
 	KnownTimeout time.Duration
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
@@ -331,8 +332,14 @@ func (m *measurer) measure(ctx context.Context, sys string, n int) (Row, error) 
 	var knownErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { known, knownErr = allKnown(pctx, c, n, t0, cfg.KnownTimeout) })
-	create, err := c.Create(ctx, cfg.RedisCLI, 0)
+	// redis-cli waits for the join without a limit of its own.
+	cctx, ccancel := context.WithTimeout(ctx, cfg.KnownTimeout)
+	create, err := c.Create(cctx, cfg.RedisCLI, 0)
+	ccancel()
 	if err != nil {
+		if cctx.Err() != nil {
+			err = fmt.Errorf("redis-cli --cluster create did not finish within %v: %w", cfg.KnownTimeout, err)
+		}
 		cancel()
 		wg.Wait()
 		return row, errors.Join(err, exitedAny(c))
