@@ -57,11 +57,12 @@ type bus struct {
 	gnet.BuiltinEventEngine
 	n *Node
 
-	eng     gnet.Engine
-	loop    atomic.Pointer[gnet.EventLoop]
-	ready   chan struct{} // closed once loop is known
-	booted  chan struct{} // closed by OnBoot
-	ticking atomic.Bool   // a tick is queued on the loop and not yet run
+	eng       gnet.Engine
+	loop      atomic.Pointer[gnet.EventLoop]
+	ready     chan struct{} // closed once loop is known
+	booted    chan struct{} // closed by OnBoot
+	ticking   atomic.Bool   // a tick is queued on the loop and not yet run
+	attaching atomic.Bool   // acquireLoop has been started
 
 	// The tick timer: armed on the loop for the core's next deadline (and
 	// the bus's own), it queues a tick onto the loop when it fires, so an
@@ -102,12 +103,25 @@ func newBus(n *Node) *bus {
 	}
 }
 
-// OnBoot keeps the engine handle for dialling and attaches to the loop.
+// OnBoot keeps the engine handle for dialling.
 func (b *bus) OnBoot(eng gnet.Engine) gnet.Action {
 	b.eng = eng
 	close(b.booted)
-	go b.acquireLoop()
 	return gnet.None
+}
+
+// OnTick runs on gnet's ticker goroutine, which starts once the engine
+// runs: its first call attaches to the loop (Register during OnBoot races
+// the engine's own start). The ticks themselves come from the bus's own
+// timer (arm), so once attached the ticker sleeps for an hour at a time.
+func (b *bus) OnTick() (time.Duration, gnet.Action) {
+	if b.loop.Load() != nil {
+		return time.Hour, gnet.None
+	}
+	if b.attaching.CompareAndSwap(false, true) {
+		go b.acquireLoop()
+	}
+	return 50 * time.Millisecond, gnet.None
 }
 
 // queueTick runs a tick on the loop, unless one is queued already. The

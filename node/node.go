@@ -351,7 +351,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer os.RemoveAll(cliDir)
 	go func() {
 		errc <- fmt.Errorf("bus engine: %w", gnet.Run(n.bus, busPH,
-			gnet.WithNumEventLoop(1),
+			gnet.WithNumEventLoop(1), gnet.WithTicker(true),
 			gnet.WithLoadBalancing(gnet.LeastConnections), gnet.WithLogger(logger)))
 	}()
 	go func() {
