@@ -67,7 +67,7 @@
 //     clients (the router already answers MOVED); report Import.Apply,
 //     SnapshotEOF, SourcePaused, Heard, Granted, PeerLost. SYNCSLOTS ABORT
 //     from any connection calls Table.AbortRequested.
-//   - ClaimSlots: a gossip.Core call (not there yet) that raises
+//   - ClaimSlots: gossip.Core.ClaimSlots, which raises
 //     currentEpoch, takes it as configEpoch, adds the slots, sets Persist
 //     (fsync before anything is announced, unlike SETSLOT's lazy write) and
 //     pushes the record and claim to every node at once, as a promotion
