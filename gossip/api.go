@@ -209,4 +209,5 @@ var (
 	ErrSlotUnassigned   = errors.New("ERR Slot is not assigned")
 	ErrResetMaster      = errors.New("ERR CLUSTER RESET can't be called with master nodes containing keys")
 	ErrSetSlotReplica   = errors.New("ERR Please use SETSLOT only with masters.")
+	ErrReplicaSlots     = errors.New("ERR Replica can't own slots")
 )

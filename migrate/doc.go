@@ -56,10 +56,12 @@
 //     connection; report Export.SnapshotDone and Export.Streamed; read
 //     ACK and REQUEST-FAILOVER from the connection into Export.Acked and
 //     Export.HandoffRequested; a closed connection is Export.PeerLost.
-//   - PauseWrites/ResumeWrites: a per-slot write gate in the router that
-//     parks writes (never TRYAGAIN) and re-dispatches them on resume, so
-//     that they are served or answered MOVED; then Export.WritesPaused
-//     with the stream offset once the queued writes are flushed.
+//   - PauseWrites/ResumeWrites: the per-slot write gate (Node.pauseSlots
+//     and resumeSlots over command.Dispatcher.PauseSlotWrites) parks
+//     writes (never TRYAGAIN) and re-dispatches them on resume, so that
+//     they are served or answered MOVED; pauseSlots returns the stream
+//     offset for Export.WritesPaused once the writes before the pause are
+//     in the stream; the export's connection must still be flushed to it.
 //   - Target side: SYNCSLOTS ESTABLISH calls Table.Establish and answers
 //     +OK only after its Persist; RESTORE records and stream effects are
 //     applied to the store (and propagated to the target's replicas) even
@@ -67,7 +69,7 @@
 //     clients (the router already answers MOVED); report Import.Apply,
 //     SnapshotEOF, SourcePaused, Heard, Granted, PeerLost. SYNCSLOTS ABORT
 //     from any connection calls Table.AbortRequested.
-//   - ClaimSlots: a gossip.Core call (not there yet) that raises
+//   - ClaimSlots: gossip.Core.ClaimSlots, which raises
 //     currentEpoch, takes it as configEpoch, adds the slots, sets Persist
 //     (fsync before anything is announced, unlike SETSLOT's lazy write) and
 //     pushes the record and claim to every node at once, as a promotion

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/hearsay/hearsay/gossip"
+	"github.com/hearsay/hearsay/gossip/wire"
 )
 
 // The simulator runs the real core. These names keep the one place where
@@ -29,6 +30,15 @@ func (s *Sim) TakeSlot(i int, slot uint16) error {
 	}
 	return s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) {
 		return c.SetSlot(now, slot, gossip.SlotNode, c.ID())
+	})
+}
+
+// ClaimSlots makes master i take rs with gossip.Core.ClaimSlots, as the
+// target of an atomic migration does on the handoff: a new configEpoch
+// without a vote, so the serving check counts it as unagreed.
+func (s *Sim) ClaimSlots(i int, rs []wire.SlotRange) error {
+	return s.Do(i, func(c *Core, now time.Duration) (gossip.Ready, error) {
+		return c.ClaimSlots(now, rs)
 	})
 }
 

@@ -83,7 +83,8 @@ const mixPhase = 8 * time.Second
 //     state 0.3-3s later), stalls (the process freezes while its kernel
 //     keeps answering heartbeats, and resumes 0.3-3s later), partitions
 //     into two random sides (healed 0.5-4s later), AddSlots of unassigned
-//     slots, slot takeovers by a master with a bumped epoch, REPLICATE of
+//     slots, slot takeovers by a master with a bumped epoch (for odd slots
+//     a ClaimSlots of up to 32 slots, as an atomic migration's target), REPLICATE of
 //     a master by a node, CLUSTER FAILOVER on a replica, and bare epoch
 //     bumps.
 //
@@ -191,9 +192,19 @@ func RunMix(cfg Config) (Result, error) {
 			i, slot := rng.IntN(n), uint16(rng.IntN(wire.NumSlots))
 			s.At(at, func() {
 				// Only a master takes slots: see the "config" scenario.
-				if s.Up(i) && s.isMaster(i) {
-					_ = s.TakeSlot(i, slot)
+				if !s.Up(i) || !s.isMaster(i) {
+					return
 				}
+				// Odd slots go by an atomic migration's claim of a
+				// short range instead; the choice comes from the slot
+				// so that no draw is added and other seeds keep
+				// their faults.
+				if slot%2 == 1 {
+					end := min(int(slot)+int(slot%32), wire.NumSlots-1)
+					_ = s.ClaimSlots(i, []wire.SlotRange{{Start: slot, End: uint16(end)}})
+					return
+				}
+				_ = s.TakeSlot(i, slot)
 			})
 		case p < 85:
 			// A node without slots (a joiner, usually) becomes a replica

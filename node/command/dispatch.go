@@ -272,6 +272,7 @@ type Dispatcher struct {
 	propagating atomic.Bool
 	pause       writePause
 	pauseOn     atomic.Bool
+	slotPause   slotPause
 
 	maxMemory atomic.Int64
 	policy    atomic.Uint32 // a store.Policy

@@ -138,7 +138,12 @@ func cmdMigrate(x *Ctx) {
 	// The slot's writers wait until the target answered: a write between
 	// reading a key here and deleting it would be lost. Redis gets the
 	// same from running MIGRATE on its only thread; readers go on.
-	x.D.st.LockWrites(slot)
+	if !x.D.lockSlotWrites(x, slot) {
+		// Parked by a pause (an atomic migration's gate on this slot,
+		// or a manual failover): deleting keys now would move the
+		// stream the pause is waiting to come to rest.
+		return
+	}
 	defer x.D.st.UnlockWrites(slot)
 	// The keys that exist, with their payloads and remaining TTLs.
 	type item struct {

@@ -75,15 +75,8 @@ func (d *Dispatcher) run(x *Ctx, cmd *Command) {
 		d.runKeyless(x, cmd)
 		return
 	}
-	d.st.LockWrites(x.Slot)
-	// Checked under the lock: PauseWrites' barrier then covers every
-	// write that got past it.
-	for d.pauseOn.Load() {
-		d.st.UnlockWrites(x.Slot)
-		if d.park(x) {
-			return
-		}
-		d.st.LockWrites(x.Slot)
+	if !d.lockSlotWrites(x, x.Slot) {
+		return // parked: it runs again when its pause ends
 	}
 	on := d.propagating.Load()
 	var ver uint64
@@ -101,10 +94,21 @@ func (d *Dispatcher) run(x *Ctx, cmd *Command) {
 // lock held, and propagates it verbatim.
 func (d *Dispatcher) runKeyless(x *Ctx, cmd *Command) {
 	d.lockAll()
-	for d.pauseOn.Load() {
-		d.unlockAll()
-		if d.park(x) {
-			return
+	for {
+		// FLUSHALL would delete keys of a paused slot behind the
+		// migration's back, so it waits for every slot's gate too.
+		if d.pauseOn.Load() {
+			d.unlockAll()
+			if d.park(x) {
+				return
+			}
+		} else if d.slotPause.on.Load() {
+			d.unlockAll()
+			if d.parkSlot(x, 0, true) {
+				return
+			}
+		} else {
+			break
 		}
 		d.lockAll()
 	}
