@@ -60,7 +60,7 @@ type bus struct {
 	eng       gnet.Engine
 	loop      atomic.Pointer[gnet.EventLoop]
 	ready     chan struct{} // closed once loop is known
-	booted    chan struct{} // closed by OnBoot
+	booted    chan struct{} // closed by the first OnTick: the engine runs
 	ticking   atomic.Bool   // a tick is queued on the loop and not yet run
 	attaching atomic.Bool   // acquireLoop has been started
 
@@ -106,19 +106,20 @@ func newBus(n *Node) *bus {
 // OnBoot keeps the engine handle for dialling.
 func (b *bus) OnBoot(eng gnet.Engine) gnet.Action {
 	b.eng = eng
-	close(b.booted)
 	return gnet.None
 }
 
-// OnTick runs on gnet's ticker goroutine, which starts once the engine
-// runs: its first call attaches to the loop (Register during OnBoot races
-// the engine's own start). The ticks themselves come from the bus's own
+// OnTick runs on gnet's ticker goroutine, which starts once the engine's
+// loops run: its first call attaches to the loop and lets the acceptor
+// hand connections over (Register during OnBoot races the engine's own
+// start). The ticks themselves come from the bus's own
 // timer (arm), so once attached the ticker sleeps for an hour at a time.
 func (b *bus) OnTick() (time.Duration, gnet.Action) {
 	if b.loop.Load() != nil {
 		return time.Hour, gnet.None
 	}
 	if b.attaching.CompareAndSwap(false, true) {
+		close(b.booted)
 		go b.acquireLoop()
 	}
 	return 50 * time.Millisecond, gnet.None

@@ -23,9 +23,10 @@ type clientServer struct {
 	gnet.BuiltinEventEngine
 	n        *Node
 	eng      gnet.Engine
-	booted   chan struct{} // closed by OnBoot
-	freeing  atomic.Bool   // a FreeOSMemory is scheduled
-	lastFree atomic.Int64  // unix ns of the last one
+	booted   chan struct{} // closed by the first OnTick: the engine runs
+	started  atomic.Bool
+	freeing  atomic.Bool  // a FreeOSMemory is scheduled
+	lastFree atomic.Int64 // unix ns of the last one
 }
 
 // partialAfter is the size of an incomplete request above which its bytes
@@ -52,8 +53,17 @@ type clientConn struct {
 // OnBoot keeps the engine handle for shutdown.
 func (s *clientServer) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
-	close(s.booted)
 	return gnet.None
+}
+
+// OnTick's first call says the engine's loops run, so the acceptor may
+// Register connections (during OnBoot that races the engine's start);
+// after it the ticker sleeps an hour at a time.
+func (s *clientServer) OnTick() (time.Duration, gnet.Action) {
+	if s.started.CompareAndSwap(false, true) {
+		close(s.booted)
+	}
+	return time.Hour, gnet.None
 }
 
 // OnOpen creates the connection's command state.

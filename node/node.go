@@ -356,10 +356,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	go func() {
 		errc <- fmt.Errorf("client engine: %w", gnet.Run(n.cli, cliPH,
-			gnet.WithNumEventLoop(n.cfg.IOThreads), gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithNumEventLoop(n.cfg.IOThreads), gnet.WithLoadBalancing(gnet.LeastConnections), gnet.WithTicker(true),
 			gnet.WithLogger(logger)))
 	}()
-	// Accept once both engines have booted (their handles are set).
+	// Accept once both engines run (their first ticks).
 	go func() {
 		for _, ch := range []chan struct{}{n.bus.booted, n.cli.booted} {
 			select {

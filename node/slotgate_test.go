@@ -178,12 +178,6 @@ func slotOf(key string) []wire.SlotRange {
 // on resume, or, when the slot's owner changed before the resume, are
 // answered MOVED to the new owner.
 func TestSlotGate(t *testing.T) {
-	if testing.Short() {
-		// Two engines in one process: under make test's -race -short run
-		// the race detector reports gnet's own reactor start racing
-		// bus.acquireLoop's Register, which this test does not cover.
-		t.Skip("runs two nodes in-process; not in -short")
-	}
 	a, aAddr := runNode(t)
 	b, bAddr := runNode(t)
 	waitReply(t, aAddr, "+OK", "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
