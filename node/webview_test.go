@@ -75,6 +75,7 @@ func newWebViewNode(tb testing.TB, nodes int) *Node {
 		f.samples = append(f.samples, HeartbeatSample{Peer: webBenchID(i), Sample: gossip.HeartbeatSample{
 			PongsRecv: 10, LastPong: now, RTT: time.Duration(100+i) * time.Microsecond, Progress: 10}, Kernel: i%2 == 1})
 	}
+	n.hb.feed(now)
 	n.hb.tick(now)
 	n.publish()
 	if v := n.WebView(); len(v.Nodes) != nodes || len(v.Slots) != masters {
@@ -106,7 +107,7 @@ func TestWebViewPeerPath(t *testing.T) {
 	// Before any PONG there is no path to tell.
 	n.hb.hb.(*fakeHeartbeats).samples = []HeartbeatSample{{Peer: webBenchID(1), Kernel: true}}
 	n.hb.publishedAt = -time.Hour
-	n.hb.tick(n.now())
+	n.hb.feed(n.now())
 	for _, wn := range n.WebView().Nodes {
 		if wn.ID == webBenchID(1).String() && (wn.Heartbeat == nil || wn.Heartbeat.Path != "" || wn.Heartbeat.LastAgoMs != -1) {
 			t.Errorf("a peer that never answered: %+v", wn.Heartbeat)
