@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -362,4 +363,38 @@ func rawPipeline(addr string, cmds ...[]string) ([]string, error) {
 		out = append(out, line)
 	}
 	return out, nil
+}
+
+// stopProc sends SIGSTOP and waits until every thread of the process is
+// stopped: the signal is delivered asynchronously, and a thread still
+// running could answer one more request.
+func stopProc(t *testing.T, p *proc) {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := len(tasks) > 0
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			// The state follows the command name, which is in parentheses.
+			if i := bytes.LastIndexByte(b, ')'); i < 0 || i+2 >= len(b) || b[i+2] != 'T' {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop within 5s of SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

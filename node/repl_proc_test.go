@@ -218,7 +218,7 @@ func TestReplicationCluster(t *testing.T) {
 	if n, err := mc.Wait(ctx, 1, time.Second).Result(); err != nil || n != 1 {
 		t.Fatalf("WAIT 1 1000 with a live replica: %d %v", n, err)
 	}
-	_ = replica.cmd.Process.Signal(syscall.SIGSTOP)
+	stopProc(t, replica)
 	defer func() { _ = replica.cmd.Process.Signal(syscall.SIGCONT) }()
 	if err := mc.Set(ctx, key, "v2", 0).Err(); err != nil {
 		t.Fatal(err)

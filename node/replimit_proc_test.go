@@ -32,9 +32,7 @@ func TestReplicaOutputLimit(t *testing.T) {
 	}
 	waitReplicaCaughtUp(t, master.addr(), replica.addr(), 15*time.Second)
 
-	if err := replica.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	stopProc(t, replica)
 	big := strings.Repeat("x", 64<<10)
 	mc := client(t, master)
 	dropped := false
