@@ -22,6 +22,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("| system | nodes | idle bus bytes/node/s (TCP) | idle bus bytes/node/s (UDP) | idle CPU per node | ctx switches/node/s | RSS/node | PSS/node | anon RSS/node | create time | all-known time |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range r.Rows {
+		if row.Failed != "" {
+			fmt.Fprintf(&b, "| %s | %d | — | — | — | — | — | — | — | failed (note) | — |\n", row.System, row.Nodes)
+			continue
+		}
 		tcp, udp := "n/a", "n/a"
 		if row.Counted {
 			tcp, udp = compare.Group(row.TCPBytesPerNodeS), compare.Group(row.UDPBytesPerNodeS)
@@ -31,6 +35,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			row.PSSBytesPerNode/(1<<20), row.AnonBytesPerNode/(1<<20), row.CreateS, row.AllKnownS)
 	}
 	for _, row := range r.Rows {
+		if row.Failed != "" {
+			fmt.Fprintf(&b, "\nnote (%d %s nodes): not measured: %s\n", row.Nodes, row.System, row.Failed)
+		}
 		for _, n := range row.Notes {
 			fmt.Fprintf(&b, "\nnote (%d %s nodes): %s\n", row.Nodes, row.System, n)
 		}

@@ -118,6 +118,10 @@ type Row struct {
 	ThreadsPerNode float64 `json:"threads_per_node"`
 	// Notes are anything that qualifies the figures.
 	Notes []string `json:"notes,omitempty"`
+	// Failed is why the system could not be measured at this size (for
+	// example its cluster did not form in time); the figures are then
+	// zero. A failure is a result, so the run goes on with the next row.
+	Failed string `json:"failed,omitempty"`
 }
 
 // Report is everything a run measured.
@@ -196,16 +200,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.ElapsedS = time.Since(rep.Start).Seconds()
 		rep.LoadEnd = compare.LoadAvg()
 	}()
+	var failed []error
 	for _, n := range cfg.Sizes {
 		for _, sys := range cfg.Systems {
 			row, err := m.measure(ctx, sys, n)
 			if err != nil {
-				return rep, fmt.Errorf("%d-node %s: %w", n, sys, err)
+				if ctx.Err() != nil {
+					return rep, err
+				}
+				err = fmt.Errorf("%d-node %s: %w", n, sys, err)
+				failed = append(failed, err)
+				row = Row{System: sys, Nodes: n, Failed: childproc.Clip(err.Error(), 300)}
 			}
 			rep.Rows = append(rep.Rows, row)
 		}
 	}
-	return rep, nil
+	return rep, errors.Join(failed...)
 }
 
 // fill applies the defaults, checks the config and resolves the binaries.

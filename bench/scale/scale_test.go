@@ -149,3 +149,22 @@ func children(pid int) []string {
 	}
 	return out
 }
+
+// A row that could not be measured shows in the table with its reason,
+// and the rows around it keep their figures.
+func TestReportFailedRow(t *testing.T) {
+	rep := &Report{Rows: []Row{
+		{System: "hearsay", Nodes: 200, CreateS: 1.5, AllKnownS: 1.2, RSSBytesPerNode: 1 << 20},
+		{System: "redis", Nodes: 200, Failed: "redis-cli --cluster create did not finish within 5m0s"},
+	}}
+	var b strings.Builder
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"| redis | 200 | — |", "failed (note)", "note (200 redis nodes): not measured: redis-cli --cluster create did not finish", "| hearsay | 200 |"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("missing %q in:\n%s", want, out)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func run() int {
 		if rep == nil || len(rep.Rows) == 0 {
 			return 1
 		}
-		fmt.Fprintln(os.Stderr, "scale: the rows measured before the failure:")
+		fmt.Fprintln(os.Stderr, "scale: the report, failed rows included:")
 	}
 	var b strings.Builder
 	if *asJSON {
