@@ -1,6 +1,10 @@
 package failover
 
-import "time"
+import (
+	"time"
+
+	"github.com/hearsay/hearsay/internal/earliest"
+)
 
 // NextDeadline returns the earliest time after which Tick has something to
 // do for the election as it stands (a request to send or resend, a stalled
@@ -9,34 +13,28 @@ import "time"
 // tick by then; an attempt that is not scheduled yet starts on the tick
 // after the master is seen failed, which the caller arranges.
 func (e *Election) NextDeadline() (time.Duration, bool) {
-	var at time.Duration
-	set := false
-	earliest := func(t time.Duration) {
-		if !set || t < at {
-			at, set = t, true
-		}
-	}
+	var d earliest.Deadline
 	cfg := &e.cfg
 	if e.pausedEnd != 0 {
-		earliest(e.mfEnd)
+		d.Add(e.mfEnd)
 		if e.pausedSeen {
-			earliest(e.lastPaused + cfg.resendEvery())
+			d.Add(e.lastPaused + cfg.resendEvery())
 		}
 	}
 	if e.mfEnd != 0 {
-		earliest(e.mfEnd)
+		d.Add(e.mfEnd)
 	}
 	if e.scheduled && !e.won {
-		earliest(e.startAt + cfg.retryAfter())
+		d.Add(e.startAt + cfg.retryAfter())
 		if !e.sent {
-			earliest(e.sendAt)
+			d.Add(e.sendAt)
 		} else {
-			earliest(e.lastSend + cfg.resendEvery())
-			earliest(e.sendAt + cfg.authTimeout())
+			d.Add(e.lastSend + cfg.resendEvery())
+			d.Add(e.sendAt + cfg.authTimeout())
 			if e.retries < maxQuickRetries {
-				earliest(e.retryAt)
+				d.Add(e.retryAt)
 			}
 		}
 	}
-	return at, set
+	return d.Get()
 }

@@ -1,6 +1,10 @@
 package gossip
 
-import "time"
+import (
+	"time"
+
+	"github.com/hearsay/hearsay/internal/earliest"
+)
 
 // NextDeadline returns when the core next needs Tick if nothing arrives
 // meanwhile: the earliest of its timers (a monitored peer turning PFAIL; a
@@ -24,37 +28,18 @@ func (c *Core) NextDeadline() time.Duration {
 	if c.wantTick {
 		return c.now
 	}
-	at := c.lastTick + c.TickPeriod()
-	earliest := func(t time.Duration) {
-		if t < at {
-			at = t
-		}
-	}
+	var d earliest.Deadline
+	d.Add(c.lastTick + c.TickPeriod())
 	if c.recordQ.Len()+c.claimQ.Len() > 0 {
-		earliest(c.lastGossip + c.cfg.GossipInterval)
+		d.Add(c.lastGossip + c.cfg.GossipInterval)
 	}
-	earliest(c.lastGossip + c.cfg.SyncInterval)
-	earliest(c.lastSync + c.cfg.SyncInterval)
-	timeout := c.cfg.NodeTimeout
-	for _, p := range c.peerList {
-		if p.pfail || c.lookup(p.id) == nil {
-			continue
-		}
-		// checkLiveness marks PFAIL once the silence exceeds the
-		// timeout, so the first instant it can is one past it.
-		if p.monitored {
-			from := p.monSince
-			if a, ok := p.alive(); ok {
-				from = max(from, a)
-			}
-			earliest(from + timeout + 1)
-		}
-		if p.pinged {
-			earliest(p.pingSent + timeout + 1)
-		}
+	d.Add(c.lastGossip + c.cfg.SyncInterval)
+	d.Add(c.lastSync + c.cfg.SyncInterval)
+	if t, ok := c.livenessDeadline(); ok {
+		d.Add(t)
 	}
 	if h := &c.hb; c.cfg.ExternalHeartbeat && h.pinged && len(h.last) > 0 {
-		earliest(c.nextRound())
+		d.Add(c.nextRound())
 	}
 	if !c.cfg.ExternalHeartbeat {
 		for _, id := range c.monitored {
@@ -65,23 +50,24 @@ func (c *Core) NextDeadline() time.Duration {
 			if p == nil || p.lastPing == 0 && !p.pinged {
 				return c.lastTick // never pinged: due now
 			}
-			earliest(p.lastPing + c.cfg.PingInterval)
+			d.Add(p.lastPing + c.cfg.PingInterval)
 		}
 	}
 	for _, u := range c.unmet {
-		earliest(u.lastPing + c.handshakeTimeout()/4)
-		earliest(u.added + c.handshakeTimeout() + 1)
+		d.Add(u.lastPing + c.handshakeTimeout()/4)
+		d.Add(u.added + c.handshakeTimeout() + 1)
 	}
 	for _, hs := range c.handshakes {
-		earliest(hs.lastSent + c.handshakeTimeout()/4)
-		earliest(hs.started + c.handshakeTimeout() + 1)
+		d.Add(hs.lastSent + c.handshakeTimeout()/4)
+		d.Add(hs.started + c.handshakeTimeout() + 1)
 	}
 	if t, ok := c.elect.NextDeadline(); ok {
-		earliest(t)
+		d.Add(t)
 	}
 	if c.selfFailed {
-		earliest(c.failedSelf + 2*c.cfg.NodeTimeout)
+		d.Add(c.failedSelf + 2*c.cfg.NodeTimeout)
 	}
+	at, _ := d.Get()
 	return at
 }
 
@@ -99,4 +85,53 @@ func (c *Core) TickPeriod() time.Duration {
 		d = min(d, c.cfg.HeartbeatInterval)
 	}
 	return max(d, time.Millisecond)
+}
+
+// livenessCache holds the per-peer part of NextDeadline (when a watched or
+// pinged peer can first turn PFAIL), the one part whose cost grows with the
+// cluster. A runtime calls NextDeadline after every Step, and a Step only
+// moves these times later or adds ones at least a node timeout away (a
+// ping sent now, a peer heard now, a peer watched from now), which the
+// TickPeriod cap already precedes; so the cache is recomputed on each Tick,
+// when membership changes, and when a PFAIL peer comes back (its timer
+// restarts from its last sign of life, which may be older than now). A
+// cached time that is early only costs a spare Tick.
+type livenessCache struct {
+	at    time.Duration
+	ok    bool
+	valid bool
+	gen   uint64 // membershipGen it was computed at
+}
+
+func (c *Core) livenessDeadline() (time.Duration, bool) {
+	lc := &c.liveCache
+	if lc.valid && lc.gen == c.membershipGen {
+		return lc.at, lc.ok
+	}
+	lc.at, lc.ok = c.computeLivenessDeadline()
+	lc.valid, lc.gen = true, c.membershipGen
+	return lc.at, lc.ok
+}
+
+func (c *Core) computeLivenessDeadline() (time.Duration, bool) {
+	var d earliest.Deadline
+	timeout := c.cfg.NodeTimeout
+	for _, p := range c.peerList {
+		if p.pfail || c.lookup(p.id) == nil {
+			continue
+		}
+		// checkLiveness marks PFAIL once the silence exceeds the
+		// timeout, so the first instant it can is one past it.
+		if p.monitored {
+			from := p.monSince
+			if a, ok := p.alive(); ok {
+				from = max(from, a)
+			}
+			d.Add(from + timeout + 1)
+		}
+		if p.pinged {
+			d.Add(p.pingSent + timeout + 1)
+		}
+	}
+	return d.Get()
 }

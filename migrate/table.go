@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/hearsay/hearsay/gossip/wire"
+	"github.com/hearsay/hearsay/internal/earliest"
 )
 
 // Request is one SLOTSRANGE … NODE group of CLUSTER MIGRATESLOTS.
@@ -348,31 +349,25 @@ func (t *Table) Restore(now time.Duration, cl Cluster, states []HardState) []Int
 // slot table or a node's FAIL flag changes, since those end or complete a
 // migration too.
 func (t *Table) NextDeadline() (time.Duration, bool) {
-	var at time.Duration
-	set := false
-	earliest := func(d time.Duration) {
-		if !set || d < at {
-			at, set = d, true
-		}
-	}
+	var d earliest.Deadline
 	cfg := &t.cfg
 	for _, e := range t.exports {
 		switch e.state {
 		case Connecting:
-			earliest(e.created + cfg.AckTimeout)
+			d.Add(e.created + cfg.AckTimeout)
 		case Snapshotting, WaitingToPause, Pausing, Paused:
-			earliest(e.lastPing + cfg.AckEvery)
-			earliest(e.lastHeard + cfg.AckTimeout)
+			d.Add(e.lastPing + cfg.AckEvery)
+			d.Add(e.lastHeard + cfg.AckTimeout)
 			if e.state == WaitingToPause {
-				earliest(e.progressAt + cfg.AckTimeout)
+				d.Add(e.progressAt + cfg.AckTimeout)
 			} else if e.state != Snapshotting {
-				earliest(e.pausedAt + cfg.PauseTimeout)
+				d.Add(e.pausedAt + cfg.PauseTimeout)
 			}
 		case Granted:
 			if e.asking {
-				earliest(e.lastAbort + cfg.resendEvery())
+				d.Add(e.lastAbort + cfg.resendEvery())
 			} else {
-				earliest(e.grantedAt + cfg.HandoffTimeout)
+				d.Add(e.grantedAt + cfg.HandoffTimeout)
 			}
 		}
 	}
@@ -380,11 +375,11 @@ func (t *Table) NextDeadline() (time.Duration, bool) {
 		if m.state.Done() {
 			continue
 		}
-		earliest(m.lastAck + cfg.AckEvery)
-		earliest(m.lastHeard + cfg.AckTimeout)
+		d.Add(m.lastAck + cfg.AckEvery)
+		d.Add(m.lastHeard + cfg.AckTimeout)
 		if m.state == HandoffRequested {
-			earliest(m.lastReq + cfg.resendEvery())
+			d.Add(m.lastReq + cfg.resendEvery())
 		}
 	}
-	return at, set
+	return d.Get()
 }
