@@ -126,6 +126,7 @@ type Core struct {
 
 	// monitoring
 	membershipGen uint64
+	liveCache     livenessCache
 	monitorGen    uint64
 	monitored     []wire.NodeID
 	mismatch      [8]wire.NodeID // recent peers whose digest differed from ours

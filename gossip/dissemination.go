@@ -240,6 +240,7 @@ func (c *Core) Tick(now time.Duration) Ready {
 	}
 	c.lastTick = now
 	c.wantTick = false
+	c.liveCache.valid = false
 	c.refreshBudget()
 	c.refreshMonitors()
 	c.expireBlacklist()

@@ -273,6 +273,7 @@ func (c *Core) heardFrom(p *peer) {
 func (c *Core) alive(p *peer) {
 	if p.pfail {
 		p.pfail = false
+		c.liveCache.valid = false
 		c.event(EventNodeAlive, p.id)
 		c.sendReports(p.id, false)
 	}

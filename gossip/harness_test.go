@@ -161,6 +161,7 @@ func (tn *testNet) run(d time.Duration) {
 					continue
 				}
 				tn.out(p.to, tn.cores[p.to].Step(tn.now, p.msg))
+				checkLivenessCache(tn.t, tn.cores[p.to])
 			}
 		}
 		for i, c := range tn.cores {
@@ -261,4 +262,21 @@ func withReplica(t testing.TB) *testNet {
 	tn.out(2, r)
 	tn.run(2 * time.Second)
 	return tn
+}
+
+// checkLivenessCache fails the test if a Step left NextDeadline's cached
+// per-peer deadline later than a fresh computation, before the TickPeriod
+// cap: a runtime sleeping until NextDeadline would then see a PFAIL late.
+func checkLivenessCache(t testing.TB, c *Core) {
+	t.Helper()
+	cap := c.lastTick + c.TickPeriod()
+	fresh, ok := c.computeLivenessDeadline()
+	if !ok || fresh >= cap {
+		return
+	}
+	cached, cok := c.livenessDeadline()
+	if !cok || cached > fresh {
+		t.Fatalf("node %s at %v: cached liveness deadline %v (set %v) is later than the fresh %v",
+			c.ID(), c.now, cached, cok, fresh)
+	}
 }
