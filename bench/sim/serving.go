@@ -169,11 +169,8 @@ func (s *Sim) recomputeServing(i int) {
 			continue
 		}
 		for _, a := range l.serving[i] {
-			for _, b := range l.serving[j] {
-				if a.epoch != b.epoch {
-					continue
-				}
-				if slot, ok := a.slots.firstCommon(b.slots); ok {
+			if b := l.slotsAt(j, a.epoch); b != nil {
+				if slot, ok := a.slots.firstCommon(b); ok {
 					s.collide(min(i, j), max(i, j), a.epoch, slot)
 				}
 			}
@@ -182,10 +179,8 @@ func (s *Sim) recomputeServing(i int) {
 }
 
 func (l *servingLog) setOf(i int, epoch uint64) *slotSet {
-	for _, es := range l.serving[i] {
-		if es.epoch == epoch {
-			return es.slots
-		}
+	if set := l.slotsAt(i, epoch); set != nil {
+		return set
 	}
 	es := epochSlots{epoch: epoch, slots: new(slotSet)}
 	l.serving[i] = append(l.serving[i], es)
@@ -218,13 +213,9 @@ func (l *servingLog) agreedBy(i int, epoch uint64) bool {
 func (s *Sim) recheck(k collision) {
 	l := &s.serve
 	p := l.open[k]
-	var still bool
-	for _, a := range l.serving[k.a] {
-		for _, b := range l.serving[k.b] {
-			if a.epoch == k.epoch && b.epoch == k.epoch {
-				_, still = a.slots.firstCommon(b.slots)
-			}
-		}
+	still := false
+	if a, b := l.slotsAt(k.a, k.epoch), l.slotsAt(k.b, k.epoch); a != nil && b != nil {
+		_, still = a.firstCommon(b)
 	}
 	if !still {
 		if p.connected >= 0 {
@@ -243,6 +234,16 @@ func (s *Sim) recheck(k collision) {
 			k.a, k.b, p.slot, k.epoch, s.now-p.connected, l.bound)
 		delete(l.open, k) // one report per collision
 	}
+}
+
+// slotsAt returns the slots node i serves at epoch, or nil.
+func (l *servingLog) slotsAt(i int, epoch uint64) *slotSet {
+	for _, g := range l.serving[i] {
+		if g.epoch == epoch {
+			return g.slots
+		}
+	}
+	return nil
 }
 
 // canTalk reports whether nodes a and b are both running, on one side of
