@@ -1,5 +1,5 @@
 // Command compare runs hearsay and Redis 7 side by side on this machine and
-// prints the Targets figures of issue 3: redis-benchmark throughput against
+// prints the figures the README's comparison table holds: redis-benchmark throughput against
 // one node, and idle cluster-bus bytes per node per second on 6- and
 // 30-node clusters. `make compare` runs it with the defaults; -quick is a
 // one-minute version.
@@ -7,16 +7,14 @@ package main
 
 import (
 	"bytes"
-	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/hearsay/hearsay/bench/compare"
+	"github.com/hearsay/hearsay/bench/internal/cli"
 )
 
 func main() { os.Exit(run()) }
@@ -42,18 +40,13 @@ func run() int {
 	fs.BoolVar(&cfg.SkipBus, "skip-bus", false, "skip the bus traffic part")
 	quick := fs.Bool("quick", false, "a short run: -n 100000 -sizes 6 -settle 2s -window 5s (flags given explicitly win)")
 	out := fs.String("out", "", "also write the report to this file")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: compare [flags]\n\nRuns hearsay and Redis side by side; see bench/compare/doc.go for the method.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if err == flag.ErrHelp {
+	if err := cli.Parse(fs, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "usage: compare [flags]\n\nRuns hearsay and Redis side by side; see bench/compare/doc.go for the method.")
+			fmt.Fprint(os.Stderr, strings.TrimPrefix(err.Error(), flag.ErrHelp.Error()+"\n"))
 			return 0
 		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "compare: unexpected arguments %q\n", fs.Args())
+		fmt.Fprintln(os.Stderr, "compare:", err)
 		return 2
 	}
 	if *quick {
@@ -67,29 +60,17 @@ func run() int {
 			}
 		}
 	}
-	cfg.Sizes = nil
-	for _, s := range strings.Split(*sizes, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "compare: -sizes: %q is not a number\n", s)
-			return 2
-		}
-		cfg.Sizes = append(cfg.Sizes, n)
+	var err error
+	if cfg.Sizes, err = cli.Ints("sizes", *sizes); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		return 2
 	}
-	cfg.Heartbeats = nil
-	for _, s := range strings.Split(*hbs, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			cfg.Heartbeats = append(cfg.Heartbeats, s)
-		}
-	}
+	cfg.Heartbeats = cli.List(*hbs)
 	cfg.Progress = os.Stderr
 
 	// SIGINT/SIGTERM cancel the run; Run then stops every child and removes
 	// its temporary directory before returning.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := cli.Interruptible()
 	defer stop()
 	res, err := compare.Run(ctx, cfg)
 	if err != nil {
@@ -102,12 +83,11 @@ func run() int {
 	}
 	var buf bytes.Buffer
 	_ = res.Write(&buf)
-	os.Stdout.Write(buf.Bytes())
+	if err := cli.WriteReport(buf.Bytes(), *out); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		return 1
+	}
 	if *out != "" {
-		if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "compare: -out: %v\n", err)
-			return 1
-		}
 		fmt.Fprintf(os.Stderr, "compare: wrote %s\n", *out)
 	}
 	return 0

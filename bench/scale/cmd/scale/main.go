@@ -6,15 +6,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/hearsay/hearsay/bench/internal/cli"
 	"github.com/hearsay/hearsay/bench/scale"
@@ -47,21 +43,17 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		return 2
 	}
-	cfg.Sizes = nil
-	for _, s := range splitList(*sizes) {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "scale: -n: %q is not a number\n", s)
-			return 2
-		}
-		cfg.Sizes = append(cfg.Sizes, n)
+	var err error
+	if cfg.Sizes, err = cli.Ints("n", *sizes); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		return 2
 	}
-	cfg.Systems = splitList(*systems)
+	cfg.Systems = cli.List(*systems)
 	cfg.Progress = os.Stderr
 
 	// SIGINT/SIGTERM cancel the run; Run then stops every node, deletes its
 	// nftables table and removes its directory before returning.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := cli.Interruptible()
 	defer stop()
 	rep, err := scale.Run(ctx, cfg)
 	if err != nil {
@@ -81,21 +73,12 @@ func run() int {
 	} else {
 		_ = rep.WriteMarkdown(&b)
 	}
-	fmt.Print(b.String())
-	if *out != "" {
-		if werr := os.WriteFile(*out, []byte(b.String()), 0o644); werr != nil {
-			fmt.Fprintf(os.Stderr, "scale: -out: %v\n", werr)
-			return 1
-		}
+	if werr := cli.WriteReport([]byte(b.String()), *out); werr != nil {
+		fmt.Fprintln(os.Stderr, "scale:", werr)
+		return 1
 	}
 	if err != nil {
 		return 1
 	}
 	return 0
-}
-
-// splitList splits a list separated by spaces and/or commas, so that
-// `make scale SCALE_N="30 100"` and -n 30,100 both work.
-func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 }
