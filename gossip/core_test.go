@@ -27,20 +27,9 @@ func TestMeetJoinsEveryone(t *testing.T) {
 	}
 }
 
-// docs/compatibility.md, "Failure detection": PFAIL after node-timeout of silence,
-
-// FAIL when a majority of slot-owning masters agree, FAIL seen everywhere.
-
-// A minority cannot fail a node: one master's PFAIL is not enough.
-
-// docs/compatibility.md, "Failure detection": failure reports are valid for 2×timeout.
-
 // A FAIL on a replica is undone as soon as it is reachable again; a master
-
 // with slots keeps FAIL for 2×timeout (docs/compatibility.md, "Failure detection").
-
 // docs/compatibility.md, CLUSTER FORGET: FORGET keeps the ID on a blacklist for 60 s, so gossip
-
 // does not bring the node back; it refuses to forget itself or its master.
 func TestForgetBlacklist(t *testing.T) {
 	tn := formed(t, 4, nil)
@@ -68,16 +57,7 @@ func TestForgetBlacklist(t *testing.T) {
 	}
 }
 
-// docs/compatibility.md, "Epochs": two masters with equal configEpochs; the smaller ID takes
-
-// currentEpoch+1.
-
-// A higher configEpoch rebinds a slot; the loser gets an UPDATE, drops the
-
-// slot from its claim, and having no slots left follows the new owner.
-
 // Anti-entropy repairs what rumors missed: a node cut off while a change
-
 // spread converges after the cut heals.
 func TestAntiEntropyRepairsPartition(t *testing.T) {
 	for _, dir := range []SyncDirection{SyncPushPull, SyncPull, SyncPush} {
@@ -93,14 +73,6 @@ func TestAntiEntropyRepairsPartition(t *testing.T) {
 		}
 	}
 }
-
-// At scale each node is watched by its K observers on the hash ring, and a
-
-// majority of them declare FAIL, which then floods the cluster.
-
-// docs/architecture.md, "The progress counter": a PONG from a hung process's kernel does
-
-// not keep it alive; only advancing progress does.
 
 // The core is deterministic: the same seeds and inputs give the same run.
 func TestDeterministic(t *testing.T) {
@@ -204,11 +176,8 @@ func TestRestoreState(t *testing.T) {
 }
 
 // docs/compatibility.md, "Epochs": a stale claimer is sent an UPDATE carrying the
-
 // claim that beats it.
-
 // docs/compatibility.md, "Epochs": a master that loses all its slots to a higher
-
 // claim becomes a replica of the node that took them.
 func BenchmarkCoreStepPing(b *testing.B) {
 	tn := formed(b, 12, nil)
@@ -228,32 +197,10 @@ func BenchmarkCoreStepPing(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// Epoch and identity changes must be durable before they are announced.
-
-// The simulator found tables that drifted from the claims after SETSLOT NODE
-
-// on a replica, or naming a master with a lower epoch; nothing repaired them
-
-// because digests cover claims. These pin the fixed behaviour.
-
-// docs/compatibility.md, "Routing during a migration": IMPORTING on the target, MIGRATING on the
-
-// source, then SETSLOT NODE to the target, the source and every master.
-
-// Every node ends with the target as owner and one digest.
-
-// A node removed with FORGET everywhere and RESET SOFT keeps its ID, so it
-
-// is still on every blacklist when an operator adds it back within 60 s.
-
 // Redis (7.0.15, checked side by side): the node it MEETs takes it at once,
-
 // because a MEET from an unknown sender starts a handshake whatever the
-
 // blacklist says; the other nodes keep dropping gossip about it until their
-
 // blacklist entries expire, then learn it. The same holds for the other
-
 // direction: the answer to our own MEET is taken even from a forgotten ID.
 func TestMeetOverridesBlacklist(t *testing.T) {
 	for _, reverse := range []bool{false, true} {
@@ -320,7 +267,6 @@ func TestMeetOverridesBlacklist(t *testing.T) {
 }
 
 // docs/compatibility.md, "Epochs": currentEpoch only grows, and it follows the
-
 // greatest currentEpoch heard in any header.
 func TestCurrentEpochMerges(t *testing.T) {
 	tn := formed(t, 3, nil)
@@ -340,7 +286,6 @@ func TestCurrentEpochMerges(t *testing.T) {
 }
 
 // A MEET nobody answers is dropped after the handshake timeout (node
-
 // timeout, at least 1 s), as in Redis.
 func TestHandshakeTimesOut(t *testing.T) {
 	c, err := New(Config{ID: testID(1), Addr: testAddr(1), NodeTimeout: 2 * time.Second}, nil)
@@ -364,11 +309,3 @@ func TestHandshakeTimesOut(t *testing.T) {
 		t.Fatal("handshake kept past the timeout")
 	}
 }
-
-// PFAIL only after node-timeout of silence (docs/architecture.md, "Failure detection").
-
-// Silence counts from the last message heard, which with pings every
-
-// timeout/2 is at most 500 ms before the crash here: 400 ms after it the
-
-// peer has been silent for under 1 s.
