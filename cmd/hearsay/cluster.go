@@ -21,7 +21,7 @@ import (
 
 func init() {
 	subcommands["cluster"] = subcommand{
-		summary: "manage a cluster: create, check, info, add-node, del-node, failover, nodes",
+		summary: "manage a cluster: create, check, info, add-node, del-node, failover, nodes, reshard, rebalance, fix",
 		run:     runCluster,
 	}
 }
@@ -38,6 +38,19 @@ commands:
   failover host:port [id] [--force|--takeover] promote a replica (host:port itself, or
                                                replica id): CLUSTER FAILOVER, then wait
   nodes host:port                              the node table as host:port sees it
+  reshard host:port --from id --to id --slots N [--pipeline K]
+                                               move N slots (the source's lowest) with the
+                                               atomic path (CLUSTER MIGRATESLOTS), as K
+                                               migrations at once (default 1)
+  rebalance host:port [--weight id=w ...] [--threshold pct] [--use-empty-masters]
+           [--pipeline K]                      spread the slots over the masters by weight
+                                               (default 1); nothing moves unless a master is
+                                               more than pct (default 2) off its share
+  fix host:port                                close slots left open by an interrupted
+                                               SETSLOT/MIGRATE move; assign uncovered slots
+
+An id may be a node ID, a unique prefix of one (4 characters or more) or
+host:port.
 
 Any node of the cluster can be the host:port to talk to.
 
@@ -93,6 +106,14 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	force := fs.Bool("force", false, "fail over without the master's agreement (failover)")
 	takeover := fs.Bool("takeover", false, "take the slots without votes (failover)")
 	wait := fs.Duration("wait", 0, "how long to wait for the nodes to agree (default 60s)")
+	mo := moveOpts{weights: weightFlags{}}
+	fs.StringVar(&mo.from, "from", "", "source master (reshard)")
+	fs.StringVar(&mo.to, "to", "", "target master (reshard)")
+	fs.IntVar(&mo.slots, "slots", 0, "how many slots to move (reshard)")
+	fs.IntVar(&mo.pipeline, "pipeline", 1, "migrations run at once (reshard, rebalance)")
+	fs.Var(mo.weights, "weight", "id=weight, repeatable (rebalance)")
+	fs.Float64Var(&mo.threshold, "threshold", 2, "percent off its share that makes a master move slots (rebalance)")
+	fs.BoolVar(&mo.useEmpty, "use-empty-masters", false, "give slots to masters that have none (rebalance)")
 	var password string
 	fs.StringVar(&password, "a", "", "password for AUTH")
 	fs.StringVar(&password, "password", "", "password for AUTH")
@@ -107,7 +128,10 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	allowed := map[string][]string{"create": {"replicas", "yes", "wait"}, "add-node": {"replica-of", "wait"}, "failover": {"force", "takeover", "wait"}}
+	allowed := map[string][]string{"create": {"replicas", "yes", "wait"}, "add-node": {"replica-of", "wait"}, "failover": {"force", "takeover", "wait"},
+		"reshard":   {"from", "to", "slots", "pipeline", "wait"},
+		"rebalance": {"weight", "threshold", "use-empty-masters", "pipeline", "wait"},
+		"fix":       {"wait"}}
 	for name := range set {
 		ok := name == "wait" && op == "del-node" || name == "a" || name == "password" || name == "no-auth-warning"
 		for _, a := range allowed[op] {
@@ -117,7 +141,8 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return usageError(stderr, fmt.Sprintf("%s does not take --%s", op, name))
 		}
 	}
-	nargs := map[string][2]int{"create": {1, 1 << 20}, "check": {1, 1}, "info": {1, 1}, "add-node": {2, 2}, "del-node": {2, 2}, "failover": {1, 2}, "nodes": {1, 1}}
+	nargs := map[string][2]int{"create": {1, 1 << 20}, "check": {1, 1}, "info": {1, 1}, "add-node": {2, 2}, "del-node": {2, 2}, "failover": {1, 2}, "nodes": {1, 1},
+		"reshard": {1, 1}, "rebalance": {1, 1}, "fix": {1, 1}}
 	n, known := nargs[op]
 	if !known {
 		return usageError(stderr, fmt.Sprintf("unknown command %q", op))
@@ -138,6 +163,19 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	if *replicas < 0 {
 		return usageError(stderr, "--replicas must be 0 or more")
+	}
+	mo.slotsSet = set["slots"]
+	if op == "reshard" && (mo.from == "" || mo.to == "" || !mo.slotsSet) {
+		return usageError(stderr, "reshard needs --from, --to and --slots")
+	}
+	if mo.slotsSet && mo.slots < 1 {
+		return usageError(stderr, "--slots must be 1 or more")
+	}
+	if mo.pipeline < 1 {
+		return usageError(stderr, "--pipeline must be 1 or more")
+	}
+	if mo.threshold < 0 {
+		return usageError(stderr, "--threshold must be 0 or more")
 	}
 
 	if password != "" && !*noAuthWarning {
@@ -219,6 +257,12 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		p.okf("%s is now a master in place of %s", replica, old.String()[:8])
 		return 0
+	case "reshard":
+		return runReshard(ctx, p, tool, pos[0], mo)
+	case "rebalance":
+		return runRebalance(ctx, p, tool, pos[0], mo)
+	case "fix":
+		return runFix(ctx, p, tool, pos[0])
 	case "nodes":
 		lines, err := tool.Nodes(ctx, pos[0])
 		if err != nil {

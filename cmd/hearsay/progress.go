@@ -18,7 +18,13 @@ type bar struct {
 // startBar ends any bar being drawn and starts one named what, of total
 // steps. In modePlain it draws nothing and returns nil (the step lines
 // already say what is being waited for); a nil *bar ignores set.
-func (p *printer) startBar(what string, total int) *bar {
+func (p *printer) startBar(what string, total int) *bar { return p.newBar(what, total, false) }
+
+// startMoveBar starts the bar of a slot move, which also shows the time
+// left, predicted from the rate so far.
+func (p *printer) startMoveBar(total int) *bar { return p.newBar("moving", total, true) }
+
+func (p *printer) newBar(what string, total int, eta bool) *bar {
 	p.endBar()
 	if p.mode == modePlain {
 		return nil
@@ -29,7 +35,7 @@ func (p *printer) startBar(what string, total int) *bar {
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetPredictTime(eta),
 		progressbar.OptionThrottle(50 * time.Millisecond),
 	}
 	if p.mode == modeColor {

@@ -31,6 +31,9 @@ type Tool struct {
 	Count func(what string, done, total int)
 	// Password is sent with AUTH when set.
 	Password string
+	// Moved, when set, is called on every poll of a slot move (Reshard,
+	// Rebalance) with how far it is.
+	Moved func(MoveProgress)
 }
 
 func (t *Tool) timeout() time.Duration {
