@@ -16,9 +16,10 @@ import (
 	"github.com/hearsay/hearsay/ring"
 )
 
-// TestRedisCliReshard moves slots between hearsay masters with redis-cli's
-// own reshard and rebalance (SETSLOT IMPORTING/MIGRATING, GETKEYSINSLOT,
-// MIGRATE, SETSLOT NODE) and checks that no key is lost.
+// TestRedisCliReshard moves 1000 slots holding 100,000 keys between hearsay
+// masters with redis-cli's own reshard, then rebalances (SETSLOT
+// IMPORTING/MIGRATING, GETKEYSINSLOT, MIGRATE, SETSLOT NODE), while clients
+// write and read, and checks that no key is lost.
 func TestRedisCliReshard(t *testing.T) {
 	cli := testenv.RequireBinary(t, "redis-cli")
 	testenv.SkipShort(t, "starts 3 node processes")
@@ -45,8 +46,10 @@ func TestRedisCliReshard(t *testing.T) {
 	ctx := context.Background()
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Protocol: 2})
 	defer cc.Close()
-	// 100,000 keys, a quarter with a TTL.
-	const n = 100000
+	// 100,000 keys, 100 in each of the source's 1000 lowest slots (the
+	// ones reshard moves), a quarter with a TTL.
+	const n, moved = 100000, 1000
+	keyName := reshardKeys(moved, n/moved)
 	for i := 0; i < n; i += 1000 {
 		pipe := cc.Pipeline()
 		for j := i; j < i+1000; j++ {
@@ -54,7 +57,7 @@ func TestRedisCliReshard(t *testing.T) {
 			if j%4 == 0 {
 				ttl = time.Hour
 			}
-			pipe.Set(ctx, "key:"+strconv.Itoa(j), "v"+strconv.Itoa(j), ttl)
+			pipe.Set(ctx, keyName(j), "v"+strconv.Itoa(j), ttl)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			t.Fatal(err)
@@ -75,7 +78,7 @@ func TestRedisCliReshard(t *testing.T) {
 					return
 				default:
 				}
-				k := "key:" + strconv.Itoa((seq*7919+w*31)%n)
+				k := keyName((seq*7919 + w*31) % n)
 				v := "w" + strconv.Itoa(w) + "-" + strconv.Itoa(seq)
 				if err := cc.Set(ctx, k, v, 0).Err(); err != nil {
 					acked.attempt(k, v)
@@ -92,15 +95,18 @@ func TestRedisCliReshard(t *testing.T) {
 	from, to := myID(t, ps[0]), myID(t, ps[1])
 	start := time.Now()
 	out := rc("--cluster", "reshard", ps[0].addr(), "--cluster-from", from, "--cluster-to", to,
-		"--cluster-slots", "1000", "--cluster-yes")
+		"--cluster-slots", strconv.Itoa(moved), "--cluster-yes")
 	close(stop)
 	wg.Wait()
 	if !strings.Contains(out, "Moving slot") {
 		t.Fatalf("reshard moved nothing:\n%s", out)
 	}
 	loadErrs.Range(func(k, _ any) bool { t.Errorf("client error during the reshard: %v", k); return true })
-	t.Logf("redis-cli --cluster reshard of 1000 slots (about 6,000 keys) under load: %v, %d keys written during it",
-		time.Since(start).Round(time.Millisecond), acked.count())
+	t.Logf("redis-cli --cluster reshard of %d slots (%d keys) under load: %v, %d keys written during it",
+		moved, n, time.Since(start).Round(time.Millisecond), acked.count())
+	if got := do(t, ps[1], "DBSIZE").(int64); got < n {
+		t.Fatalf("the target holds %d keys after the reshard, want the %d of the moved slots", got, n)
+	}
 	if out := rc("--cluster", "check", ps[0].addr()); !strings.Contains(out, "[OK] All 16384 slots covered.") || strings.Contains(out, "[WARNING]") {
 		t.Fatalf("check after reshard:\n%s", out)
 	}
@@ -114,7 +120,7 @@ func TestRedisCliReshard(t *testing.T) {
 	defer fresh.Close()
 	acked.verify(t, fresh)
 	for i := 0; i < n; i += 97 {
-		k := "key:" + strconv.Itoa(i)
+		k := keyName(i)
 		v, err := fresh.Get(ctx, k).Result()
 		if err != nil || v == "" {
 			t.Fatalf("%s after reshard and rebalance: %q %v", k, v, err)
@@ -135,6 +141,20 @@ func TestRedisCliReshard(t *testing.T) {
 	if total != n {
 		t.Fatalf("%d keys in the cluster, want %d", total, n)
 	}
+}
+
+// reshardKeys returns the name of key i of slots*perSlot keys, perSlot in
+// each of slots 0 .. slots-1, through hash tags.
+func reshardKeys(slots, perSlot int) func(i int) string {
+	tags := make([]string, slots)
+	for found, c := 0, 0; found < slots; c++ {
+		tag := "{r" + strconv.Itoa(c) + "}"
+		if s := int(ring.KeySlot([]byte(tag))); s < slots && tags[s] == "" {
+			tags[s] = tag
+			found++
+		}
+	}
+	return func(i int) string { return tags[i/perSlot] + strconv.Itoa(i%perSlot) }
 }
 
 // TestSlotMarksSurviveRestart: IMPORTING and MIGRATING marks are in the
