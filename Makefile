@@ -8,7 +8,7 @@ PURE    := ./ring/... ./gossip/... ./failover/... ./migrate/...
 # minute on 2 cores) so the process tests run once, below, without it.
 RACY    := ./node/... ./bpf/... ./internal/...
 
-.PHONY: all build test test-short bench lint generate run sim sim-massfail clean fuzz compare bench-repl bench-failover soak scale
+.PHONY: all build test test-short bench lint generate run sim sim-massfail clean fuzz compare bench-repl bench-failover bench-reshard soak scale
 
 all: build
 
@@ -73,6 +73,12 @@ bench-repl: build
 # survivor lists its replica as master, node timeout 1s, 5 trials each.
 bench-failover: build
 	$(GO) run ./bench/failoverbench -hearsay $(BIN) $(FAILOVERBENCH_FLAGS)
+
+# Slot migration side by side with Redis 7: 1000 slots holding 100,000 keys
+# moved by redis-cli --cluster reshard on both systems and by hearsay's
+# atomic path, with the slowest write a client saw during each move.
+bench-reshard: build
+	$(GO) run ./bench/reshardbench -hearsay $(BIN) $(RESHARDBENCH_FLAGS)
 
 # Ten minutes of a cluster at node timeout 100 ms with every core busy:
 # counts false failovers (exits 1 if there is one).
