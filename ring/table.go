@@ -95,9 +95,10 @@ type Table struct {
 	owners   interner[owner]
 	assigned int
 
-	marks  marks
-	peers  interner[NodeID] // nodes named by marks
-	marked int              // slots with any mark, so snapshots can skip marks
+	marks     marks
+	peers     interner[NodeID] // nodes named by marks
+	marked    int              // slots with any mark, so snapshots can skip marks
+	markedSet SlotSet          // the slots with any mark, so Marks visits only them
 
 	version uint64
 	snap    *Snapshot // last snapshot, reused while version is unchanged
@@ -349,8 +350,10 @@ func (t *Table) setMark(m *[Slots]uint16, slot uint16, node NodeID) {
 	switch {
 	case after && !before:
 		t.marked++
+		t.markedSet.Add(slot)
 	case before && !after:
 		t.marked--
+		t.markedSet.Remove(slot)
 	}
 	t.version++
 }
@@ -404,7 +407,10 @@ func (t *Table) Marks() []Mark {
 		return nil
 	}
 	var out []Mark
-	for s := range uint16(Slots) {
+	// The node config file is written with every slot change, so this
+	// runs often during a reshard; visit only the marked slots.
+	for i := t.markedSet.next(0, true); i < Slots; i = t.markedSet.next(i+1, true) {
+		s := uint16(i)
 		if n, ok := t.Importing(s); ok {
 			out = append(out, Mark{Slot: s, Importing: true, Node: n})
 		}

@@ -362,6 +362,9 @@ func checkInvariants(t *testing.T, tb *Table) {
 		if m != 0 || i != 0 {
 			marked++
 		}
+		if (m != 0 || i != 0) != tb.markedSet.Has(uint16(s)) {
+			t.Fatalf("slot %d: marks %d/%d but markedSet says %v", s, m, i, tb.markedSet.Has(uint16(s)))
+		}
 	}
 	if marked != tb.marked {
 		t.Fatalf("marked = %d, recount %d", tb.marked, marked)
@@ -494,4 +497,32 @@ func BenchmarkClaimAll(b *testing.B) {
 		_, _ = tb.Claim(nid(byte(epoch%2+1)), epoch, all)
 	}
 	b.ReportMetric(float64(Slots)*float64(epoch)/b.Elapsed().Seconds(), "slots/s")
+}
+
+func TestMarksListsEveryMark(t *testing.T) {
+	var tb Table
+	want := map[Mark]bool{}
+	for _, s := range []uint16{0, 63, 64, 5000, Slots - 1} {
+		_ = tb.SetMigrating(s, nodeB)
+		want[Mark{Slot: s, Node: nodeB}] = true
+		if s%2 == 0 {
+			_ = tb.SetImporting(s, nodeC)
+			want[Mark{Slot: s, Importing: true, Node: nodeC}] = true
+		}
+	}
+	_ = tb.ClearMarks(63)
+	delete(want, Mark{Slot: 63, Node: nodeB})
+	got := tb.Marks()
+	if len(got) != len(want) {
+		t.Fatalf("Marks = %v, want %d marks", got, len(want))
+	}
+	for i, m := range got {
+		if !want[m] {
+			t.Fatalf("unexpected mark %+v", m)
+		}
+		if i > 0 && got[i-1].Slot > m.Slot {
+			t.Fatalf("marks out of slot order: %v", got)
+		}
+	}
+	checkInvariants(t, &tb)
 }
