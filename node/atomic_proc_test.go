@@ -123,8 +123,35 @@ func (m *movedCounter) note(worker int, err error) {
 	m.other.Store(s, true)
 }
 
-// atomicCluster creates masters with redis-cli and loads keys keys.
-func atomicCluster(t *testing.T, masters, keys int, extra ...string) ([]*proc, string) {
+// keyNames returns inSlots key names whose slots are in [0, hi] and
+// others elsewhere, interleaved.
+func keyNames(inSlots, others, hi int) []string {
+	var in, out []string
+	for i := 0; len(in) < inSlots || len(out) < others; i++ {
+		k := "key:" + strconv.Itoa(i)
+		if int(ring.KeySlot([]byte(k))) <= hi {
+			if len(in) < inSlots {
+				in = append(in, k)
+			}
+		} else if len(out) < others {
+			out = append(out, k)
+		}
+	}
+	names := make([]string, 0, len(in)+len(out))
+	for i := 0; i < len(in) || i < len(out); i++ {
+		if i < len(in) {
+			names = append(names, in[i])
+		}
+		if i < len(out) {
+			names = append(names, out[i])
+		}
+	}
+	return names
+}
+
+// atomicCluster creates masters with redis-cli and loads the keys, a
+// quarter of them with a TTL, each holding "v" and its index.
+func atomicCluster(t *testing.T, masters int, keys []string, extra ...string) ([]*proc, string) {
 	t.Helper()
 	cli := testenv.RequireBinary(t, "redis-cli")
 	redis.SetLogger(quietRedis{})
@@ -142,19 +169,19 @@ func atomicCluster(t *testing.T, masters, keys int, extra ...string) ([]*proc, s
 	return ps, cli
 }
 
-func loadKeys(t *testing.T, ps []*proc, n int) {
+func loadKeys(t *testing.T, ps []*proc, keys []string) {
 	t.Helper()
 	cc := clusterClient(ps)
 	defer cc.Close()
 	ctx := context.Background()
-	for i := 0; i < n; i += 1000 {
+	for i := 0; i < len(keys); i += 1000 {
 		pipe := cc.Pipeline()
-		for j := i; j < min(n, i+1000); j++ {
+		for j := i; j < min(len(keys), i+1000); j++ {
 			ttl := time.Duration(0)
 			if j%4 == 0 {
 				ttl = time.Hour
 			}
-			pipe.Set(ctx, "key:"+strconv.Itoa(j), "v"+strconv.Itoa(j), ttl)
+			pipe.Set(ctx, keys[j], "v"+strconv.Itoa(j), ttl)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			t.Fatal(err)
@@ -162,11 +189,11 @@ func loadKeys(t *testing.T, ps []*proc, n int) {
 	}
 }
 
-// keysInSlots counts the loaded key names whose slot is in [lo, hi].
-func keysInSlots(n, lo, hi int) int {
+// keysInSlots counts the key names whose slot is in [lo, hi].
+func keysInSlots(keys []string, lo, hi int) int {
 	c := 0
-	for i := range n {
-		if s := int(ring.KeySlot([]byte("key:" + strconv.Itoa(i)))); s >= lo && s <= hi {
+	for _, k := range keys {
+		if s := int(ring.KeySlot([]byte(k))); s >= lo && s <= hi {
 			c++
 		}
 	}
@@ -185,7 +212,7 @@ type mixedLoad struct {
 	wg      sync.WaitGroup
 }
 
-func startMixed(cc *redis.ClusterClient, workers, keys int) *mixedLoad {
+func startMixed(cc *redis.ClusterClient, workers int, keys []string) *mixedLoad {
 	l := &mixedLoad{acked: newAckedWrites(), stop: make(chan struct{})}
 	for w := range workers {
 		l.wg.Add(1)
@@ -198,7 +225,7 @@ func startMixed(cc *redis.ClusterClient, workers, keys int) *mixedLoad {
 					return
 				default:
 				}
-				k := "key:" + strconv.Itoa((seq*7919+w*31)%keys)
+				k := keys[(seq*7919+w*31)%len(keys)]
 				v := "w" + strconv.Itoa(w) + "-" + strconv.Itoa(seq)
 				t0 := time.Now()
 				err := cc.Set(ctx, k, v, 0).Err()
@@ -248,13 +275,21 @@ type mapWorker struct {
 func newMapWorker(t *testing.T, p *proc) *mapWorker {
 	t.Helper()
 	w := &mapWorker{clients: map[string]*redis.Client{}, moved: map[int]int{}}
-	slots, err := client(t, p).ClusterSlots(context.Background()).Result()
+	shards, err := client(t, p).ClusterShards(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range slots {
-		for s := r.Start; s <= r.End; s++ {
-			w.owners[s] = r.Nodes[0].Addr
+	for _, sh := range shards {
+		var addr string
+		for _, nd := range sh.Nodes {
+			if nd.Role == "master" {
+				addr = nd.IP + ":" + strconv.FormatInt(nd.Port, 10)
+			}
+		}
+		for _, r := range sh.Slots {
+			for s := r.Start; s <= r.End; s++ {
+				w.owners[s] = addr
+			}
 		}
 	}
 	return w
@@ -295,8 +330,9 @@ func (w *mapWorker) close() {
 	}
 }
 
-// runMapWorkers runs workers mapWorkers writing keys until stop closes.
-func runMapWorkers(t *testing.T, p *proc, workers, keys int, acked *ackedWrites, stop chan struct{}) (wait func() []*mapWorker) {
+// runMapWorkers runs workers mapWorkers, each writing keys of its own
+// across all slots, until stop closes.
+func runMapWorkers(t *testing.T, p *proc, workers int, acked *ackedWrites, stop chan struct{}) (wait func() []*mapWorker) {
 	ws := make([]*mapWorker, workers)
 	var wg sync.WaitGroup
 	for i := range ws {
@@ -311,7 +347,7 @@ func runMapWorkers(t *testing.T, p *proc, workers, keys int, acked *ackedWrites,
 					return
 				default:
 				}
-				k := "key:" + strconv.Itoa((seq*104729+i*17)%keys)
+				k := "mw:" + strconv.Itoa(i) + ":" + strconv.Itoa(seq%5000)
 				v := "m" + strconv.Itoa(i) + "-" + strconv.Itoa(seq)
 				if ws[i].set(ctx, k, v) {
 					acked.record(k, v)
@@ -345,13 +381,13 @@ func clusterCheck(t *testing.T, cli string, p *proc) {
 	}
 }
 
-// TestAtomicMigrateSlotsUnderLoad moves 1000 slots holding about 6,000 of
-// 100,000 keys with CLUSTER MIGRATESLOTS while a cluster client reads and
-// writes: every acknowledged write must read back, the client must see no
-// error, and at most one MOVED per slot.
+// TestAtomicMigrateSlotsUnderLoad moves 1000 slots holding 100,000 keys
+// with CLUSTER MIGRATESLOTS while a cluster client reads and writes them
+// and others: every acknowledged write must read back, the client must
+// see no error, and a client that follows MOVED at most one per slot.
 func TestAtomicMigrateSlotsUnderLoad(t *testing.T) {
-	testenv.SkipShort(t, "starts 3 node processes and loads 100,000 keys")
-	const keys = 100000
+	testenv.SkipShort(t, "starts 3 node processes and loads 120,000 keys")
+	keys := keyNames(100000, 20000, 999)
 	ps, cli := atomicCluster(t, 3, keys)
 	from, to := myID(t, ps[0]), myID(t, ps[1])
 	mc := &movedCounter{slots: map[[2]int]int{}}
@@ -359,7 +395,7 @@ func TestAtomicMigrateSlotsUnderLoad(t *testing.T) {
 	defer cc.Close()
 	load := startMixed(cc, 3, keys)
 	stopMap := make(chan struct{})
-	waitMap := runMapWorkers(t, ps[2], 2, keys, load.acked, stopMap)
+	waitMap := runMapWorkers(t, ps[2], 2, load.acked, stopMap)
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	if r := do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "999", "NODE", to); r != "OK" {
@@ -421,8 +457,8 @@ func TestAtomicMigrateSlotsUnderLoad(t *testing.T) {
 	defer fresh.Close()
 	load.acked.verify(t, fresh)
 	ctx := context.Background()
-	for i := 0; i < keys; i += 7 {
-		k := "key:" + strconv.Itoa(i)
+	for i := 0; i < len(keys); i += 7 {
+		k := keys[i]
 		if _, ok := load.acked.lastValue(k); ok {
 			continue
 		}

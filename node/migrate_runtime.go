@@ -14,6 +14,7 @@ import (
 	"github.com/hearsay/hearsay/gossip"
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/migrate"
+	"github.com/hearsay/hearsay/ring"
 )
 
 // The runtime of atomic slot migration (package migrate): the Table lives
@@ -35,6 +36,10 @@ type migrator struct {
 	imports map[string]*importLink
 	rng     *rand.ChaCha8
 
+	// deleting holds the slots whose keys a goroutine is deleting after
+	// an export succeeded; an import of them waits until it is done.
+	deleting map[*migrate.Slots]struct{}
+
 	running bool // carrying out intents: a nested tick waits for it
 	again   bool // a tick was asked for while running
 	// abortReply collects SendAborted/SendClaimed while a SYNCSLOTS ABORT
@@ -46,12 +51,13 @@ func newMigrator(n *Node) *migrator {
 	var seed [32]byte
 	_, _ = crand.Read(seed[:])
 	return &migrator{
-		n:       n,
-		table:   migrate.NewTable(migrate.Config{NodeTimeout: n.cfg.NodeTimeout}),
-		hard:    map[string]migrate.HardState{},
-		exports: map[string]*exportLink{},
-		imports: map[string]*importLink{},
-		rng:     rand.NewChaCha8(seed),
+		n:        n,
+		table:    migrate.NewTable(migrate.Config{NodeTimeout: n.cfg.NodeTimeout}),
+		hard:     map[string]migrate.HardState{},
+		exports:  map[string]*exportLink{},
+		imports:  map[string]*importLink{},
+		deleting: map[*migrate.Slots]struct{}{},
+		rng:      rand.NewChaCha8(seed),
 	}
 }
 
@@ -202,14 +208,17 @@ func (m *migrator) do(now time.Duration, in []migrate.Intent) bool {
 			}
 		case migrate.SendAbort:
 			m.sendAbort(it)
-		case migrate.DeleteSlots, migrate.DropImported:
+		case migrate.DeleteSlots:
+			m.deleteExported(it)
+		case migrate.DropImported:
+			// On the loop: a new import of these slots must not begin
+			// while the old one's keys are still going.
 			self := n.core.ID()
 			deleted := n.disp.DeleteSlotKeys(ringRanges(it.Slots), func(s uint16) bool {
 				o, _ := n.core.SlotOwner(s)
 				return o != self
 			})
-			n.log.Info("migrate: deleted the keys of slots that are not ours", "job", it.Job,
-				"slots", it.Slots.String(), "keys", deleted, "why", it.Kind.String())
+			n.log.Info("migrate: dropped the keys received", "job", it.Job, "slots", it.Slots.String(), "keys", deleted)
 		case migrate.CloseLink:
 			m.closeLink(it.Job)
 		case migrate.SendAck:
@@ -243,6 +252,41 @@ func (m *migrator) do(now time.Duration, in []migrate.Intent) bool {
 		}
 	}
 	return true
+}
+
+// deleteExported deletes an export's keys once the target's claim is
+// seen, on a goroutine: the intents after it (ResumeWrites: the parked
+// writes get MOVED now) must not wait for a large deletion, nor must the
+// bus loop. The router already sends every client of those slots to the
+// target, and the published view it reads decides, slot by slot under
+// the writer lock, that the slot is not ours.
+func (m *migrator) deleteExported(it *migrate.Intent) {
+	n := m.n
+	slots := it.Slots
+	key := &slots
+	m.deleting[key] = struct{}{}
+	job := it.Job
+	self := ring.NodeID(n.core.ID())
+	go func() {
+		start := time.Now()
+		deleted := n.disp.DeleteSlotKeys(ringRanges(slots), func(s uint16) bool {
+			o, _ := n.view.Load().snap.Owner(s)
+			return o != self
+		})
+		n.log.Info("migrate: deleted the keys the target now owns", "job", job, "slots", slots.String(),
+			"keys", deleted, "took", time.Since(start).Round(time.Millisecond))
+		n.post(func(time.Duration) { delete(n.mig.deleting, key) })
+	}()
+}
+
+// stillDeleting reports whether slots overlap a deletion under way.
+func (m *migrator) stillDeleting(slots migrate.Slots) bool {
+	for d := range m.deleting {
+		if _, ov := slots.Overlaps(*d); ov {
+			return true
+		}
+	}
+	return false
 }
 
 // sweep closes the links of migrations that ended: a finished export or

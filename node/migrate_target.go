@@ -110,6 +110,10 @@ func (n *Node) syncEstablish(x *command.Ctx, msg *syncMsg) {
 	var failure error
 	err := n.exec(func(now time.Duration) {
 		m := n.mig
+		if m.stillDeleting(msg.Slots) {
+			failure = errStillDeleting
+			return
+		}
 		in, err := m.table.Establish(now, m.cluster(), msg.Name, msg.Source, msg.Slots, msg.Epoch)
 		if err != nil {
 			failure = err
@@ -152,6 +156,10 @@ func (n *Node) syncEstablish(x *command.Ctx, msg *syncMsg) {
 		go l.apply(conn, append([]byte(nil), in...))
 	})
 }
+
+// errStillDeleting refuses an import of slots whose keys this node is
+// still deleting after exporting them; the source may try again.
+const errStillDeleting = adminError("ERR Slots are still being deleted here after an earlier migration")
 
 func errText(err error) string {
 	s := err.Error()
