@@ -125,11 +125,14 @@ func (m *movedCounter) note(worker int, err error) {
 
 // keyNames returns inSlots key names whose slots are in [0, hi] and
 // others elsewhere, interleaved.
-func keyNames(inSlots, others, hi int) []string {
+func keyNames(inSlots, others, hi int) []string { return keyNamesIn(inSlots, others, 0, hi) }
+
+// keyNamesIn is keyNames for the slots [lo, hi].
+func keyNamesIn(inSlots, others, lo, hi int) []string {
 	var in, out []string
 	for i := 0; len(in) < inSlots || len(out) < others; i++ {
 		k := "key:" + strconv.Itoa(i)
-		if int(ring.KeySlot([]byte(k))) <= hi {
+		if s := int(ring.KeySlot([]byte(k))); s >= lo && s <= hi {
 			if len(in) < inSlots {
 				in = append(in, k)
 			}
@@ -152,6 +155,11 @@ func keyNames(inSlots, others, hi int) []string {
 // atomicCluster creates masters with redis-cli and loads the keys, a
 // quarter of them with a TTL, each holding "v" and its index.
 func atomicCluster(t *testing.T, masters int, keys []string, extra ...string) ([]*proc, string) {
+	return atomicClusterSized(t, masters, keys, 0, extra...)
+}
+
+// atomicClusterSized is atomicCluster with values padded to size bytes.
+func atomicClusterSized(t *testing.T, masters int, keys []string, size int, extra ...string) ([]*proc, string) {
 	t.Helper()
 	cli := testenv.RequireBinary(t, "redis-cli")
 	redis.SetLogger(quietRedis{})
@@ -165,11 +173,12 @@ func atomicCluster(t *testing.T, masters int, keys []string, extra ...string) ([
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	waitAgree(t, ps, 20*time.Second)
-	loadKeys(t, ps, keys)
+	loadKeys(t, ps, keys, size)
 	return ps, cli
 }
 
-func loadKeys(t *testing.T, ps []*proc, keys []string) {
+// loadKeys sets keys[j] to "v<j>", padded with '.' to size bytes.
+func loadKeys(t *testing.T, ps []*proc, keys []string, size int) {
 	t.Helper()
 	cc := clusterClient(ps)
 	defer cc.Close()
@@ -181,7 +190,11 @@ func loadKeys(t *testing.T, ps []*proc, keys []string) {
 			if j%4 == 0 {
 				ttl = time.Hour
 			}
-			pipe.Set(ctx, keys[j], "v"+strconv.Itoa(j), ttl)
+			v := "v" + strconv.Itoa(j)
+			if len(v) < size {
+				v += strings.Repeat(".", size-len(v))
+			}
+			pipe.Set(ctx, keys[j], v, ttl)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			t.Fatal(err)

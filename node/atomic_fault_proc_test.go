@@ -1,0 +1,313 @@
+package node_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearsay/hearsay/internal/testenv"
+)
+
+// Faults and bad input around CLUSTER MIGRATESLOTS.
+
+// migrationState returns the state of p's first GETSLOTMIGRATIONS row, or
+// "" when there is none or p does not answer.
+func migrationState(p *proc) string {
+	c := client(nil, p)
+	v, err := c.Do(context.Background(), "CLUSTER", "GETSLOTMIGRATIONS").Result()
+	if err != nil {
+		return ""
+	}
+	rows, _ := v.([]any)
+	if len(rows) == 0 {
+		return ""
+	}
+	r, _ := rows[0].([]any)
+	for i := 0; i+1 < len(r); i += 2 {
+		if r[i] == "state" {
+			s, _ := r[i+1].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// waitStarted waits until p's migration has left "connecting" (the target
+// accepted it and data flows) and returns the state it saw. It fails if
+// the migration finished first: the test would then not be mid-migration.
+func waitStarted(t *testing.T, p *proc) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		switch st := migrationState(p); st {
+		case "snapshotting", "waiting-to-pause", "pausing", "failover-paused":
+			return st
+		case "success", "failed", "cancelled":
+			t.Fatalf("the migration ended (%s) before the fault could be injected", st)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("the migration did not start")
+	return ""
+}
+
+// TestAtomicMigrateTargetKilled kills the target with SIGKILL while it
+// receives the slots: the source must keep them and every acknowledged
+// write, and show the migration failed.
+func TestAtomicMigrateTargetKilled(t *testing.T) {
+	testenv.SkipShort(t, "starts 3 node processes and loads 100,000 keys")
+	// Only the moved slots are written, so that the dead target's own
+	// slots do not make the load fail.
+	keys := keyNames(100000, 0, 999)
+	ps, cli := atomicClusterSized(t, 3, keys, 256, "--cluster-require-full-coverage", "no")
+	to := myID(t, ps[1])
+	cc := clusterClient(ps)
+	defer cc.Close()
+	load := startMixed(cc, 3, keys)
+	time.Sleep(200 * time.Millisecond)
+	if r := do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "999", "NODE", to); r != "OK" {
+		t.Fatalf("MIGRATESLOTS: %v", r)
+	}
+	st := waitStarted(t, ps[0])
+	ps[1].kill()
+	rows := waitMigration(t, ps[0], time.Minute)
+	time.Sleep(300 * time.Millisecond) // writes go on at the source
+	load.finish()
+	t.Logf("target killed in state %s; source: %s (%v)", st, rows[0]["state"], rows[0]["message"])
+	if rows[0]["state"] != "failed" {
+		t.Fatalf("source's migration after the target died: %v", rows)
+	}
+	for _, e := range load.errors() {
+		t.Errorf("client error: %s", e)
+	}
+	for _, s := range []string{"0", "500", "999"} {
+		if n := do(t, ps[0], "CLUSTER", "COUNTKEYSINSLOT", s).(int64); n == 0 {
+			t.Errorf("the source lost the keys of slot %s", s)
+		}
+	}
+	nodes := do(t, ps[0], "CLUSTER", "NODES").(string)
+	for _, l := range strings.Split(nodes, "\n") {
+		if strings.Contains(l, "myself") && !strings.Contains(l, " 0-") {
+			t.Fatalf("the source no longer owns slot 0:\n%s", nodes)
+		}
+	}
+	if n := load.writes.Load(); n == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+	fresh := clusterClient([]*proc{ps[0], ps[2]})
+	defer fresh.Close()
+	load.acked.verify(t, fresh)
+	ctx := context.Background()
+	for i := 0; i < len(keys); i += 13 {
+		if _, ok := load.acked.lastValue(keys[i]); ok {
+			continue
+		}
+		if v, err := fresh.Get(ctx, keys[i]).Result(); err != nil || !strings.HasPrefix(v, "v"+strconv.Itoa(i)+".") {
+			t.Fatalf("%s: %q %v", keys[i], v, err)
+		}
+	}
+	_ = cli
+}
+
+// TestAtomicMigrateSourceKilled kills the source with SIGKILL while it
+// sends the slots, with a replica standing by: after the replica takes
+// over, every slot has one owner and no write a replica acknowledged
+// (WAIT 1) is lost.
+func TestAtomicMigrateSourceKilled(t *testing.T) {
+	testenv.SkipShort(t, "starts 6 node processes")
+	ps := shardCluster(t)
+	src, rep := pickShard(t, ps)
+	var dst *proc
+	for _, p := range ps {
+		if p != src && p != rep && infoField(t, p.addr(), "replication", "role") == "master" {
+			dst = p
+			break
+		}
+	}
+	lo, hi := firstRange(t, src)
+	hi = min(hi, lo+999)
+	loadKeys(t, ps, keyNamesIn(60000, 0, lo, hi), 256)
+	cc := clusterClient(ps)
+	defer cc.Close()
+	w := startWrites(t, cc, 4, true)
+	time.Sleep(300 * time.Millisecond)
+	if r := do(t, src, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi), "NODE", myID(t, dst)); r != "OK" {
+		t.Fatalf("MIGRATESLOTS: %v", r)
+	}
+	st := waitStarted(t, src)
+	port, dir := src.port, src.dir
+	src.kill()
+	t.Logf("source killed in state %s", st)
+	waitMasterEverywhere(t, without(ps, src), myID(t, rep), 30*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	w.finish()
+	// The old source comes back (as a replica) so that every node agrees
+	// on one picture again.
+	back := startNode(t, port, dir)
+	ps = append(without(ps, src), back)
+	waitAgree(t, ps, 60*time.Second)
+	owners := map[string]bool{}
+	for _, p := range ps {
+		for _, l := range strings.Split(do(t, p, "CLUSTER", "NODES").(string), "\n") {
+			if strings.Contains(l, "myself") && strings.Contains(l, "master") {
+				for s := lo; s <= hi; s += 97 {
+					if n := do(t, p, "CLUSTER", "COUNTKEYSINSLOT", strconv.Itoa(s)).(int64); n > 0 {
+						owners[strconv.Itoa(s)+"@"+strconv.Itoa(p.port)] = true
+					}
+				}
+			}
+		}
+	}
+	perSlot := map[string]int{}
+	for k := range owners {
+		perSlot[strings.Split(k, "@")[0]]++
+	}
+	for s, c := range perSlot {
+		if c > 1 {
+			t.Errorf("slot %s has keys on %d masters: %v", s, c, owners)
+		}
+	}
+	t.Logf("%d writes acknowledged by a replica, %d errors (expected around the failover)", w.writes.Load(), w.errs.Load())
+	fresh := clusterClient(ps)
+	defer fresh.Close()
+	w.acked.verify(t, fresh)
+	testenvCheck(t, ps[0])
+}
+
+// testenvCheck runs redis-cli --cluster check on p.
+func testenvCheck(t *testing.T, p *proc) {
+	t.Helper()
+	clusterCheck(t, testenv.RequireBinary(t, "redis-cli"), p)
+}
+
+// firstRange returns p's first slot range from its CLUSTER NODES line.
+func firstRange(t *testing.T, p *proc) (int, int) {
+	t.Helper()
+	for _, l := range strings.Split(do(t, p, "CLUSTER", "NODES").(string), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 8 && strings.Contains(f[2], "myself") {
+			a, b, _ := strings.Cut(f[8], "-")
+			lo, _ := strconv.Atoi(a)
+			hi := lo
+			if b != "" {
+				hi, _ = strconv.Atoi(b)
+			}
+			return lo, hi
+		}
+	}
+	t.Fatalf("%d serves no slot", p.port)
+	return 0, 0
+}
+
+// TestAtomicMigrateBadInput sends CLUSTER MIGRATESLOTS and SYNCSLOTS
+// that must be refused, with Valkey's errors or clear ones, and checks
+// that nothing moved and nothing was lost.
+func TestAtomicMigrateBadInput(t *testing.T) {
+	testenv.SkipShort(t, "starts 6 node processes")
+	ps := shardCluster(t, "--cluster-require-full-coverage", "no")
+	src, rep := pickShard(t, ps)
+	var other, otherRep *proc
+	for _, p := range ps {
+		if p != src && p != rep && infoField(t, p.addr(), "replication", "role") == "master" {
+			other = p
+			break
+		}
+	}
+	for _, p := range ps {
+		if p != rep && infoField(t, p.addr(), "replication", "role") == "slave" &&
+			infoField(t, p.addr(), "replication", "master_port") == strconv.Itoa(other.port) {
+			otherRep = p
+		}
+	}
+	lo, hi := firstRange(t, src)
+	olo, _ := firstRange(t, other)
+	keys := keyNamesIn(2000, 0, lo, hi)
+	loadKeys(t, ps, keys, 0)
+	before := client(t, src).DBSize(context.Background()).Val()
+	s, e := strconv.Itoa(lo), strconv.Itoa(lo+9)
+	ms := func(p *proc, args ...string) string {
+		t.Helper()
+		a := []any{"CLUSTER", "MIGRATESLOTS"}
+		for _, x := range args {
+			a = append(a, x)
+		}
+		err := client(t, p).Do(context.Background(), a...).Err()
+		if err == nil {
+			return "OK"
+		}
+		return err.Error()
+	}
+	cases := []struct {
+		p    *proc
+		args []string
+		want string
+	}{
+		{rep, []string{"SLOTSRANGE", s, e, "NODE", myID(t, other)}, "ERR Slot migration can only be used on primary nodes"},
+		{src, []string{"SLOTSRANGE", s, e, "NODE", myID(t, otherRep)}, "ERR Target node is not a primary"},
+		{src, []string{"SLOTSRANGE", s, e, "NODE", myID(t, src)}, "ERR Target node can not be this node"},
+		{src, []string{"SLOTSRANGE", s, e, "NODE", strings.Repeat("ab", 20)}, "ERR Unknown node name"},
+		{src, []string{"SLOTSRANGE", s, e, "NODE", "nope"}, "ERR Invalid node name"},
+		{src, []string{"SLOTSRANGE", strconv.Itoa(olo), strconv.Itoa(olo + 5), "NODE", myID(t, other)}, "ERR Slots are not served by this node"},
+		{src, []string{"SLOTSRANGE", strconv.Itoa(hi), strconv.Itoa(hi + 1), "NODE", myID(t, other)}, "ERR Requested slots span multiple shards"},
+		{src, []string{"SLOTSRANGE", e, s, "NODE", myID(t, other)}, "ERR Start slot number " + e + " is greater than end slot number " + s + "."},
+		{src, []string{"SLOTSRANGE", s, "16384", "NODE", myID(t, other)}, "ERR Invalid or out of range slot"},
+		{src, []string{"SLOTSRANGE", s}, "ERR No end slot for final slot range"},
+		{src, []string{"SLOTSRANGE", s, e}, "ERR syntax error"},
+		{src, []string{"SLOTSRANGE"}, "ERR wrong number of arguments for 'cluster|migrateslots' command"},
+		{src, []string{"SLOTSRANGE", s, e, "NODE", myID(t, other), "SLOTSRANGE", e, e, "NODE", myID(t, other)}, "ERR Slot ranges in migrations overlap"},
+	}
+	for _, c := range cases {
+		if got := ms(c.p, c.args...); got != c.want {
+			t.Errorf("MIGRATESLOTS %v on %d: %q, want %q", c.args, c.p.port, got, c.want)
+		}
+	}
+	for _, bad := range [][]any{
+		{"CLUSTER", "SYNCSLOTS", "ACK", "5"},
+		{"CLUSTER", "SYNCSLOTS", "PAUSED", "x"},
+		{"CLUSTER", "SYNCSLOTS", "ESTABLISH", "SOURCE", myID(t, src), "NAME", "n1", "EPOCH", "1"},
+		{"CLUSTER", "SYNCSLOTS", "NOPE"},
+	} {
+		if err := client(t, other).Do(context.Background(), bad...).Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR ") {
+			t.Errorf("%v: %v, want an ERR", bad, err)
+		}
+	}
+	if err := client(t, src).Do(context.Background(), "CLUSTER", "CANCELSLOTMIGRATIONS").Err(); err == nil || err.Error() != "ERR No migrations ongoing" {
+		t.Errorf("CANCELSLOTMIGRATIONS with none: %v", err)
+	}
+	if rows := slotMigrations(t, src); len(rows) != 0 {
+		t.Fatalf("refused commands left migrations: %v", rows)
+	}
+	// A target that died: before the cluster marks it FAIL the migration
+	// starts and fails on the connection; after, it is refused.
+	otherID := myID(t, other)
+	other.kill()
+	if got := ms(src, "SLOTSRANGE", s, e, "NODE", otherID); got != "OK" && got != "ERR Target node is failed" {
+		t.Fatalf("MIGRATESLOTS to a dead target: %q", got)
+	} else if got == "OK" {
+		rows := waitMigration(t, src, time.Minute)
+		if rows[0]["state"] != "failed" {
+			t.Fatalf("migration to a dead target: %v", rows)
+		}
+		t.Logf("migration to a dead target: %v", rows[0]["message"])
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(nodeFlags(src, otherID), "fail") || strings.Contains(nodeFlags(src, otherID), "fail?") {
+		if time.Now().After(deadline) {
+			t.Fatal("the dead target was never marked FAIL")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Its replica may have taken over by now; the dead node itself is a
+	// failed replica or a failed master.
+	if got := ms(src, "SLOTSRANGE", s, e, "NODE", otherID); got != "ERR Target node is failed" && got != "ERR Target node is not a primary" {
+		t.Errorf("MIGRATESLOTS to a FAIL node: %q", got)
+	}
+	if after := client(t, src).DBSize(context.Background()).Val(); after != before {
+		t.Errorf("the source held %d keys before the refused migrations and %d after", before, after)
+	}
+	if n := do(t, src, "CLUSTER", "COUNTKEYSINSLOT", s).(int64); n == 0 && keysInSlots(keys, lo, lo) > 0 {
+		t.Errorf("slot %s lost its keys", s)
+	}
+}
