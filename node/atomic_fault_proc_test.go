@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,8 +13,8 @@ import (
 
 // Faults and bad input around CLUSTER MIGRATESLOTS.
 
-// migrationState returns the state of p's first GETSLOTMIGRATIONS row, or
-// "" when there is none or p does not answer.
+// migrationState returns the state of p's last GETSLOTMIGRATIONS row (the
+// newest running one), or "" when there is none or p does not answer.
 func migrationState(p *proc) string {
 	c := client(nil, p)
 	v, err := c.Do(context.Background(), "CLUSTER", "GETSLOTMIGRATIONS").Result()
@@ -24,7 +25,7 @@ func migrationState(p *proc) string {
 	if len(rows) == 0 {
 		return ""
 	}
-	r, _ := rows[0].([]any)
+	r, _ := rows[len(rows)-1].([]any)
 	for i := 0; i+1 < len(r); i += 2 {
 		if r[i] == "state" {
 			s, _ := r[i+1].(string)
@@ -45,7 +46,7 @@ func waitStarted(t *testing.T, p *proc) string {
 		case "snapshotting", "waiting-to-pause", "pausing", "failover-paused":
 			return st
 		case "success", "failed", "cancelled":
-			t.Fatalf("the migration ended (%s) before the fault could be injected", st)
+			t.Fatalf("the migration ended (%s) before the fault could be injected: %v", st, slotMigrations(t, p))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -310,4 +311,107 @@ func TestAtomicMigrateBadInput(t *testing.T) {
 	if n := do(t, src, "CLUSTER", "COUNTKEYSINSLOT", s).(int64); n == 0 && keysInSlots(keys, lo, lo) > 0 {
 		t.Errorf("slot %s lost its keys", s)
 	}
+}
+
+// TestAtomicMigrateRestart restarts each side mid-migration from its
+// record file (slot-migrations.bin): a restarted source fails the export
+// and keeps its keys; a restarted target drops what it received; neither
+// claims.
+func TestAtomicMigrateRestart(t *testing.T) {
+	testenv.SkipShort(t, "starts 3 node processes and restarts two")
+	keys := keyNames(100000, 0, 999)
+	ps, cli := atomicClusterSized(t, 3, keys, 256)
+	to := myID(t, ps[1])
+	ctx := context.Background()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range ps {
+				t.Logf("%d:\n%s", p.port, migrateLines(t, p))
+			}
+		}
+	})
+	// Each node is saved just before its SIGKILL (these nodes have no
+	// AOF): the source comes back with its keys, the target with the
+	// part it received, which its restart must drop. The other side is
+	// stopped meanwhile, so that the migration cannot finish first.
+	restart := func(i, other int) {
+		t.Helper()
+		stopProc(t, ps[other])
+		do(t, ps[i], "SAVE")
+		port, dir := ps[i].port, ps[i].dir
+		ps[i].kill()
+		ps[i] = startNode(t, port, dir)
+		if err := ps[other].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRow := func(p *proc, op string) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			for _, r := range slotMigrations(t, p) {
+				if r["operation"] == op && (r["state"] == "failed" || r["state"] == "success") {
+					return r
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no finished %s on %d: %v", op, p.port, slotMigrations(t, p))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// The source restarts: its export is failed, the target times out.
+	if r := do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "999", "NODE", to); r != "OK" {
+		t.Fatalf("MIGRATESLOTS: %v", r)
+	}
+	waitStarted(t, ps[0])
+	restart(0, 1)
+	if r := waitRow(ps[0], "EXPORT"); r["state"] != "failed" || r["message"] != "Node restarted during the migration" {
+		t.Fatalf("restarted source: %v", r)
+	}
+	if r := waitRow(ps[1], "IMPORT"); r["state"] != "failed" {
+		t.Fatalf("target after the source restarted: %v", r)
+	}
+	waitAgree(t, ps, 20*time.Second)
+	if n := do(t, ps[1], "CLUSTER", "COUNTKEYSINSLOT", "0").(int64); n != 0 {
+		t.Errorf("the target kept %d keys of slot 0", n)
+	}
+
+	// The target restarts: its import is dropped with the keys.
+	if r := do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "999", "NODE", to); r != "OK" {
+		t.Fatalf("MIGRATESLOTS again: %v", r)
+	}
+	waitStarted(t, ps[0])
+	restart(1, 0)
+	if r := waitRow(ps[1], "IMPORT"); r["state"] != "failed" || r["message"] != "Node restarted during the migration" {
+		t.Fatalf("restarted target: %v", r)
+	}
+	if n := do(t, ps[1], "CLUSTER", "COUNTKEYSINSLOT", "0").(int64); n != 0 {
+		t.Errorf("the restarted target kept %d keys of slot 0", n)
+	}
+	waitMigration(t, ps[0], time.Minute)
+	waitAgree(t, ps, 20*time.Second)
+	fresh := clusterClient(ps)
+	defer fresh.Close()
+	for i := 0; i < len(keys); i += 11 {
+		if v, err := fresh.Get(ctx, keys[i]).Result(); err != nil || !strings.HasPrefix(v, "v"+strconv.Itoa(i)+".") {
+			t.Fatalf("%s after both restarts: %q %v", keys[i], v, err)
+		}
+	}
+	if n := do(t, ps[0], "DBSIZE").(int64); n != int64(len(keys)) {
+		t.Errorf("the source holds %d keys, want %d", n, len(keys))
+	}
+	clusterCheck(t, cli, ps[0])
+}
+
+// migrateLines returns the migration lines of p's log.
+func migrateLines(t *testing.T, p *proc) string {
+	var out []string
+	for _, l := range strings.Split(logOf(t, p), "\n") {
+		if strings.Contains(l, "migrate") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

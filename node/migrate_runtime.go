@@ -165,6 +165,10 @@ func (m *migrator) run(now time.Duration, in []migrate.Intent) bool {
 		ok = m.do(now, m.table.Tick(now, m.cluster())) && ok
 	}
 	m.running = false
+	// A migration that ended on an event (a lost link, an abort) rather
+	// than a tick would otherwise stay in the running set, where it
+	// refuses a new migration of its slots.
+	m.table.Reap()
 	m.sweep()
 	return ok
 }
