@@ -402,6 +402,13 @@ func TestAtomicMigrateSlotsUnderLoad(t *testing.T) {
 	testenv.SkipShort(t, "starts 3 node processes and loads 120,000 keys")
 	keys := keyNames(100000, 20000, 999)
 	ps, cli := atomicCluster(t, 3, keys)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range ps {
+				t.Logf("%d:\n%s", p.port, migrateLines(t, p))
+			}
+		}
+	})
 	from, to := myID(t, ps[0]), myID(t, ps[1])
 	mc := &movedCounter{slots: map[[2]int]int{}}
 	cc := countingClient(ps, mc)

@@ -290,7 +290,7 @@ func writeFlush(bw *bufio.Writer, b []byte) error {
 // streamState is the writer's progress, reported to the export.
 type streamState struct {
 	keys, bytes uint64
-	off         uint64 // bytes of the write stream sent since SNAPSHOT-EOF
+	off         uint64 // data bytes sent: the snapshot's records, then the writes
 	pauseAt     int64  // replication offset to reach before WritesPaused; -1 none
 }
 
@@ -335,6 +335,7 @@ func (l *exportLink) stream(bw *bufio.Writer) error {
 				}
 				ss.keys++
 				ss.bytes += uint64(len(rec))
+				ss.off += uint64(len(rec))
 			}
 		}
 	}
@@ -343,10 +344,13 @@ func (l *exportLink) stream(bw *bufio.Writer) error {
 	}
 	n.log.Info("migrate: snapshot sent", "job", l.name, "keys", ss.keys, "bytes", ss.bytes,
 		"took", time.Since(start).Round(time.Millisecond))
-	name, keys, bytes := l.name, ss.keys, ss.bytes
+	// The offset counts the snapshot's records too, so that the pause
+	// waits until the target has applied (nearly) all of the snapshot,
+	// not only until it trails the writes made since the cut.
+	name, keys, bytes, off := l.name, ss.keys, ss.bytes, ss.off
 	n.post(func(now time.Duration) {
 		if e := n.mig.table.Export(name); e != nil {
-			n.mig.run(now, e.SnapshotDone(now, keys, bytes, 0))
+			n.mig.run(now, e.SnapshotDone(now, keys, bytes, off))
 		}
 	})
 	return l.tail(bw, rd, cut, ss)
@@ -411,6 +415,14 @@ func (l *exportLink) tail(bw *bufio.Writer, rd interface {
 			reported, lastReport = ss.off, time.Now()
 		}
 		if len(buf) > 0 {
+			if ss.off != reported {
+				// Writes to the slots went out: do not let them wait in
+				// the buffer behind the other slots' traffic, the target
+				// cannot catch up on what it has not received.
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+			}
 			if ss.off != reported && time.Since(lastReport) >= 10*time.Millisecond {
 				l.report(ss, false)
 				reported, lastReport = ss.off, time.Now()

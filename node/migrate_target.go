@@ -203,7 +203,7 @@ func (l *importLink) writer(conn net.Conn) {
 // importProgress is what the applier reports to the import.
 type importProgress struct {
 	eof                bool
-	applied            uint64 // stream bytes applied since SNAPSHOT-EOF
+	applied            uint64 // data bytes applied: snapshot records, then writes
 	keys, bytes        uint64
 	heard              bool
 	reportedAt         time.Time
@@ -313,9 +313,10 @@ func (l *importLink) serve(cs *command.ConnState, b []byte, out *[]byte, wake ch
 		if closeConn {
 			return false
 		}
-		if pr.eof {
-			pr.applied += uint64(consumed)
-		} else {
+		// Offsets count every data byte, snapshot records included, as
+		// the source counts them.
+		pr.applied += uint64(consumed)
+		if !pr.eof {
 			pr.keys += uint64(countCommands(b[:consumed]))
 		}
 		pr.bytes += uint64(consumed)
