@@ -428,3 +428,75 @@ func migrateLines(t *testing.T, p *proc) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestAtomicMigrateTargetFailsOverAfterHandoff moves slots to a master
+// with a replica and kills that master as soon as the move succeeded and
+// its replica caught up: the replica, promoted, must hold every key the
+// target received (they were propagated to it like any write), and every
+// acknowledged write.
+func TestAtomicMigrateTargetFailsOverAfterHandoff(t *testing.T) {
+	testenv.SkipShort(t, "starts 6 node processes")
+	ps := shardCluster(t)
+	dst, dstRep := pickShard(t, ps)
+	var src *proc
+	for _, p := range ps {
+		if p != dst && p != dstRep && infoField(t, p.addr(), "replication", "role") == "master" {
+			src = p
+			break
+		}
+	}
+	lo, hi := firstRange(t, src)
+	hi = min(hi, lo+999)
+	keys := keyNamesIn(50000, 0, lo, hi)
+	loadKeys(t, ps, keys, 64)
+	cc := clusterClient(ps)
+	defer cc.Close()
+	load := startMixed(cc, 2, keys)
+	time.Sleep(200 * time.Millisecond)
+	if r := do(t, src, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi), "NODE", myID(t, dst)); r != "OK" {
+		t.Fatalf("MIGRATESLOTS: %v", r)
+	}
+	if rows := waitMigration(t, src, time.Minute); rows[len(rows)-1]["state"] != "success" {
+		t.Fatalf("migration: %v", rows)
+	}
+	load.finish()
+	// The replica has everything the target applied once its offset
+	// reaches the target's (asynchronous replication, as for any write).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mo := infoField(t, dst.addr(), "replication", "master_repl_offset")
+		ro := infoField(t, dstRep.addr(), "replication", "slave_repl_offset")
+		if mo == ro && mo != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the target's replica did not catch up: %s vs %s", ro, mo)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	port, dir := dst.port, dst.dir
+	dst.kill()
+	waitMasterEverywhere(t, without(ps, dst), myID(t, dstRep), 30*time.Second)
+	back := startNode(t, port, dir)
+	ps = append(without(ps, dst), back)
+	waitAgree(t, ps, 60*time.Second)
+	fresh := clusterClient(ps)
+	defer fresh.Close()
+	load.acked.verify(t, fresh)
+	ctx := context.Background()
+	missing := 0
+	for i, k := range keys {
+		if _, ok := load.acked.lastValue(k); ok {
+			continue
+		}
+		if v, err := fresh.Get(ctx, k).Result(); err != nil || !strings.HasPrefix(v, "v"+strconv.Itoa(i)+".") {
+			if missing++; missing <= 3 {
+				t.Errorf("%s after the target's failover: %q %v", k, v, err)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d moved keys missing after the target's replica took over", missing, len(keys))
+	}
+	testenvCheck(t, ps[0])
+}
