@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hearsay/hearsay/internal/testenv"
+	"github.com/hearsay/hearsay/ring"
 )
 
 // Faults and bad input around CLUSTER MIGRATESLOTS.
@@ -499,4 +500,80 @@ func TestAtomicMigrateTargetFailsOverAfterHandoff(t *testing.T) {
 		t.Fatalf("%d of %d moved keys missing after the target's replica took over", missing, len(keys))
 	}
 	testenvCheck(t, ps[0])
+}
+
+// TestAtomicMigrateSourceKilledAnyTime kills the source with SIGKILL at
+// several points of a migration (snapshot, stream, pause, handoff, after),
+// each in a fresh cluster with replicas, and checks the same as
+// TestAtomicMigrateSourceKilled: every key readable from its one owner,
+// every WAIT-acknowledged write there, and a clean redis-cli check.
+func TestAtomicMigrateSourceKilledAnyTime(t *testing.T) {
+	testenv.SkipShort(t, "starts 6 node processes per point")
+	for _, delay := range []time.Duration{60 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond, 400 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			ps := shardCluster(t)
+			all := append([]*proc(nil), ps...)
+			t.Cleanup(func() {
+				if !t.Failed() {
+					return
+				}
+				for _, p := range all {
+					var lines []string
+					for _, l := range strings.Split(logOf(t, p), "\n") {
+						if strings.Contains(l, "migrate") || strings.Contains(l, "failover") || strings.Contains(l, "replication") {
+							lines = append(lines, l)
+						}
+					}
+					nodes, _ := rawClusterNodes(p)
+					t.Logf("%d:\n%s\n%s", p.port, strings.Join(lines, "\n"), nodes)
+				}
+			})
+			src, rep := pickShard(t, ps)
+			var dst *proc
+			for _, p := range ps {
+				if p != src && p != rep && infoField(t, p.addr(), "replication", "role") == "master" {
+					dst = p
+					break
+				}
+			}
+			lo, hi := firstRange(t, src)
+			hi = min(hi, lo+999)
+			keys := keyNamesIn(30000, 0, lo, hi)
+			loadKeys(t, ps, keys, 128)
+			cc := clusterClient(ps)
+			defer cc.Close()
+			w := startWrites(t, cc, 3, true)
+			time.Sleep(200 * time.Millisecond)
+			if r := do(t, src, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi), "NODE", myID(t, dst)); r != "OK" {
+				t.Fatalf("MIGRATESLOTS: %v", r)
+			}
+			time.Sleep(delay)
+			st := migrationState(src)
+			port, dir := src.port, src.dir
+			src.kill()
+			t.Logf("source killed %v after MIGRATESLOTS, in state %q", delay, st)
+			waitMasterEverywhere(t, without(ps, src), myID(t, rep), 30*time.Second)
+			time.Sleep(300 * time.Millisecond)
+			w.finish()
+			back := startNode(t, port, dir)
+			ps = append(without(ps, src), back)
+			waitAgree(t, ps, 60*time.Second)
+			fresh := clusterClient(ps)
+			defer fresh.Close()
+			w.acked.verify(t, fresh)
+			ctx := context.Background()
+			for i := 0; i < len(keys); i += 7 {
+				if v, err := fresh.Get(ctx, keys[i]).Result(); err != nil || !strings.HasPrefix(v, "v"+strconv.Itoa(i)+".") {
+					m, _ := fresh.MasterForKey(ctx, keys[i])
+					t.Fatalf("%s (slot %d, served by %v): %q %v", keys[i], ring.KeySlot([]byte(keys[i])), m, v, err)
+				}
+			}
+			for _, p := range []*proc{dst, rep} {
+				for _, r := range slotMigrations(t, p) {
+					t.Logf("%d: %v %v %v", p.port, r["operation"], r["state"], r["message"])
+				}
+			}
+			testenvCheck(t, ps[0])
+		})
+	}
 }

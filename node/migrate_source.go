@@ -14,6 +14,7 @@ import (
 	"github.com/hearsay/hearsay/gossip/wire"
 	"github.com/hearsay/hearsay/migrate"
 	"github.com/hearsay/hearsay/node/rdb"
+	"github.com/hearsay/hearsay/node/repl"
 	"github.com/hearsay/hearsay/node/resp"
 	"github.com/hearsay/hearsay/ring"
 )
@@ -358,10 +359,7 @@ func (l *exportLink) stream(bw *bufio.Writer) error {
 
 // tail sends the writes to the slots from the replication stream, in its
 // order, until the link closes. pos is the stream offset parsed so far.
-func (l *exportLink) tail(bw *bufio.Writer, rd interface {
-	Read([]byte, int) ([]byte, error)
-	Ready() <-chan struct{}
-}, pos int64, ss *streamState) error {
+func (l *exportLink) tail(bw *bufio.Writer, rd *repl.Reader, pos int64, ss *streamState) error {
 	bits := newSlotsBitmap(l.slots)
 	var p resp.Parser
 	var carry, buf []byte
@@ -411,8 +409,17 @@ func (l *exportLink) tail(bw *bufio.Writer, rd interface {
 		}
 		if ss.pauseAt >= 0 && pos >= ss.pauseAt {
 			ss.pauseAt = -1
+			if err := bw.Flush(); err != nil {
+				return err
+			}
 			l.report(ss, true)
-			reported, lastReport = ss.off, time.Now()
+			// The stream is final for the slots here: the gate holds
+			// every later write, and what the stream carries for them
+			// from now on is this node's own deletion once the claim is
+			// seen, which must never reach the target. Only the control
+			// messages follow.
+			rd.Close()
+			return l.control(bw, ss)
 		}
 		if len(buf) > 0 {
 			if ss.off != reported {
@@ -440,6 +447,21 @@ func (l *exportLink) tail(bw *bufio.Writer, rd interface {
 		case <-rd.Ready():
 		case c := <-l.ctl:
 			if err := l.applyCtl(bw, ss, c, true); err != nil {
+				return err
+			}
+		case <-l.quit:
+			return nil
+		}
+	}
+}
+
+// control sends the control messages after the pause until the link
+// closes.
+func (l *exportLink) control(bw *bufio.Writer, ss *streamState) error {
+	for {
+		select {
+		case c := <-l.ctl:
+			if err := l.applyCtl(bw, ss, c, false); err != nil {
 				return err
 			}
 		case <-l.quit:

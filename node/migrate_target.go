@@ -204,6 +204,8 @@ func (l *importLink) writer(conn net.Conn) {
 type importProgress struct {
 	eof                bool
 	applied            uint64 // data bytes applied: snapshot records, then writes
+	paused             bool   // PAUSED came: the stream ends at pausedOff
+	pausedOff          uint64
 	keys, bytes        uint64
 	heard              bool
 	reportedAt         time.Time
@@ -299,6 +301,15 @@ func (l *importLink) apply(conn net.Conn, in []byte) {
 // import, since the target would otherwise hold less than the source.
 func (l *importLink) serve(cs *command.ConnState, b []byte, out *[]byte, wake chan struct{}, pr *importProgress) bool {
 	n := l.n
+	if pr.paused && pr.applied+uint64(len(b)) > pr.pausedOff {
+		// The source said the stream ends at pausedOff: anything after
+		// it is not the slots' data (it could only be a source deleting
+		// its copy after the claim), and applying it could delete keys
+		// this node owns.
+		n.log.Warn("migrate: data after the paused offset; dropping the link", "job", l.name,
+			"paused_offset", pr.pausedOff, "applied", pr.applied, "more", len(b))
+		return false
+	}
 	for len(b) > 0 {
 		consumed, o, closeConn := n.disp.Serve(cs, b, (*out)[:0])
 		*out = o[:0]
@@ -369,6 +380,7 @@ func (l *importLink) control(msg *syncMsg, pr *importProgress) {
 		})
 	case syncPaused:
 		l.report(pr, true)
+		pr.paused, pr.pausedOff = true, msg.Offset
 		off := msg.Offset
 		n.post(func(now time.Duration) {
 			if im := n.mig.table.Import(name); im != nil {
