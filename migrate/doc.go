@@ -31,49 +31,62 @@
 // runtime supplies the clock (now), the cluster view (Cluster, which
 // gossip.Core can back) and the progress numbers (offsets, keys, bytes).
 //
-// The package is not wired into the node yet. What the runtime must do:
+// The node runs it (node/migrate_*.go). What the runtime does:
 //
-//   - Commands: parse CLUSTER MIGRATESLOTS with ParseMigrateSlots, name each
-//     request (40 hex digits from the node's seeded source), call
-//     Table.MigrateSlots; CLUSTER CANCELSLOTMIGRATIONS calls Table.CancelAll;
-//     CLUSTER GETSLOTMIGRATIONS formats Table.Status (times converted from
-//     the loop's monotonic clock to Unix seconds). All on the bus loop, like
-//     the other CLUSTER admin commands; Table.Tick by Table.NextDeadline
-//     and whenever the slot table or a node's FAIL flag changes.
-//   - Cluster: an adapter over gossip.Core: Self, Lookup (master flag,
-//     master ID, FAIL), SlotOwner (Core.SlotOwner), LegacyMarks (any
-//     IMPORTING/MIGRATING mark in the slot table).
-//   - Persist: keep the HardState records in a file of their own (or in the
-//     node config file) written atomically with fsync before the next
-//     intent runs; at start decode them (a record that does not decode
-//     stops the start) and call Table.Restore before serving clients or
-//     joining the bus, carrying out its intents first.
-//   - Connect/StreamWrites/StartSnapshot: a client-port connection per
-//     export, AUTH with masterauth, ESTABLISH; the snapshot as RESTORE …
-//     ABSTTL REPLACE records read one slot at a time (as node/repl's full
-//     sync); from the cut on, the effects of writes to the slots (the
-//     replication stream's encoding, filtered by slot) queued for the
-//     connection; report Export.SnapshotDone and Export.Streamed; read
-//     ACK and REQUEST-FAILOVER from the connection into Export.Acked and
-//     Export.HandoffRequested; a closed connection is Export.PeerLost.
-//   - PauseWrites/ResumeWrites: the per-slot write gate (Node.pauseSlots
-//     and resumeSlots over command.Dispatcher.PauseSlotWrites) parks
-//     writes (never TRYAGAIN) and re-dispatches them on resume, so that
-//     they are served or answered MOVED; pauseSlots returns the stream
-//     offset for Export.WritesPaused once the writes before the pause are
-//     in the stream; the export's connection must still be flushed to it.
-//   - Target side: SYNCSLOTS ESTABLISH calls Table.Establish and answers
-//     +OK only after its Persist; RESTORE records and stream effects are
-//     applied to the store (and propagated to the target's replicas) even
-//     though the slots are not this node's, without being visible to
-//     clients (the router already answers MOVED); report Import.Apply,
-//     SnapshotEOF, SourcePaused, Heard, Granted, PeerLost. SYNCSLOTS ABORT
-//     from any connection calls Table.AbortRequested.
-//   - ClaimSlots: gossip.Core.ClaimSlots, which raises
-//     currentEpoch, takes it as configEpoch, adds the slots, sets Persist
-//     (fsync before anything is announced, unlike SETSLOT's lazy write) and
-//     pushes the record and claim to every node at once, as a promotion
-//     does.
-//   - DeleteSlots/DropImported: delete the slots' keys, propagating DELs to
-//     replicas.
+//   - Commands: CLUSTER MIGRATESLOTS checks the node's role and the
+//     SETSLOT marks, parses with ParseMigrateSlots, names each request (40
+//     hex digits from a ChaCha8 seeded at start) and calls
+//     Table.MigrateSlots; CANCELSLOTMIGRATIONS calls Table.CancelAll;
+//     GETSLOTMIGRATIONS formats Table.Status as one map per row (times in
+//     Unix seconds). All on the bus loop, like the other CLUSTER admin
+//     commands. The table is ticked by the bus timer at NextDeadline (never
+//     sooner than 5 ms ahead, so a deadline it cannot act on yet does not
+//     spin the loop), after every Ready that changed the slot table or a
+//     node's flags, and reaped after every batch of intents, so a migration
+//     that ended on an event frees its slots at once.
+//   - Cluster: coreCluster over gossip.Core (Node for the flags, SlotOwner,
+//     the snapshot's MIGRATING/IMPORTING marks for LegacyMarks).
+//   - Persist: the records live in slot-migrations.bin in the node's
+//     directory (a magic, the records, a CRC-32), rewritten whole with
+//     fsync and an atomic rename before the next intent runs; a failed
+//     write stops the batch. At start a file that does not decode stops
+//     the node, and Table.Restore's intents run before the node serves a
+//     client or joins the bus.
+//   - Connect/StartSnapshot/StreamWrites: per export a goroutine dials the
+//     target's client port (AUTH with masterauth), sends ESTABLISH, and on
+//     +OK (Established) registers a reader on the replication stream
+//     (EnsureFeed makes the stream propagate even with no replica), then
+//     reads the slots one at a time and writes RESTORE … ABSTTL REPLACE
+//     records, then SNAPSHOT-EOF, then the stream's commands whose key is
+//     in the slots (a FLUSHALL fails the export). StreamWrites is a no-op:
+//     the stream follows the snapshot on its own. Offsets count every data
+//     byte, snapshot records included, so that the pause waits for a target
+//     still applying the snapshot. Another goroutine reads ACK and
+//     REQUEST-FAILOVER (Acked, HandoffRequested); a closed connection is
+//     PeerLost. Results reach the loop by its Execute; the loop steers the
+//     writer through a channel and never waits on a socket.
+//   - PauseWrites/ResumeWrites: Node.pauseSlots and resumeSlots; the
+//     writer reports WritesPaused once its stream reader has passed the
+//     offset pauseSlots returned.
+//   - SendAbort: on a connection of its own, carrying SOURCE as well;
+//     +ABORTED is AbortConfirmed.
+//   - Target side: ESTABLISH calls Table.Establish and answers +OK after
+//     its Persist; the connection is then detached into an import link
+//     whose goroutine serves the records and effects through the
+//     dispatcher, so they are propagated to this node's replicas; the
+//     router lets that connection, and only it, write the slots it
+//     imports, so clients still get MOVED to the source. An error reply
+//     to any of them drops the import. It reports Apply (once per read),
+//     SnapshotEOF, SourcePaused, Heard (PING) and Granted in stream order,
+//     PeerLost when the connection ends; ABORT from any connection calls
+//     Table.AbortRequested and answers from its SendAborted/SendClaimed.
+//   - ClaimSlots: gossip.Core.ClaimSlots, whose Ready is applied at once
+//     (fsync before anything is announced).
+//   - DeleteSlots: a goroutine deletes the keys after the claim is seen,
+//     so that ResumeWrites (the parked writes get MOVED) does not wait for
+//     it; slot by slot, under the writer lock, it keeps a slot the
+//     published view says is ours. An ESTABLISH of slots still being
+//     deleted is refused. DropImported deletes on the loop. Both propagate
+//     a DEL per key.
+//   - The links of a migration that ended are closed after each batch.
 package migrate

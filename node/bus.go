@@ -150,6 +150,9 @@ func (b *bus) arm(now time.Duration, force bool) {
 		at = min(at, now+time.Until(n.writableAt))
 	}
 	at = min(at, b.lastIdle+time.Second)
+	if d, ok := n.mig.deadline(now); ok {
+		at = min(at, d)
+	}
 	if !force && (b.inTick || b.armedAt != 0 && at >= b.armedAt) {
 		return
 	}
@@ -215,6 +218,7 @@ func (b *bus) tick(context.Context) error {
 	if n.hb != nil {
 		n.hb.tick(now)
 	}
+	n.mig.tick(now)
 	if v := n.view.Load(); v != nil && v.held && !n.writableAt.IsZero() && time.Now().After(n.writableAt) {
 		n.writableAt = time.Time{}
 		n.publish()
@@ -276,6 +280,11 @@ func (b *bus) apply(r gossip.Ready) {
 	}
 	if r.Dirty || len(r.Events) > 0 {
 		n.publish()
+		// A slot moved or a node's flags changed: that may end or
+		// complete a migration (migrate's Table.NextDeadline).
+		if n.mig != nil {
+			n.mig.tick(now)
+		}
 	}
 	if b.loop.Load() != nil {
 		b.arm(now, false)

@@ -51,6 +51,10 @@ func init() {
 		"slaves":                {3, (*Node).clusterReplicas},
 		"links":                 {2, (*Node).clusterLinks},
 		"saveconfig":            {2, (*Node).clusterSaveConfig},
+		"migrateslots":          {-2, (*Node).clusterMigrateSlots},
+		"getslotmigrations":     {2, (*Node).clusterGetSlotMigrations},
+		"cancelslotmigrations":  {2, (*Node).clusterCancelSlotMigrations},
+		"syncslots":             {-3, (*Node).clusterSyncSlots},
 	}
 }
 
@@ -69,6 +73,10 @@ var clusterHelpLines = []string{
 	"INFO", "    Return information about the cluster.",
 	"KEYSLOT <key>", "    Return the hash slot for <key>.",
 	"LINKS", "    Return information about all network links between this node and its peers.",
+	"MIGRATESLOTS SLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...] NODE <node-id> [SLOTSRANGE ... NODE ...]",
+	"    Move slots atomically to other primaries (Valkey 9's atomic slot migration).",
+	"GETSLOTMIGRATIONS", "    Return the running and recent atomic slot migrations.",
+	"CANCELSLOTMIGRATIONS", "    Cancel every running atomic slot migration this node exports.",
 	"MEET <ip> <port> [<bus-port>]", "    Connect nodes into a working cluster.",
 	"MYID", "    Return the node id.",
 	"NODES", "    Return cluster configuration seen by node. Output format:",

@@ -60,6 +60,10 @@ type Node struct {
 	web     *web.Hub // the web view's event stream (webview.go)
 	repl    *repl.Manager
 	saver   *saver
+	mig     *migrator // atomic slot migrations, owned by the bus loop
+	// masterAuth is the password this node sends to a master it follows
+	// and to the target of a slot migration.
+	masterAuth string
 
 	view atomic.Pointer[routeView]
 
@@ -196,6 +200,7 @@ func New(cfg Config) (*Node, error) {
 	if masterAuth == "" {
 		masterAuth = cfg.RequirePass // one password for the whole cluster is the common setup
 	}
+	n.masterAuth = masterAuth
 	n.repl = repl.New(repl.Config{
 		Store: n.store, Dispatcher: n.disp, BacklogSize: cfg.ReplBacklogSize,
 		ListenPort: cfg.Port, MasterAuth: masterAuth, Logger: n.log,
@@ -217,6 +222,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.disp.SetConfig("repl-backlog-size", strconv.FormatInt(n.repl.Stream().Info().BacklogSize, 10))
 	n.publish()
+	// Migrations found at start settle before any client or peer is
+	// served: a source that had granted pauses the slots again, a target
+	// drops what it received (migrate's restart rules).
+	n.mig = newMigrator(n)
+	if err := n.mig.restore(); err != nil {
+		return nil, fmt.Errorf("node: loading the slot migration records: %w", err)
+	}
 	return n, nil
 }
 

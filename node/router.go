@@ -120,6 +120,11 @@ func (n *Node) Route(conn *command.ConnState, cmd *command.Command, slot uint16,
 	if v.ok && slot < ring.Slots && v.local[slot>>6]&(1<<(slot&63)) != 0 {
 		return "", true
 	}
+	if importing(conn, slot) {
+		// An atomic migration's link writing the slots it imports: the
+		// keys land here before the slots do, unseen by clients.
+		return "", true
+	}
 	owner, _ := v.snap.Owner(slot)
 	if owner.IsZero() {
 		return errUnbound, false

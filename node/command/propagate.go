@@ -186,3 +186,38 @@ func appendBulkInt(b []byte, n int64) []byte {
 	var tmp [20]byte
 	return resp.AppendBulk(b, strconv.AppendInt(tmp[:0], n, 10))
 }
+
+// DeleteSlotKeys deletes every key of the slots in rs for which drop
+// reports true, each slot under its writer lock, and propagates a DEL per
+// key while propagating: an atomic migration's source deleting what the
+// target now owns, or a target dropping what it received. drop is asked
+// under the lock, so a slot that became this node's again in the meantime
+// keeps its keys. It returns how many keys went.
+func (d *Dispatcher) DeleteSlotKeys(rs []ring.Range, drop func(slot uint16) bool) int {
+	total := 0
+	var b []byte
+	for _, r := range rs {
+		for s := int(r.Start); s <= int(r.End); s++ {
+			slot := uint16(s)
+			if d.st.CountKeysInSlot(slot) == 0 {
+				continue
+			}
+			d.st.LockWrites(slot)
+			if !drop(slot) {
+				d.st.UnlockWrites(slot)
+				continue
+			}
+			keys := d.st.GetKeysInSlot(slot, d.st.CountKeysInSlot(slot))
+			b = b[:0]
+			for _, k := range keys {
+				b = appendCommand(b, "DEL", k)
+			}
+			total += d.st.DeleteSlot(slot)
+			if d.propagating.Load() && len(b) > 0 {
+				d.feed.Append(b)
+			}
+			d.st.UnlockWrites(slot)
+		}
+	}
+	return total
+}

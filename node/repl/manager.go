@@ -243,6 +243,15 @@ func (m *Manager) SetRole(replica bool, addr string) {
 	m.log.Info("replication: following a master", "master", addr)
 }
 
+// EnsureFeed starts propagating writes into the stream, as a first
+// replica does, unless this node is a replica: an atomic slot migration's
+// source reads its writes from the stream even with no replica attached.
+func (m *Manager) EnsureFeed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ensureFeed()
+}
+
 // ensureFeed starts propagating writes, once, when the first replica
 // attaches (Redis creates its backlog at that moment too).
 func (m *Manager) ensureFeed() {
