@@ -1,0 +1,221 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hearsay/hearsay/ring"
+)
+
+// redirectingWriter writes keys the way a cluster client does, but follows
+// redirects itself so it can count them: a MOVED that changes its slot map
+// is counted per slot; anything else (ASK, TRYAGAIN, an error) is recorded
+// as an error the atomic path must never produce.
+type redirectingWriter struct {
+	mu      sync.Mutex
+	clients map[string]*redis.Client
+	owner   [ring.Slots]string
+	moved   map[uint16]int
+	errs    []string
+	acked   map[string]string
+}
+
+func newRedirectingWriter(ctx context.Context, t *testing.T, entry string) *redirectingWriter {
+	w := &redirectingWriter{clients: map[string]*redis.Client{}, moved: map[uint16]int{}, acked: map[string]string{}}
+	slots, err := w.client(entry).ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range slots {
+		for i := s.Start; i <= s.End; i++ {
+			w.owner[i] = s.Nodes[0].Addr
+		}
+	}
+	return w
+}
+
+func (w *redirectingWriter) client(addr string) *redis.Client {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.clients[addr]
+	if c == nil {
+		c = redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+		w.clients[addr] = c
+	}
+	return c
+}
+
+// set writes key=val, following at most a few MOVED replies.
+func (w *redirectingWriter) set(ctx context.Context, key, val string) {
+	slot := ring.KeySlot([]byte(key))
+	for hop := 0; hop < 4; hop++ {
+		w.mu.Lock()
+		addr := w.owner[slot]
+		w.mu.Unlock()
+		err := w.client(addr).Set(ctx, key, val, 0).Err()
+		if err == nil {
+			w.mu.Lock()
+			w.acked[key] = val
+			w.mu.Unlock()
+			return
+		}
+		msg := err.Error()
+		if f := strings.Fields(msg); len(f) == 3 && f[0] == "MOVED" {
+			// Requests in flight together may all see the MOVED of one
+			// handoff; what counts is how often the slot changed hands.
+			w.mu.Lock()
+			if w.owner[slot] != f[2] {
+				w.moved[slot]++
+				w.owner[slot] = f[2]
+			}
+			w.mu.Unlock()
+			continue
+		}
+		w.mu.Lock()
+		w.errs = append(w.errs, fmt.Sprintf("SET %s on %s: %s", key, addr, msg))
+		w.mu.Unlock()
+		return
+	}
+}
+
+func (w *redirectingWriter) close() {
+	for _, c := range w.clients {
+		_ = c.Close()
+	}
+}
+
+// TestHearsayReshardAtomic moves 1000 slots holding 100,000 keys with
+// Tool.Reshard (hearsay cluster reshard: CLUSTER MIGRATESLOTS) while a
+// client writes keys of those slots: it sees no error, no ASK or TRYAGAIN,
+// at most one MOVED per slot, and every acknowledged write holds.
+func TestHearsayReshardAtomic(t *testing.T) {
+	be := hearsayBackend(t)
+	if testing.Short() {
+		t.Skip("process test; skipped with -short")
+	}
+	addrs := startNodes(t, be, 3)
+	ctx := context.Background()
+	tool := Tool{Wait: 2 * time.Minute, Progress: func(s string) { t.Log(s) }}
+	plan, err := tool.Create(ctx, addrs, 0)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	src, dst := plan.Masters[0].Addr, plan.Masters[1].Addr
+	if err := tool.poll(ctx, "cluster_state:ok", func() error {
+		for _, a := range addrs {
+			c, err := tool.dial(ctx, a)
+			if err != nil {
+				return err
+			}
+			info, err := c.clusterInfo(ctx)
+			c.close()
+			if err != nil || info["cluster_state"] != "ok" {
+				return fmt.Errorf("%s: %v %v", a, err, info["cluster_state"])
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const slots, per = 1000, 100
+	tags := make([]string, slots)
+	for found, i := 0, 0; found < slots; i++ {
+		tag := "{m" + strconv.Itoa(i) + "}"
+		if s := int(ring.KeySlot([]byte(tag))); s < slots && tags[s] == "" {
+			tags[s] = tag
+			found++
+		}
+	}
+	key := func(i int) string { return tags[i/per] + strconv.Itoa(i%per) }
+	sc := redis.NewClient(&redis.Options{Addr: src, Protocol: 2})
+	defer sc.Close()
+	for i := 0; i < slots*per; i += 1000 {
+		pipe := sc.Pipeline()
+		for j := i; j < i+1000; j++ {
+			pipe.Set(ctx, key(j), "v"+strconv.Itoa(j), 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := newRedirectingWriter(ctx, t, src)
+	defer w.close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := (i*7919 + g*104729) % (slots * per)
+				w.set(ctx, key(k), "w"+strconv.Itoa(g)+"-"+strconv.Itoa(i))
+			}
+		}()
+	}
+	var moves []MoveProgress
+	tool.Moved = func(p MoveProgress) { moves = append(moves, p) }
+	res, err := tool.Reshard(ctx, src, plan.Masters[0].Addr, dst, slots, 4)
+	// Keep writing a moment: every moved slot's first write after the
+	// handoff is the one that may see MOVED.
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Reshard: %v", err)
+	}
+	t.Logf("moved %d keys in %v (%.0f keys/s), %d progress reports", res.Keys, res.Elapsed, res.KeysPerSecond(), len(moves))
+	if res.Keys < slots*per {
+		t.Errorf("the migrations moved %d keys, want at least %d", res.Keys, slots*per)
+	}
+	if len(moves) == 0 || moves[len(moves)-1].SlotsDone != slots {
+		t.Errorf("progress reports end short of %d slots: %+v", slots, moves[max(len(moves)-1, 0):])
+	}
+	for _, e := range w.errs[:min(len(w.errs), 10)] {
+		t.Errorf("client error during the atomic move: %s", e)
+	}
+	for s, n := range w.moved {
+		if n > 1 {
+			t.Errorf("slot %d: %d MOVED replies, want at most one", s, n)
+		}
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Protocol: 2})
+	defer cc.Close()
+	for k, v := range w.acked {
+		if got, err := cc.Get(ctx, k).Result(); got != v {
+			t.Fatalf("%s = %q (%v), last acknowledged %q", k, got, err, v)
+		}
+	}
+	dc := redis.NewClient(&redis.Options{Addr: dst, Protocol: 2})
+	defer dc.Close()
+	// The source deletes its copy once it saw the claim.
+	if err := tool.poll(ctx, "the source to drop the moved keys", func() error {
+		if n, _ := sc.DBSize(ctx).Result(); n != 0 {
+			return fmt.Errorf("the source still holds %d keys", n)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	if n, _ := dc.DBSize(ctx).Result(); n != slots*per {
+		t.Errorf("the target holds %d keys, want %d", n, slots*per)
+	}
+	rep, err := tool.Check(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || len(rep.Warnings) > 0 {
+		t.Fatalf("check after the move: %q %q", rep.Errors, rep.Warnings)
+	}
+}
