@@ -158,6 +158,32 @@ func TestSetSlotNodeErrors(t *testing.T) {
 	}
 }
 
+// SETSLOT MIGRATING and IMPORTING refuse the wrong side of a move with
+// Redis's errors, and change nothing.
+func TestSetSlotOwnershipErrors(t *testing.T) {
+	tn := formed(t, 4, nil)
+	const theirs, mine = uint16(5000), uint16(7) // node 1's, node 0's
+	c := tn.cores[0]
+	for _, tc := range []struct {
+		slot uint16
+		st   SlotState
+		want string
+	}{
+		{theirs, SlotMigrating, "ERR I'm not the owner of hash slot 5000"},
+		{mine, SlotImporting, "ERR I'm already the owner of hash slot 7"},
+	} {
+		if _, err := c.SetSlot(tn.now, tc.slot, tc.st, tn.cores[2].ID()); err == nil || err.Error() != tc.want {
+			t.Errorf("SETSLOT %d %v: %v, want %q", tc.slot, tc.st, err, tc.want)
+		}
+		if _, ok := c.table.Migrating(tc.slot); ok {
+			t.Errorf("slot %d marked migrating after a refused SETSLOT", tc.slot)
+		}
+		if _, ok := c.table.Importing(tc.slot); ok {
+			t.Errorf("slot %d marked importing after a refused SETSLOT", tc.slot)
+		}
+	}
+}
+
 func TestReshardSequence(t *testing.T) {
 	tn := formed(t, 4, nil)
 	src, dst := tn.cores[0], tn.cores[3]

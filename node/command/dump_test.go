@@ -180,4 +180,35 @@ func TestMigrate(t *testing.T) {
 	if n, _ := hc.Exists(ctx, "z").Result(); n != 1 {
 		t.Fatal("a failed MIGRATE deleted the key")
 	}
+	// A target that is not Redis: it answers, but not +OK. The key stays.
+	web, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer web.Close()
+	go func() {
+		for {
+			c, err := web.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+				}
+			}()
+		}
+	}()
+	webPort := strconv.Itoa(web.Addr().(*net.TCPAddr).Port)
+	if _, err := do("MIGRATE", "127.0.0.1", webPort, "z", 0, 500); err == nil || !strings.Contains(err.Error(), "unexpected reply") {
+		t.Fatalf("MIGRATE to a port that is not Redis: %v", err)
+	}
+	if v, _ := hc.Get(ctx, "z").Result(); v != "1" {
+		t.Fatalf("a MIGRATE to a non-Redis port lost the key: %q", v)
+	}
 }

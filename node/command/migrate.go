@@ -72,6 +72,9 @@ var (
 	errMigrateConnect = "IOERR error or timeout connecting to the client"
 	errMigrateWrite   = "IOERR error or timeout writing to target instance"
 	errMigrateRead    = "IOERR error or timeout reading to target instance"
+	// errMigrateUnexpected starts the error for a target that answered
+	// something other than a status or an error (it is not Redis).
+	errMigrateUnexpected = "ERR Target instance sent an unexpected reply: "
 )
 
 // cmdMigrate is MIGRATE host port key|"" destination-db timeout [COPY]
@@ -224,16 +227,20 @@ func cmdMigrate(x *Ctx) {
 			x.W.Error(errMigrateRead)
 			return
 		}
-		if line[0] == '-' && targetErr == "" {
-			targetErr = line[1:]
+		if e := replyError(line); e != "" && targetErr == "" {
+			targetErr = e
 		}
 	}
 	if targetErr != "" {
 		// AUTH or SELECT refused: nothing was restored.
 		c.lastDB = -1
-		drainReplies(c, len(items))
-		x.D.migrate.put(addr, c)
-		x.W.Error("ERR Target instance replied with error: " + targetErr)
+		if strings.HasPrefix(targetErr, errMigrateUnexpected) {
+			c.c.Close() // not Redis: its stream means nothing
+		} else {
+			drainReplies(c, len(items))
+			x.D.migrate.put(addr, c)
+		}
+		x.W.Error(targetErr)
 		return
 	}
 	c.lastDB = db
@@ -246,21 +253,43 @@ func cmdMigrate(x *Ctx) {
 			x.W.Error(errMigrateRead)
 			return
 		}
-		if line[0] == '-' {
+		if e := replyError(line); e != "" {
 			if targetErr == "" {
-				targetErr = line[1:]
+				targetErr = e
 			}
 			continue
 		}
 		moved = append(moved, it.key)
 	}
-	x.D.migrate.put(addr, c)
+	if strings.HasPrefix(targetErr, errMigrateUnexpected) {
+		c.c.Close()
+	} else {
+		x.D.migrate.put(addr, c)
+	}
 	x.D.deleteMigrated(x, moved, copyKeys)
 	if targetErr != "" {
-		x.W.Error("ERR Target instance replied with error: " + targetErr)
+		x.W.Error(targetErr)
 		return
 	}
 	x.W.OK()
+}
+
+// replyError returns the error MIGRATE reports for one reply of its
+// target, or "" for the +OK that acknowledges a key. Redis counts any
+// reply that is not an error as an acknowledgement; a key is deleted here
+// on that, so anything but a status reply (a port that is not Redis) is an
+// error too, and the key stays.
+func replyError(line string) string {
+	switch line[0] {
+	case '+':
+		return ""
+	case '-':
+		return "ERR Target instance replied with error: " + line[1:]
+	}
+	if len(line) > 64 {
+		line = line[:64] + "..."
+	}
+	return errMigrateUnexpected + strconv.Quote(line)
 }
 
 // deleteMigrated deletes the keys a target acknowledged, propagated like
