@@ -27,6 +27,16 @@ func TestClusterUsageErrors(t *testing.T) {
 		{[]string{"failover", "h:1", "--force", "--takeover"}, "failover takes --force or --takeover, not both"},
 		{[]string{"failover", "h:1", "id", "x"}, "failover: wrong number of arguments (3)"},
 		{[]string{"failover", "h:1", "--replicas", "1"}, "failover does not take --replicas"},
+		{[]string{"reshard", "h:1", "--from", "a", "--to", "b"}, "reshard needs --from, --to and --slots"},
+		{[]string{"reshard", "h:1", "--from", "a", "--to", "b", "--slots", "0"}, "--slots must be 1 or more"},
+		{[]string{"reshard", "h:1", "--from", "a", "--to", "b", "--slots", "5", "--pipeline", "0"}, "--pipeline must be 1 or more"},
+		{[]string{"reshard", "h:1", "--from", "a", "--to", "b", "--slots", "5", "--weight", "a=1"}, "reshard does not take --weight"},
+		{[]string{"rebalance", "h:1", "--weight", "a"}, `"a" is not id=weight`},
+		{[]string{"rebalance", "h:1", "--weight", "a=-2"}, "the weight must be a number of 0 or more"},
+		{[]string{"rebalance", "h:1", "--threshold", "-1"}, "--threshold must be 0 or more"},
+		{[]string{"rebalance", "h:1", "--slots", "3"}, "rebalance does not take --slots"},
+		{[]string{"fix", "h:1", "h:2"}, "fix: wrong number of arguments (2)"},
+		{[]string{"fix", "h:1", "--pipeline", "2"}, "fix does not take --pipeline"},
 	} {
 		var out, errb bytes.Buffer
 		code := clusterMain(context.Background(), tc.args, strings.NewReader(""), &out, &errb, modePlain)

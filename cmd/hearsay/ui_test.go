@@ -5,10 +5,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/creack/pty"
 
 	"github.com/hearsay/hearsay/internal/testenv"
+	"github.com/hearsay/hearsay/node/admin"
 )
 
 func TestChooseMode(t *testing.T) {
@@ -143,6 +145,42 @@ func TestProgressBarOnlyOnTerminal(t *testing.T) {
 	}
 	var nilBar *bar
 	nilBar.set(1, 2) // plain mode's bar: a no-op
+}
+
+// A slot move draws one bar over the keys with the slots and the rate on
+// a terminal, and a line at most once a second otherwise.
+func TestMoveProgress(t *testing.T) {
+	steps := []admin.MoveProgress{
+		{Slots: 10, Keys: 1000, KeysDone: 0, Elapsed: 100 * time.Millisecond},
+		{Slots: 10, SlotsDone: 4, Keys: 1000, KeysDone: 400, Elapsed: time.Second},
+		{Slots: 10, SlotsDone: 10, Keys: 1000, KeysDone: 1012, Elapsed: 2 * time.Second},
+	}
+	var b bytes.Buffer
+	p := newPrinter(&b, modeTTY)
+	m := newMoveProgress(p)
+	for _, s := range steps {
+		m.update(s)
+	}
+	m.end()
+	p.okf("moved")
+	got := stripANSI(b.String())
+	if !strings.Contains(got, "slots 10/10") || !strings.Contains(got, "1000/1000") || !strings.HasSuffix(got, "\n[OK] moved\n") {
+		t.Errorf("terminal: %q", got)
+	}
+	b.Reset()
+	p = newPrinter(&b, modePlain)
+	m = newMoveProgress(p)
+	for _, s := range steps {
+		m.update(s) // within one second: only the first prints
+	}
+	if got := b.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "moved 0/1000 keys, slots 0/10") || !strings.Contains(got, "ETA unknown") {
+		t.Errorf("plain: %q", got)
+	}
+	m.lastLine = time.Time{}
+	m.update(steps[1])
+	if got := b.String(); !strings.Contains(got, "moved 400/1000 keys, slots 4/10, 400 keys/s, ETA 2s") {
+		t.Errorf("plain with a rate: %q", got)
+	}
 }
 
 // stripANSI drops SGR escape sequences (ESC [ ... m).
