@@ -127,12 +127,17 @@ type Core struct {
 	// monitoring
 	membershipGen uint64
 	liveCache     livenessCache
-	monitorGen    uint64
-	monitored     []wire.NodeID
-	mismatch      [8]wire.NodeID // recent peers whose digest differed from ours
-	mismatchN     int
-	pick          []int // scratch for randomPeers
-	hb            hbPolicy
+	rangeCache    struct {
+		ranges  map[ring.NodeID][]ring.Range
+		version uint64
+		valid   bool
+	}
+	monitorGen uint64
+	monitored  []wire.NodeID
+	mismatch   [8]wire.NodeID // recent peers whose digest differed from ours
+	mismatchN  int
+	pick       []int // scratch for randomPeers
+	hb         hbPolicy
 
 	// timers
 	now        time.Duration

@@ -312,6 +312,52 @@ func (t *Table) SlotsOf(id NodeID) SlotSet {
 	return s
 }
 
+// OwnerRanges returns every owner's slots as sorted ranges, in one pass
+// over the table: what SlotsOf gives for each owner, at the cost of one
+// call. The ranges of an owner that holds slots at several configEpochs
+// are merged.
+func (t *Table) OwnerRanges() map[NodeID][]Range {
+	byIndex := make([][]Range, len(t.owners.vals))
+	for slot, cur := range t.slot {
+		if cur == 0 {
+			continue
+		}
+		rs := byIndex[cur]
+		if n := len(rs); n > 0 && int(rs[n-1].End)+1 == slot {
+			rs[n-1].End = uint16(slot)
+			continue
+		}
+		byIndex[cur] = append(rs, Range{Start: uint16(slot), End: uint16(slot)})
+	}
+	out := make(map[NodeID][]Range)
+	for i, rs := range byIndex {
+		if len(rs) == 0 {
+			continue
+		}
+		id := t.owners.vals[i].id
+		if prev, ok := out[id]; ok {
+			out[id] = mergeRanges(append(prev, rs...))
+		} else {
+			out[id] = rs
+		}
+	}
+	return out
+}
+
+// mergeRanges sorts disjoint ranges and joins the adjacent ones.
+func mergeRanges(rs []Range) []Range {
+	slices.SortFunc(rs, func(a, b Range) int { return int(a.Start) - int(b.Start) })
+	out := rs[:1]
+	for _, r := range rs[1:] {
+		if last := &out[len(out)-1]; int(last.End)+1 == int(r.Start) {
+			last.End = r.End
+		} else {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Assigned returns the number of slots that have an owner.
 func (t *Table) Assigned() int { return t.assigned }
 

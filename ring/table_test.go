@@ -526,3 +526,59 @@ func TestMarksListsEveryMark(t *testing.T) {
 	}
 	checkInvariants(t, &tb)
 }
+
+// OwnerRanges agrees with SlotsOf for every owner, including one that holds
+// slots at two configEpochs.
+func TestOwnerRanges(t *testing.T) {
+	var tb Table
+	_, _ = tb.Claim(nodeA, 1, set(t, Range{0, 99}, Range{200, 299}))
+	_, _ = tb.Claim(nodeB, 2, set(t, Range{100, 199}, Range{16383, 16383}))
+	_ = tb.Assign(300, nodeA, 7) // nodeA at a second epoch, adjacent
+	_ = tb.Assign(5000, nodeA, 7)
+	got := tb.OwnerRanges()
+	if len(got) != 2 {
+		t.Fatalf("OwnerRanges has %d owners: %v", len(got), got)
+	}
+	for _, id := range []NodeID{nodeA, nodeB} {
+		s := tb.SlotsOf(id)
+		want := s.Ranges(nil)
+		if !slices.Equal(got[id], want) {
+			t.Errorf("%v: OwnerRanges %v, SlotsOf %v", id, got[id], want)
+		}
+	}
+	if want := []Range{{0, 99}, {200, 300}, {5000, 5000}}; !slices.Equal(got[nodeA], want) {
+		t.Errorf("nodeA: %v, want %v", got[nodeA], want)
+	}
+	var empty Table
+	if len(empty.OwnerRanges()) != 0 {
+		t.Error("an empty table has owners")
+	}
+}
+
+// BenchmarkOwnerRanges compares one OwnerRanges call with the SlotsOf per
+// owner it replaces, on a table split between 100 masters.
+func BenchmarkOwnerRanges(b *testing.B) {
+	var tb Table
+	ids := make([]NodeID, 100)
+	for i := range ids {
+		ids[i][0], ids[i][1] = byte(i), 1
+		lo := uint16(i * Slots / len(ids))
+		hi := uint16((i+1)*Slots/len(ids) - 1)
+		var s SlotSet
+		_ = s.AddRange(Range{lo, hi})
+		_, _ = tb.Claim(ids[i], uint64(i+1), &s)
+	}
+	b.Run("OwnerRanges", func(b *testing.B) {
+		for b.Loop() {
+			_ = tb.OwnerRanges()
+		}
+	})
+	b.Run("SlotsOf-each", func(b *testing.B) {
+		for b.Loop() {
+			for _, id := range ids {
+				s := tb.SlotsOf(id)
+				_ = s.Ranges(nil)
+			}
+		}
+	})
+}
