@@ -29,13 +29,21 @@ type redirectingWriter struct {
 
 func newRedirectingWriter(ctx context.Context, t *testing.T, entry string) *redirectingWriter {
 	w := &redirectingWriter{clients: map[string]*redis.Client{}, moved: map[uint16]int{}, acked: map[string]string{}}
-	slots, err := w.client(entry).ClusterSlots(ctx).Result()
+	shards, err := w.client(entry).ClusterShards(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range slots {
-		for i := s.Start; i <= s.End; i++ {
-			w.owner[i] = s.Nodes[0].Addr
+	for _, sh := range shards {
+		addr := ""
+		for _, n := range sh.Nodes {
+			if n.Role == "master" {
+				addr = n.IP + ":" + strconv.FormatInt(n.Port, 10)
+			}
+		}
+		for _, r := range sh.Slots {
+			for i := r.Start; i <= r.End; i++ {
+				w.owner[i] = addr
+			}
 		}
 	}
 	return w
