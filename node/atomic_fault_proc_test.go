@@ -502,15 +502,39 @@ func TestAtomicMigrateTargetFailsOverAfterHandoff(t *testing.T) {
 	testenvCheck(t, ps[0])
 }
 
+// exportStates ranks an export's states in the order they come.
+var exportStates = map[string]int{"connecting": 1, "snapshotting": 2, "waiting-to-pause": 3, "pausing": 4,
+	"failover-paused": 5, "failover-granted": 6, "success": 7}
+
+// waitState polls p's newest migration until it reaches want or a later
+// state, and returns the state it saw.
+func waitState(t *testing.T, p *proc, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st := migrationState(p)
+		if exportStates[st] >= exportStates[want] {
+			return st
+		}
+		if st == "failed" || st == "cancelled" {
+			t.Fatalf("the migration ended %s: %v", st, slotMigrations(t, p))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the migration never reached %s", want)
+		}
+	}
+}
+
 // TestAtomicMigrateSourceKilledAnyTime kills the source with SIGKILL at
-// several points of a migration (snapshot, stream, pause, handoff, after),
-// each in a fresh cluster with replicas, and checks the same as
-// TestAtomicMigrateSourceKilled: every key readable from its one owner,
-// every WAIT-acknowledged write there, and a clean redis-cli check.
+// several points of a migration (snapshot, stream, pause, handoff, after:
+// as soon as GETSLOTMIGRATIONS shows the state, so a fast move may be
+// further on), each in a fresh cluster with replicas, and checks the same
+// as TestAtomicMigrateSourceKilled: every key readable from its one
+// owner, every WAIT-acknowledged write there, and a clean redis-cli check.
 func TestAtomicMigrateSourceKilledAnyTime(t *testing.T) {
 	testenv.SkipShort(t, "starts 6 node processes per point")
-	for _, delay := range []time.Duration{60 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond, 400 * time.Millisecond} {
-		t.Run(delay.String(), func(t *testing.T) {
+	for _, at := range []string{"snapshotting", "waiting-to-pause", "failover-paused", "failover-granted", "success"} {
+		t.Run(at, func(t *testing.T) {
 			ps := shardCluster(t)
 			all := append([]*proc(nil), ps...)
 			t.Cleanup(func() {
@@ -547,11 +571,10 @@ func TestAtomicMigrateSourceKilledAnyTime(t *testing.T) {
 			if r := do(t, src, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi), "NODE", myID(t, dst)); r != "OK" {
 				t.Fatalf("MIGRATESLOTS: %v", r)
 			}
-			time.Sleep(delay)
-			st := migrationState(src)
+			st := waitState(t, src, at)
 			port, dir := src.port, src.dir
 			src.kill()
-			t.Logf("source killed %v after MIGRATESLOTS, in state %q", delay, st)
+			t.Logf("source killed on seeing %q (wanted %s)", st, at)
 			waitMasterEverywhere(t, without(ps, src), myID(t, rep), 30*time.Second)
 			time.Sleep(300 * time.Millisecond)
 			w.finish()
