@@ -600,3 +600,68 @@ func TestAtomicMigrateSourceKilledAnyTime(t *testing.T) {
 		})
 	}
 }
+
+// TestAtomicMigrateTargetKilledAnyTime kills the target with SIGKILL at
+// each state of the export, in a fresh cluster where the target has a
+// replica, and restarts it once the replica took over. Either the source
+// keeps the slots (the target had not claimed, or confirms it did not)
+// or the target's replica has them with what the target received; every
+// WAIT-acknowledged write must survive and the cluster must end with one
+// owner per slot.
+func TestAtomicMigrateTargetKilledAnyTime(t *testing.T) {
+	testenv.SkipShort(t, "starts 6 node processes per point")
+	for _, at := range []string{"snapshotting", "waiting-to-pause", "failover-paused", "failover-granted", "success"} {
+		t.Run(at, func(t *testing.T) {
+			ps := shardCluster(t)
+			dst, dstRep := pickShard(t, ps)
+			var src *proc
+			for _, p := range ps {
+				if p != dst && p != dstRep && infoField(t, p.addr(), "replication", "role") == "master" {
+					src = p
+					break
+				}
+			}
+			lo, hi := firstRange(t, src)
+			hi = min(hi, lo+999)
+			keys := keyNamesIn(30000, 0, lo, hi)
+			loadKeys(t, ps, keys, 128)
+			cc := clusterClient(ps)
+			defer cc.Close()
+			w := startWrites(t, cc, 3, true)
+			time.Sleep(200 * time.Millisecond)
+			if r := do(t, src, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi), "NODE", myID(t, dst)); r != "OK" {
+				t.Fatalf("MIGRATESLOTS: %v", r)
+			}
+			st := waitState(t, src, at)
+			port, dir := dst.port, dst.dir
+			dst.kill()
+			t.Logf("target killed on seeing %q (wanted %s)", st, at)
+			// Its replica takes its shard over (the target keeps nothing
+			// across a SIGKILL without persistence), then it comes back
+			// as a replica and answers the source's ABORT if the source
+			// had granted.
+			waitMasterEverywhere(t, without(ps, dst), myID(t, dstRep), 30*time.Second)
+			back := startNode(t, port, dir)
+			ps = append(without(ps, dst), back)
+			rows := waitMigration(t, src, time.Minute)
+			t.Logf("source: %v %v", rows[len(rows)-1]["state"], rows[len(rows)-1]["message"])
+			time.Sleep(300 * time.Millisecond)
+			w.finish()
+			waitAgree(t, ps, 60*time.Second)
+			fresh := clusterClient(ps)
+			defer fresh.Close()
+			w.acked.verify(t, fresh)
+			ctx := context.Background()
+			missing := 0
+			for i := 0; i < len(keys); i += 7 {
+				if v, err := fresh.Get(ctx, keys[i]).Result(); err != nil || !strings.HasPrefix(v, "v"+strconv.Itoa(i)+".") {
+					missing++
+				}
+			}
+			if missing > 0 {
+				t.Errorf("%d of %d sampled moved keys missing", missing, (len(keys)+6)/7)
+			}
+			testenvCheck(t, ps[0])
+		})
+	}
+}
