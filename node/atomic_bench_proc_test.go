@@ -87,6 +87,7 @@ func TestAtomicVsReshardFigures(t *testing.T) {
 			t.Fatalf("migration: %v", rows)
 		}
 	})
+	t.Logf("MIGRATESLOTS paused writes to the slots for %v (source's log)", slotPause(t, ps[0]))
 	for _, p := range ps {
 		p.kill()
 	}
