@@ -67,7 +67,10 @@
 //     writer through a channel and never waits on a socket.
 //   - PauseWrites/ResumeWrites: Node.pauseSlots and resumeSlots; the
 //     writer reports WritesPaused once its stream reader has passed the
-//     offset pauseSlots returned.
+//     offset pauseSlots returned, and then stops reading the stream: it
+//     is final for the slots there, and what it later carries for them is
+//     this node's own deletion after the claim, which must never reach
+//     the target (the target also refuses data past PAUSED's offset).
 //   - SendAbort: on a connection of its own, carrying SOURCE as well;
 //     +ABORTED is AbortConfirmed.
 //   - Target side: ESTABLISH calls Table.Establish and answers +OK after
