@@ -665,3 +665,93 @@ func TestAtomicMigrateTargetKilledAnyTime(t *testing.T) {
 		})
 	}
 }
+
+// TestAtomicMigrateGroupsAndCancel moves two groups to two targets with
+// one MIGRATESLOTS, then cancels a move whose target is stopped: the
+// cancel must leave the slots and keys with the source, and the target,
+// once it runs again, must drop the import the late ESTABLISH started.
+func TestAtomicMigrateGroupsAndCancel(t *testing.T) {
+	testenv.SkipShort(t, "starts 3 node processes")
+	keys := keyNames(60000, 0, 1999)
+	ps, cli := atomicClusterSized(t, 3, keys, 256)
+	a, b := myID(t, ps[1]), myID(t, ps[2])
+	if r := do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "99", "200", "299", "NODE", a,
+		"SLOTSRANGE", "100", "199", "NODE", b); r != "OK" {
+		t.Fatalf("MIGRATESLOTS: %v", r)
+	}
+	rows := waitMigration(t, ps[0], time.Minute)
+	if len(rows) != 2 {
+		t.Fatalf("two groups, rows: %v", rows)
+	}
+	for _, r := range rows {
+		if r["state"] != "success" {
+			t.Fatalf("group: %v", r)
+		}
+	}
+	waitAgree(t, ps, 20*time.Second)
+	owner := func(slot string) string {
+		t.Helper()
+		v := do(t, ps[0], "CLUSTER", "COUNTKEYSINSLOT", slot).(int64)
+		for _, p := range ps[1:] {
+			if n := do(t, p, "CLUSTER", "COUNTKEYSINSLOT", slot).(int64); n > 0 {
+				if v > 0 {
+					t.Fatalf("slot %s has keys on two masters", slot)
+				}
+				return myID(t, p)
+			}
+		}
+		return myID(t, ps[0])
+	}
+	for slot, want := range map[string]string{"0": a, "99": a, "250": a, "100": b, "199": b, "300": myID(t, ps[0])} {
+		if got := owner(slot); got != want {
+			t.Errorf("slot %s's keys on %s, want %s", slot, got, want)
+		}
+	}
+
+	// Cancel a move whose target is stopped: the source's ESTABLISH waits
+	// in the target's socket, and reaches it only after the cancel closed
+	// the connection, so the import it starts must go at once.
+	stopProc(t, ps[1])
+	if r := do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "1000", "1999", "NODE", a); r != "OK" {
+		t.Fatalf("MIGRATESLOTS: %v", r)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if r := do(t, ps[0], "CLUSTER", "CANCELSLOTMIGRATIONS"); r != "OK" {
+		t.Fatalf("CANCELSLOTMIGRATIONS: %v", r)
+	}
+	if st := migrationState(ps[0]); st != "cancelled" {
+		t.Errorf("after the cancel: %s", st)
+	}
+	if err := ps[1].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var imp map[string]any
+		for _, r := range slotMigrations(t, ps[1]) {
+			if r["slot_ranges"] == "1000-1999" {
+				imp = r
+			}
+		}
+		if imp != nil && imp["state"] == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the target did not drop the cancelled import: %v", imp)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := do(t, ps[1], "CLUSTER", "COUNTKEYSINSLOT", "1500").(int64); n != 0 {
+		t.Errorf("the target kept %d keys of a cancelled import", n)
+	}
+	waitAgree(t, ps, 20*time.Second)
+	fresh := clusterClient(ps)
+	defer fresh.Close()
+	ctx := context.Background()
+	for i := 0; i < len(keys); i += 5 {
+		if v, err := fresh.Get(ctx, keys[i]).Result(); err != nil || !strings.HasPrefix(v, "v"+strconv.Itoa(i)+".") {
+			t.Fatalf("%s: %q %v", keys[i], v, err)
+		}
+	}
+	clusterCheck(t, cli, ps[0])
+}
