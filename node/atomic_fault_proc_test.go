@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -754,4 +756,38 @@ func TestAtomicMigrateGroupsAndCancel(t *testing.T) {
 		}
 	}
 	clusterCheck(t, cli, ps[0])
+}
+
+// TestAtomicMigrateBadRecordFile starts a node whose migration record
+// file is corrupt: it must refuse to start and say which file is wrong,
+// rather than act on records it half read.
+func TestAtomicMigrateBadRecordFile(t *testing.T) {
+	testenv.SkipShort(t, "starts a node process")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "slot-migrations.bin"), []byte("HSMIG\x01garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	p := spawnNode(t, port, dir, []string{binary, "node", "--port", strconv.Itoa(port), "--dir", dir, "--heartbeat", "off"})
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		procsMu.Lock()
+		delete(procs, p)
+		procsMu.Unlock()
+		if err == nil {
+			t.Fatal("the node exited with status 0")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the node started with a corrupt migration record file")
+	}
+	log := logOf(t, p)
+	t.Logf("the node said: %s", strings.TrimSpace(log))
+	if !strings.Contains(log, "slot-migrations.bin") || !strings.Contains(log, "checksum") {
+		t.Fatalf("the error does not name the file and the fault:\n%s", log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nodes.json")); err == nil {
+		t.Error("the node created an identity before refusing its records")
+	}
 }
