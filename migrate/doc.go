@@ -49,9 +49,10 @@
 //   - Persist: the records live in slot-migrations.bin in the node's
 //     directory (a magic, the records, a CRC-32), rewritten whole with
 //     fsync and an atomic rename before the next intent runs; a failed
-//     write stops the batch. At start a file that does not decode stops
-//     the node, and Table.Restore's intents run before the node serves a
-//     client or joins the bus.
+//     write stops the batch. At start the file is read right after the
+//     node config file, and one that does not decode stops the node before
+//     it writes anything; Table.Restore's intents run at the end of
+//     node.New, before the node serves a client or joins the bus.
 //   - Connect/StartSnapshot/StreamWrites: per export a goroutine dials the
 //     target's client port (AUTH with masterauth), sends ESTABLISH, and on
 //     +OK (Established) registers a reader on the replication stream
@@ -67,7 +68,10 @@
 //     writer through a channel and never waits on a socket.
 //   - PauseWrites/ResumeWrites: Node.pauseSlots and resumeSlots; the
 //     writer reports WritesPaused once its stream reader has passed the
-//     offset pauseSlots returned.
+//     offset pauseSlots returned, and then stops reading the stream: it
+//     is final for the slots there, and what it later carries for them is
+//     this node's own deletion after the claim, which must never reach
+//     the target (the target also refuses data past PAUSED's offset).
 //   - SendAbort: on a connection of its own, carrying SOURCE as well;
 //     +ABORTED is AbortConfirmed.
 //   - Target side: ESTABLISH calls Table.Establish and answers +OK after

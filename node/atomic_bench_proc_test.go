@@ -80,6 +80,14 @@ func TestAtomicVsReshardFigures(t *testing.T) {
 
 	// hearsay, atomic.
 	ps, _ := atomicClusterSized(t, 3, keys, 100)
+	atomicPs := append([]*proc(nil), ps...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range atomicPs {
+				t.Logf("%d:\n%s", p.port, migrateLines(t, p))
+			}
+		}
+	})
 	to := myID(t, ps[1])
 	measure("hearsay CLUSTER MIGRATESLOTS", addrsOf(ps), func() {
 		do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "999", "NODE", to)
@@ -87,6 +95,7 @@ func TestAtomicVsReshardFigures(t *testing.T) {
 			t.Fatalf("migration: %v", rows)
 		}
 	})
+	t.Logf("MIGRATESLOTS paused writes to the slots for %v (source's log)", slotPause(t, ps[0]))
 	for _, p := range ps {
 		p.kill()
 	}

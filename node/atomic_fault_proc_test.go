@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -502,15 +504,39 @@ func TestAtomicMigrateTargetFailsOverAfterHandoff(t *testing.T) {
 	testenvCheck(t, ps[0])
 }
 
+// exportStates ranks an export's states in the order they come.
+var exportStates = map[string]int{"connecting": 1, "snapshotting": 2, "waiting-to-pause": 3, "pausing": 4,
+	"failover-paused": 5, "failover-granted": 6, "success": 7}
+
+// waitState polls p's newest migration until it reaches want or a later
+// state, and returns the state it saw.
+func waitState(t *testing.T, p *proc, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st := migrationState(p)
+		if exportStates[st] >= exportStates[want] {
+			return st
+		}
+		if st == "failed" || st == "cancelled" {
+			t.Fatalf("the migration ended %s: %v", st, slotMigrations(t, p))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the migration never reached %s", want)
+		}
+	}
+}
+
 // TestAtomicMigrateSourceKilledAnyTime kills the source with SIGKILL at
-// several points of a migration (snapshot, stream, pause, handoff, after),
-// each in a fresh cluster with replicas, and checks the same as
-// TestAtomicMigrateSourceKilled: every key readable from its one owner,
-// every WAIT-acknowledged write there, and a clean redis-cli check.
+// several points of a migration (snapshot, stream, pause, handoff, after:
+// as soon as GETSLOTMIGRATIONS shows the state, so a fast move may be
+// further on), each in a fresh cluster with replicas, and checks the same
+// as TestAtomicMigrateSourceKilled: every key readable from its one
+// owner, every WAIT-acknowledged write there, and a clean redis-cli check.
 func TestAtomicMigrateSourceKilledAnyTime(t *testing.T) {
 	testenv.SkipShort(t, "starts 6 node processes per point")
-	for _, delay := range []time.Duration{60 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond, 400 * time.Millisecond} {
-		t.Run(delay.String(), func(t *testing.T) {
+	for _, at := range []string{"snapshotting", "waiting-to-pause", "failover-paused", "failover-granted", "success"} {
+		t.Run(at, func(t *testing.T) {
 			ps := shardCluster(t)
 			all := append([]*proc(nil), ps...)
 			t.Cleanup(func() {
@@ -547,11 +573,10 @@ func TestAtomicMigrateSourceKilledAnyTime(t *testing.T) {
 			if r := do(t, src, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi), "NODE", myID(t, dst)); r != "OK" {
 				t.Fatalf("MIGRATESLOTS: %v", r)
 			}
-			time.Sleep(delay)
-			st := migrationState(src)
+			st := waitState(t, src, at)
 			port, dir := src.port, src.dir
 			src.kill()
-			t.Logf("source killed %v after MIGRATESLOTS, in state %q", delay, st)
+			t.Logf("source killed on seeing %q (wanted %s)", st, at)
 			waitMasterEverywhere(t, without(ps, src), myID(t, rep), 30*time.Second)
 			time.Sleep(300 * time.Millisecond)
 			w.finish()
@@ -575,5 +600,194 @@ func TestAtomicMigrateSourceKilledAnyTime(t *testing.T) {
 			}
 			testenvCheck(t, ps[0])
 		})
+	}
+}
+
+// TestAtomicMigrateTargetKilledAnyTime kills the target with SIGKILL at
+// each state of the export, in a fresh cluster where the target has a
+// replica, and restarts it once the replica took over. Either the source
+// keeps the slots (the target had not claimed, or confirms it did not)
+// or the target's replica has them with what the target received; every
+// WAIT-acknowledged write must survive and the cluster must end with one
+// owner per slot.
+func TestAtomicMigrateTargetKilledAnyTime(t *testing.T) {
+	testenv.SkipShort(t, "starts 6 node processes per point")
+	for _, at := range []string{"snapshotting", "waiting-to-pause", "failover-paused", "failover-granted", "success"} {
+		t.Run(at, func(t *testing.T) {
+			ps := shardCluster(t)
+			dst, dstRep := pickShard(t, ps)
+			var src *proc
+			for _, p := range ps {
+				if p != dst && p != dstRep && infoField(t, p.addr(), "replication", "role") == "master" {
+					src = p
+					break
+				}
+			}
+			lo, hi := firstRange(t, src)
+			hi = min(hi, lo+999)
+			keys := keyNamesIn(30000, 0, lo, hi)
+			loadKeys(t, ps, keys, 128)
+			cc := clusterClient(ps)
+			defer cc.Close()
+			w := startWrites(t, cc, 3, true)
+			time.Sleep(200 * time.Millisecond)
+			if r := do(t, src, "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", strconv.Itoa(lo), strconv.Itoa(hi), "NODE", myID(t, dst)); r != "OK" {
+				t.Fatalf("MIGRATESLOTS: %v", r)
+			}
+			st := waitState(t, src, at)
+			port, dir := dst.port, dst.dir
+			dst.kill()
+			t.Logf("target killed on seeing %q (wanted %s)", st, at)
+			// Its replica takes its shard over (the target keeps nothing
+			// across a SIGKILL without persistence), then it comes back
+			// as a replica and answers the source's ABORT if the source
+			// had granted.
+			waitMasterEverywhere(t, without(ps, dst), myID(t, dstRep), 30*time.Second)
+			back := startNode(t, port, dir)
+			ps = append(without(ps, dst), back)
+			rows := waitMigration(t, src, time.Minute)
+			t.Logf("source: %v %v", rows[len(rows)-1]["state"], rows[len(rows)-1]["message"])
+			time.Sleep(300 * time.Millisecond)
+			w.finish()
+			waitAgree(t, ps, 60*time.Second)
+			fresh := clusterClient(ps)
+			defer fresh.Close()
+			w.acked.verify(t, fresh)
+			ctx := context.Background()
+			missing := 0
+			for i := 0; i < len(keys); i += 7 {
+				if v, err := fresh.Get(ctx, keys[i]).Result(); err != nil || !strings.HasPrefix(v, "v"+strconv.Itoa(i)+".") {
+					missing++
+				}
+			}
+			if missing > 0 {
+				t.Errorf("%d of %d sampled moved keys missing", missing, (len(keys)+6)/7)
+			}
+			testenvCheck(t, ps[0])
+		})
+	}
+}
+
+// TestAtomicMigrateGroupsAndCancel moves two groups to two targets with
+// one MIGRATESLOTS, then cancels a move whose target is stopped: the
+// cancel must leave the slots and keys with the source, and the target,
+// once it runs again, must drop the import the late ESTABLISH started.
+func TestAtomicMigrateGroupsAndCancel(t *testing.T) {
+	testenv.SkipShort(t, "starts 3 node processes")
+	keys := keyNames(60000, 0, 1999)
+	ps, cli := atomicClusterSized(t, 3, keys, 256)
+	a, b := myID(t, ps[1]), myID(t, ps[2])
+	if r := do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "99", "200", "299", "NODE", a,
+		"SLOTSRANGE", "100", "199", "NODE", b); r != "OK" {
+		t.Fatalf("MIGRATESLOTS: %v", r)
+	}
+	rows := waitMigration(t, ps[0], time.Minute)
+	if len(rows) != 2 {
+		t.Fatalf("two groups, rows: %v", rows)
+	}
+	for _, r := range rows {
+		if r["state"] != "success" {
+			t.Fatalf("group: %v", r)
+		}
+	}
+	waitAgree(t, ps, 20*time.Second)
+	owner := func(slot string) string {
+		t.Helper()
+		v := do(t, ps[0], "CLUSTER", "COUNTKEYSINSLOT", slot).(int64)
+		for _, p := range ps[1:] {
+			if n := do(t, p, "CLUSTER", "COUNTKEYSINSLOT", slot).(int64); n > 0 {
+				if v > 0 {
+					t.Fatalf("slot %s has keys on two masters", slot)
+				}
+				return myID(t, p)
+			}
+		}
+		return myID(t, ps[0])
+	}
+	for slot, want := range map[string]string{"0": a, "99": a, "250": a, "100": b, "199": b, "300": myID(t, ps[0])} {
+		if got := owner(slot); got != want {
+			t.Errorf("slot %s's keys on %s, want %s", slot, got, want)
+		}
+	}
+
+	// Cancel a move whose target is stopped: the source's ESTABLISH waits
+	// in the target's socket, and reaches it only after the cancel closed
+	// the connection, so the import it starts must go at once.
+	stopProc(t, ps[1])
+	if r := do(t, ps[0], "CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "1000", "1999", "NODE", a); r != "OK" {
+		t.Fatalf("MIGRATESLOTS: %v", r)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if r := do(t, ps[0], "CLUSTER", "CANCELSLOTMIGRATIONS"); r != "OK" {
+		t.Fatalf("CANCELSLOTMIGRATIONS: %v", r)
+	}
+	if st := migrationState(ps[0]); st != "cancelled" {
+		t.Errorf("after the cancel: %s", st)
+	}
+	if err := ps[1].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var imp map[string]any
+		for _, r := range slotMigrations(t, ps[1]) {
+			if r["slot_ranges"] == "1000-1999" {
+				imp = r
+			}
+		}
+		if imp != nil && imp["state"] == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the target did not drop the cancelled import: %v", imp)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := do(t, ps[1], "CLUSTER", "COUNTKEYSINSLOT", "1500").(int64); n != 0 {
+		t.Errorf("the target kept %d keys of a cancelled import", n)
+	}
+	waitAgree(t, ps, 20*time.Second)
+	fresh := clusterClient(ps)
+	defer fresh.Close()
+	ctx := context.Background()
+	for i := 0; i < len(keys); i += 5 {
+		if v, err := fresh.Get(ctx, keys[i]).Result(); err != nil || !strings.HasPrefix(v, "v"+strconv.Itoa(i)+".") {
+			t.Fatalf("%s: %q %v", keys[i], v, err)
+		}
+	}
+	clusterCheck(t, cli, ps[0])
+}
+
+// TestAtomicMigrateBadRecordFile starts a node whose migration record
+// file is corrupt: it must refuse to start and say which file is wrong,
+// rather than act on records it half read.
+func TestAtomicMigrateBadRecordFile(t *testing.T) {
+	testenv.SkipShort(t, "starts a node process")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "slot-migrations.bin"), []byte("HSMIG\x01garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	p := spawnNode(t, port, dir, []string{binary, "node", "--port", strconv.Itoa(port), "--dir", dir, "--heartbeat", "off"})
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		procsMu.Lock()
+		delete(procs, p)
+		procsMu.Unlock()
+		if err == nil {
+			t.Fatal("the node exited with status 0")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the node started with a corrupt migration record file")
+	}
+	log := logOf(t, p)
+	t.Logf("the node said: %s", strings.TrimSpace(log))
+	if !strings.Contains(log, "slot-migrations.bin") || !strings.Contains(log, "checksum") {
+		t.Fatalf("the error does not name the file and the fault:\n%s", log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nodes.json")); err == nil {
+		t.Error("the node created an identity before refusing its records")
 	}
 }

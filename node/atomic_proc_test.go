@@ -465,6 +465,7 @@ func TestAtomicMigrateSlotsUnderLoad(t *testing.T) {
 			t.Errorf("MOVED for slot %d, which did not move (%d times)", ws[1], c)
 		}
 	}
+	t.Logf("writes to the slots paused for %v on the source (log)", slotPause(t, ps[0]))
 	t.Logf("MOVED seen: %d by the map workers (at most one per slot each), %d by go-redis's node clients", mapMoved, cmoved)
 	mc.mu.Unlock()
 	waitAgree(t, ps, 20*time.Second)
@@ -492,4 +493,29 @@ func TestAtomicMigrateSlotsUnderLoad(t *testing.T) {
 		}
 	}
 	clusterCheck(t, cli, ps[0])
+}
+
+// slotPause returns how long p's log says writes to migrating slots were
+// paused: from its first "writes paused" line to the next "writes
+// resumed" line.
+func slotPause(t *testing.T, p *proc) time.Duration {
+	t.Helper()
+	var from time.Time
+	for _, l := range strings.Split(logOf(t, p), "\n") {
+		at := func() time.Time {
+			f := strings.Fields(l)
+			if len(f) == 0 || !strings.HasPrefix(f[0], "time=") {
+				return time.Time{}
+			}
+			ts, _ := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time="))
+			return ts
+		}
+		switch {
+		case strings.Contains(l, "migrate: writes paused") && from.IsZero():
+			from = at()
+		case strings.Contains(l, "migrate: writes resumed") && !from.IsZero():
+			return at().Sub(from)
+		}
+	}
+	return -1
 }

@@ -360,12 +360,11 @@ func (m *migrator) save() error {
 	return writeFileAtomic(m.n.cfg.Dir, MigrationsFile, data)
 }
 
-// restore loads the record file at start and settles it (Table.Restore)
-// before the node serves a client or joins the bus.
-func (m *migrator) restore() error {
-	recs, err := loadMigrations(m.n.cfg.Dir)
-	if err != nil || len(recs) == 0 {
-		return err
+// restore settles the records read at start (Table.Restore) before the
+// node serves a client or joins the bus.
+func (m *migrator) restore(recs []migrate.HardState) error {
+	if len(recs) == 0 {
+		return nil
 	}
 	for _, h := range recs {
 		m.hard[h.Name] = h

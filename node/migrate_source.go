@@ -312,6 +312,7 @@ func (l *exportLink) stream(bw *bufio.Writer) error {
 	defer rd.Close()
 	ss := &streamState{pauseAt: -1}
 	start := time.Now()
+	lastReport := start
 	var rec, payload []byte
 	for _, r := range l.slots {
 		for s := int(r.Start); s <= int(r.End); s++ {
@@ -320,6 +321,11 @@ func (l *exportLink) stream(bw *bufio.Writer) error {
 			}
 			if err := l.handleCtl(bw, ss, false); err != nil {
 				return err
+			}
+			if time.Since(lastReport) >= 100*time.Millisecond {
+				// GETSLOTMIGRATIONS shows the snapshot's progress.
+				l.report(ss, false)
+				lastReport = time.Now()
 			}
 			nowMs := time.Now().UnixMilli()
 			for en := range n.store.DumpSlot(uint16(s), nowMs) {

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -272,6 +273,13 @@ func (l *importLink) apply(conn net.Conn, in []byte) {
 					return
 				}
 				pr.heard = true
+			case !importCommand(args):
+				// Only records and effects belong here: a keyless command
+				// (FLUSHALL, CONFIG) would bypass the router's check that
+				// the link writes only the slots it imports.
+				n.log.Warn("migrate: the source sent a command a migration never sends; dropping the link",
+					"job", l.name, "command", truncate(args[0], 32))
+				return
 			default:
 				if batch < 0 {
 					batch = used
@@ -349,6 +357,20 @@ func (l *importLink) serve(cs *command.ConnState, b []byte, out *[]byte, wake ch
 		}
 	}
 	return true
+}
+
+// importCommand reports whether args is one of the commands an export
+// sends as data: RESTORE records and the replication stream's effects
+// (node/command/propagate.go), each with a key.
+func importCommand(args [][]byte) bool {
+	if len(args) < 2 {
+		return false
+	}
+	switch strings.ToLower(string(args[0])) {
+	case "restore", "set", "del", "pexpireat", "persist":
+		return true
+	}
+	return false
 }
 
 // countCommands counts the RESP arrays in b, which holds whole commands.

@@ -101,6 +101,12 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: loading the node config file: %w", err)
 	}
+	// Read before anything is written: a node that cannot trust its
+	// migration records must not even create its identity.
+	migRecs, err := loadMigrations(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("node: loading the slot migration records: %w", err)
+	}
 	start := time.Now()
 	n := &Node{
 		cfg: cfg, addrs: a, log: cfg.Logger, start: start,
@@ -226,8 +232,8 @@ func New(cfg Config) (*Node, error) {
 	// served: a source that had granted pauses the slots again, a target
 	// drops what it received (migrate's restart rules).
 	n.mig = newMigrator(n)
-	if err := n.mig.restore(); err != nil {
-		return nil, fmt.Errorf("node: loading the slot migration records: %w", err)
+	if err := n.mig.restore(migRecs); err != nil {
+		return nil, fmt.Errorf("node: settling the slot migration records: %w", err)
 	}
 	return n, nil
 }
