@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hearsay/hearsay/gossip/wire"
@@ -52,11 +51,7 @@ type exportLink struct {
 	slots  migrate.Slots
 	epoch  uint64
 	ctl    chan exportCtl
-	quit   chan struct{}
-	once   sync.Once
-
-	mu   sync.Mutex
-	conn net.Conn
+	linkLife
 }
 
 // connect carries out Connect: look up the target's client address on the
@@ -64,7 +59,7 @@ type exportLink struct {
 func (m *migrator) connect(it *migrate.Intent) {
 	n := m.n
 	l := &exportLink{n: n, name: it.Job, self: n.core.ID(), target: it.Node, slots: it.Slots, epoch: it.Epoch,
-		ctl: make(chan exportCtl, 256), quit: make(chan struct{})}
+		ctl: make(chan exportCtl, 256), linkLife: linkLife{quit: make(chan struct{})}}
 	if v, ok := n.core.Node(it.Node); ok {
 		l.addr = netip.AddrPortFrom(v.Addr.IP, v.Addr.Port).String()
 	}
@@ -80,26 +75,6 @@ func (l *exportLink) send(c exportCtl) {
 	default:
 		l.n.log.Warn("migrate: the connection to the target does not drain; closing it", "job", l.name)
 		l.close()
-	}
-}
-
-func (l *exportLink) close() {
-	l.once.Do(func() {
-		close(l.quit)
-		l.mu.Lock()
-		if l.conn != nil {
-			_ = l.conn.Close()
-		}
-		l.mu.Unlock()
-	})
-}
-
-func (l *exportLink) closed() bool {
-	select {
-	case <-l.quit:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -159,9 +134,7 @@ func (l *exportLink) run() {
 		l.lost(err)
 		return
 	}
-	l.mu.Lock()
-	l.conn = conn
-	l.mu.Unlock()
+	l.setConn(conn)
 	if l.closed() {
 		conn.Close()
 		return

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hearsay/hearsay/node/command"
@@ -24,11 +23,7 @@ type importLink struct {
 	name  string
 	slots *slotsBitmap
 	out   chan []byte // ACK and REQUEST-FAILOVER, written by the writer goroutine
-	quit  chan struct{}
-	once  sync.Once
-
-	mu   sync.Mutex
-	conn net.Conn
+	linkLife
 }
 
 // importing reports whether conn is an import link allowed to write slot.
@@ -41,26 +36,6 @@ func (l *importLink) send(b []byte) {
 	select {
 	case l.out <- b:
 	default: // ACKs and requests repeat; a stuck link times out
-	}
-}
-
-func (l *importLink) close() {
-	l.once.Do(func() {
-		close(l.quit)
-		l.mu.Lock()
-		if l.conn != nil {
-			_ = l.conn.Close()
-		}
-		l.mu.Unlock()
-	})
-}
-
-func (l *importLink) closed() bool {
-	select {
-	case <-l.quit:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -121,7 +96,7 @@ func (n *Node) syncEstablish(x *command.Ctx, msg *syncMsg) {
 			return
 		}
 		l = &importLink{n: n, name: msg.Name, slots: newSlotsBitmap(msg.Slots),
-			out: make(chan []byte, 64), quit: make(chan struct{})}
+			out: make(chan []byte, 64), linkLife: linkLife{quit: make(chan struct{})}}
 		m.imports[msg.Name] = l
 		if !m.run(now, in) {
 			failure = errMigrationsWrite
@@ -146,9 +121,7 @@ func (n *Node) syncEstablish(x *command.Ctx, msg *syncMsg) {
 			l.lost()
 			return
 		}
-		l.mu.Lock()
-		l.conn = conn
-		l.mu.Unlock()
+		l.setConn(conn)
 		if l.closed() {
 			conn.Close()
 			return
