@@ -42,6 +42,16 @@ type batchReader struct {
 	out     [readBatch * hbpacket.Size]byte
 	outIovs [readBatch]unix.Iovec
 	outMsgs [readBatch]unix.Mmsghdr
+
+	// The packet handle decodes into, and the calls RawConn runs with
+	// their results: made once, because a closure or a packet that
+	// escapes per datagram was most of an idle node's allocations.
+	pkt            hbpacket.Packet
+	recvFn, sendFn func(fd uintptr) bool
+	got            int
+	errno          syscall.Errno
+	pending        []unix.Mmsghdr // replies not yet sent
+	sent           int            // replies the last sendFn sent; -1: the first failed
 }
 
 func newBatchReader(rc syscall.RawConn, p *pinger) *batchReader {
@@ -56,6 +66,27 @@ func newBatchReader(rc syscall.RawConn, p *pinger) *batchReader {
 		r.outIovs[i].SetLen(hbpacket.Size)
 		r.outMsgs[i].Hdr.Iov = &r.outIovs[i]
 		r.outMsgs[i].Hdr.SetIovlen(1)
+	}
+	r.recvFn = func(fd uintptr) bool {
+		v, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return false
+		}
+		r.got, r.errno = int(v), e
+		return true
+	}
+	r.sendFn = func(fd uintptr) bool {
+		msgs := r.pending
+		v, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case e == unix.EAGAIN:
+			return false
+		case e != 0:
+			r.sent = -1 // the first reply failed (an unreachable peer): skip it
+		default:
+			r.sent = int(v)
+		}
+		return true
 	}
 	return r
 }
@@ -81,23 +112,14 @@ func (r *batchReader) recv() (int, error) {
 		r.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		r.msgs[i].Len = 0
 	}
-	var n int
-	var errno syscall.Errno
-	err := r.rc.Read(func(fd uintptr) bool {
-		v, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false
-		}
-		n, errno = int(v), e
-		return true
-	})
-	if err != nil {
+	r.got, r.errno = 0, 0
+	if err := r.rc.Read(r.recvFn); err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, errno
+	if r.errno != 0 {
+		return 0, r.errno
 	}
-	return n, nil
+	return r.got, nil
 }
 
 // process handles n datagrams just read and answers the PINGs among them
@@ -108,42 +130,31 @@ func (r *batchReader) process(n int, handle func(b []byte, pkt *hbpacket.Packet,
 	for i := 0; i < n; i++ {
 		m := &r.msgs[i]
 		size := min(int(m.Len), rxSlot)
-		var pkt hbpacket.Packet
-		if !handle(r.bufs[i*rxSlot:i*rxSlot+size], &pkt, now) {
+		r.pkt = hbpacket.Packet{}
+		if !handle(r.bufs[i*rxSlot:i*rxSlot+size], &r.pkt, now) {
 			continue
 		}
-		reply := r.p.reply(&pkt)
+		reply := r.p.reply(&r.pkt)
 		reply.Marshal(r.out[replies*hbpacket.Size:(replies+1)*hbpacket.Size], r.p.secret)
 		o := &r.outMsgs[replies]
 		o.Hdr.Name = m.Hdr.Name
 		o.Hdr.Namelen = m.Hdr.Namelen
 		replies++
 	}
-	msgs := r.outMsgs[:replies]
-	for len(msgs) > 0 {
-		sent := 0
-		_ = r.rc.Write(func(fd uintptr) bool {
-			v, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
-			switch {
-			case e == unix.EAGAIN:
-				return false
-			case e != 0:
-				sent = -1 // the first reply failed (an unreachable peer): skip it
-			default:
-				sent = int(v)
-			}
-			return true
-		})
-		if sent == 0 {
+	r.pending = r.outMsgs[:replies]
+	for len(r.pending) > 0 {
+		r.sent = 0
+		_ = r.rc.Write(r.sendFn)
+		if r.sent == 0 {
 			break // closed
 		}
-		if sent < 0 {
-			msgs = msgs[1:]
+		if r.sent < 0 {
+			r.pending = r.pending[1:]
 			continue
 		}
-		for range sent {
+		for range r.sent {
 			replied()
 		}
-		msgs = msgs[sent:]
+		r.pending = r.pending[r.sent:]
 	}
 }

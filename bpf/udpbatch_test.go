@@ -122,3 +122,42 @@ func TestUDPBatchAnswersBurst(t *testing.T) {
 		t.Fatalf("%d peers have a PONG recorded, want %d", recorded, pongs)
 	}
 }
+
+// TestUDPBatchProcessDoesNotAllocate: handling a batch (decoding, the
+// checks, the answers' sendmmsg) allocates nothing, so an idle node's
+// heartbeats do not feed its garbage collector.
+func TestUDPBatchProcessDoesNotAllocate(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	u, err := NewUDP(Config{Key: keyA, Bind: netip.AddrPortFrom(lo, freeUDPPort(t)), Secret: testSecret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	from := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	if err := u.SetPeers([]Peer{{Key: keyB, Addr: from}}); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := u.p.conn.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newBatchReader(rc, u.p) // a second reader on the socket, driven by hand
+	const n = 8
+	for i := range n {
+		p := hbpacket.Packet{Type: hbpacket.Ping, Sender: keyB, Seq: uint64(i + 1)}
+		p.Marshal(r.bufs[i*rxSlot:], testSecret())
+		r.msgs[i].Len = hbpacket.Size
+		namelen, _ := u.p.putSockaddr(&r.names[i], from)
+		r.msgs[i].Hdr.Namelen = namelen
+	}
+	replied := func() {}
+	allocs := testing.AllocsPerRun(50, func() { r.process(n, u.handle, replied) })
+	if allocs != 0 {
+		t.Fatalf("process allocated %.1f times per batch of %d", allocs, n)
+	}
+}
