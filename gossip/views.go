@@ -28,8 +28,10 @@ type NodeView struct {
 // Nodes appends every known node, handshakes included, sorted by ID.
 func (c *Core) Nodes(dst []NodeView) []NodeView {
 	start := len(dst)
+	slots := c.table.RangesByOwner()
 	for i := range c.records {
-		dst = append(dst, c.view(&c.records[i]))
+		r := &c.records[i]
+		dst = append(dst, c.viewWith(r, slots[ring.NodeID(r.id)]))
 	}
 	for _, hs := range c.handshakes {
 		dst = append(dst, NodeView{ID: hs.tempID, Addr: hs.addr, Flags: wire.FlagHandshake | wire.FlagMaster})
@@ -48,6 +50,16 @@ func (c *Core) Node(id wire.NodeID) (NodeView, bool) {
 }
 
 func (c *Core) view(r *record) NodeView {
+	var slots []ring.Range
+	if c.masters[r.id] > 0 {
+		set := c.table.SlotsOf(ring.NodeID(r.id))
+		slots = set.Ranges(nil)
+	}
+	return c.viewWith(r, slots)
+}
+
+// viewWith is view with r's slots already found.
+func (c *Core) viewWith(r *record, slots []ring.Range) NodeView {
 	v := NodeView{
 		ID: r.id, Addr: r.addr(), Flags: r.flags, Myself: r.id == c.cfg.ID, Master: r.master,
 		ConfigEpoch: r.configEpoch, Version: r.version, ReplOffset: r.replOffset,
@@ -68,8 +80,7 @@ func (c *Core) view(r *record) NodeView {
 		}
 	}
 	if c.masters[r.id] > 0 {
-		set := c.table.SlotsOf(ring.NodeID(r.id))
-		v.Slots = set.Ranges(nil)
+		v.Slots = slots
 	}
 	return v
 }

@@ -311,6 +311,41 @@ func (t *Table) SlotsOf(id NodeID) SlotSet {
 	return s
 }
 
+// RangesByOwner returns every owner's slots as ranges in slot order,
+// found in one pass over the table. SlotsOf scans the table once per
+// owner, and a runtime that lists all N nodes' slots (CLUSTER NODES, the
+// client views it republishes after every change) paid N scans each time:
+// half of a node's CPU while a 100-node cluster formed.
+func (t *Table) RangesByOwner() map[NodeID][]Range {
+	out := make(map[NodeID][]Range)
+	if t.assigned == 0 {
+		return out
+	}
+	ids := make([]NodeID, len(t.owners.vals)) // by owners index
+	for i, o := range t.owners.vals {
+		if i != 0 && t.owners.refs[i] > 0 {
+			ids[i] = o.id
+		}
+	}
+	var run NodeID // owner of the run ending at the previous slot
+	start := 0
+	flush := func(end int) {
+		if !run.IsZero() {
+			out[run] = append(out[run], Range{uint16(start), uint16(end)})
+		}
+	}
+	for slot, cur := range t.slot {
+		id := ids[cur]
+		if id == run && slot > 0 {
+			continue
+		}
+		flush(slot - 1)
+		run, start = id, slot
+	}
+	flush(Slots - 1)
+	return out
+}
+
 // Assigned returns the number of slots that have an owner.
 func (t *Table) Assigned() int { return t.assigned }
 

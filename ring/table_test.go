@@ -495,3 +495,33 @@ func BenchmarkClaimAll(b *testing.B) {
 	}
 	b.ReportMetric(float64(Slots)*float64(epoch)/b.Elapsed().Seconds(), "slots/s")
 }
+
+// RangesByOwner is SlotsOf(id).Ranges for every owner, from one pass,
+// on tables where owners hold scattered slots at several epochs.
+func TestRangesByOwnerMatchesSlotsOf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 20 {
+		var tb Table
+		owners := []NodeID{nid('a'), nid('b'), nid('c'), nid('d'), nid('e')}
+		for range 3000 {
+			slot := uint16(rng.IntN(Slots))
+			if rng.IntN(10) == 0 {
+				_ = tb.Unassign(slot)
+				continue
+			}
+			if err := tb.Assign(slot, owners[rng.IntN(len(owners))], uint64(rng.IntN(3))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := tb.RangesByOwner()
+		for _, id := range append(owners, nid('z')) {
+			set := tb.SlotsOf(id)
+			if want := set.Ranges(nil); !slices.Equal(got[id], want) {
+				t.Fatalf("round %d, owner %v: RangesByOwner %v, SlotsOf %v", round, id, got[id], want)
+			}
+		}
+		if len(got) > len(owners) {
+			t.Fatalf("round %d: %d owners listed, at most %d exist", round, len(got), len(owners))
+		}
+	}
+}
