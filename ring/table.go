@@ -321,28 +321,35 @@ func (t *Table) RangesByOwner() map[NodeID][]Range {
 	if t.assigned == 0 {
 		return out
 	}
-	ids := make([]NodeID, len(t.owners.vals)) // by owners index
+	// One owner may hold slots at several epochs, under several owners
+	// indexes: runs are told apart by the first index of each ID, so the
+	// pass over the slots compares small integers, not IDs.
+	canon := make([]uint16, len(t.owners.vals))
+	first := make(map[NodeID]uint16)
 	for i, o := range t.owners.vals {
-		if i != 0 && t.owners.refs[i] > 0 {
-			ids[i] = o.id
-		}
-	}
-	var run NodeID // owner of the run ending at the previous slot
-	start := 0
-	flush := func(end int) {
-		if !run.IsZero() {
-			out[run] = append(out[run], Range{uint16(start), uint16(end)})
-		}
-	}
-	for slot, cur := range t.slot {
-		id := ids[cur]
-		if id == run && slot > 0 {
+		if i == 0 || t.owners.refs[i] <= 0 {
 			continue
 		}
-		flush(slot - 1)
-		run, start = id, slot
+		c, ok := first[o.id]
+		if !ok {
+			c = uint16(i)
+			first[o.id] = c
+		}
+		canon[i] = c
 	}
-	flush(Slots - 1)
+	run, start := canon[t.slot[0]], 0
+	for slot := 1; slot <= Slots; slot++ {
+		if slot < Slots && canon[t.slot[slot]] == run {
+			continue
+		}
+		if run != 0 {
+			id := t.owners.vals[run].id
+			out[id] = append(out[id], Range{uint16(start), uint16(slot - 1)})
+		}
+		if slot < Slots {
+			run, start = canon[t.slot[slot]], slot
+		}
+	}
 	return out
 }
 

@@ -525,3 +525,18 @@ func TestRangesByOwnerMatchesSlotsOf(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRangesByOwner200 lists the slots of 200 masters with about 82
+// slots each, as CLUSTER NODES and the node's client views do.
+func BenchmarkRangesByOwner200(b *testing.B) {
+	var tb Table
+	for slot := range Slots {
+		id := NodeID{byte(slot * 200 / Slots), 1}
+		if err := tb.Assign(uint16(slot), id, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		_ = tb.RangesByOwner()
+	}
+}
