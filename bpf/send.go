@@ -98,7 +98,8 @@ func (p *pinger) reply(ping *hbpacket.Packet) hbpacket.Packet {
 // readLoop reads the heartbeat socket until it is closed. handle decides
 // each datagram (it decodes into pkt) and reports whether it is a PING to
 // answer; the PONG goes back to the sender, and replied runs once it is
-// sent. Both implementations serve their socket with it.
+// sent. The XDP heartbeater serves its socket's slow path with it; the UDP
+// fallback, which reads every heartbeat, uses a batchReader.
 func (p *pinger) readLoop(handle func(b []byte, pkt *hbpacket.Packet, now time.Duration) bool, replied func()) {
 	buf := make([]byte, 2048)
 	out := make([]byte, hbpacket.Size)
@@ -196,7 +197,10 @@ func (p *pinger) sendmmsg(msgs []unix.Mmsghdr) error {
 	var errno error
 	for len(msgs) > 0 {
 		werr := p.raw.Write(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+			// A raw system call: the send never blocks (MSG_DONTWAIT),
+			// and one made through the runtime would wake its monitor
+			// thread (see batchReader).
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
 			switch {
 			case e == unix.EAGAIN:
 				return false // wait until writable

@@ -5,16 +5,18 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hearsay/hearsay/bpf/hbpacket"
 )
 
 // UDP is the userspace fallback Heartbeater: a goroutine reads the
-// heartbeat socket, answers PINGs and records PONGs with the same rules
+// heartbeat socket in batches (batchReader), answers PINGs and records PONGs with the same rules
 // and the same counters as the XDP program. Create it with NewUDP.
 type UDP struct {
 	p    *pinger
+	rd   *batchReader
 	done chan struct{}
 
 	mu     sync.Mutex
@@ -34,7 +36,12 @@ func NewUDP(cfg Config) (*UDP, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &UDP{p: p, done: make(chan struct{}), peers: map[uint64]*Sample{}}
+	rc, ok := p.raw.(syscall.RawConn)
+	if !ok {
+		p.close()
+		return nil, errors.New("heartbeat: the UDP socket has no raw descriptor")
+	}
+	u := &UDP{p: p, rd: newBatchReader(rc, p), done: make(chan struct{}), peers: map[uint64]*Sample{}}
 	go u.serve()
 	return u, nil
 }
@@ -47,7 +54,7 @@ func (u *UDP) LocalAddr() netip.AddrPort { return u.p.conn.LocalAddr().(*net.UDP
 
 func (u *UDP) serve() {
 	defer close(u.done)
-	u.p.readLoop(u.handle, func() { u.count(statPingTx) })
+	u.rd.loop(u.handle, func() { u.count(statPingTx) })
 }
 
 func (u *UDP) count(i int) {

@@ -28,8 +28,10 @@ type NodeView struct {
 // Nodes appends every known node, handshakes included, sorted by ID.
 func (c *Core) Nodes(dst []NodeView) []NodeView {
 	start := len(dst)
+	slots := c.ownerRanges()
 	for i := range c.records {
-		dst = append(dst, c.view(&c.records[i]))
+		r := &c.records[i]
+		dst = append(dst, c.viewWith(r, slots[ring.NodeID(r.id)]))
 	}
 	for _, hs := range c.handshakes {
 		dst = append(dst, NodeView{ID: hs.tempID, Addr: hs.addr, Flags: wire.FlagHandshake | wire.FlagMaster})
@@ -48,6 +50,11 @@ func (c *Core) Node(id wire.NodeID) (NodeView, bool) {
 }
 
 func (c *Core) view(r *record) NodeView {
+	return c.viewWith(r, c.ownerRanges()[ring.NodeID(r.id)])
+}
+
+// viewWith is view with r's slots already found.
+func (c *Core) viewWith(r *record, slots []ring.Range) NodeView {
 	v := NodeView{
 		ID: r.id, Addr: r.addr(), Flags: r.flags, Myself: r.id == c.cfg.ID, Master: r.master,
 		ConfigEpoch: r.configEpoch, Version: r.version, ReplOffset: r.replOffset,
@@ -68,20 +75,18 @@ func (c *Core) view(r *record) NodeView {
 		}
 	}
 	if c.masters[r.id] > 0 {
-		v.Slots = slices.Clone(c.ownerRanges()[ring.NodeID(r.id)])
+		v.Slots = slices.Clone(slots) // slots belongs to the cache
 	}
 	return v
 }
 
-// ownerRanges returns every owner's slot ranges, computed in one pass over
-// the table and kept until the table changes. Nodes is called on every
-// change the runtime publishes, and a scan of the table per master made
-// it O(masters × slots): most of the CPU of a CLUSTER SETSLOT, and
-// milliseconds per event in a 200-node cluster.
+// ownerRanges returns every owner's slot ranges (ring.Table.RangesByOwner)
+// and keeps them until the table changes: Nodes runs on every change the
+// runtime publishes, most of which leave the slots alone.
 func (c *Core) ownerRanges() map[ring.NodeID][]ring.Range {
 	rc := &c.rangeCache
 	if !rc.valid || rc.version != c.table.Version() {
-		rc.ranges, rc.version, rc.valid = c.table.OwnerRanges(), c.table.Version(), true
+		rc.ranges, rc.version, rc.valid = c.table.RangesByOwner(), c.table.Version(), true
 	}
 	return rc.ranges
 }

@@ -42,6 +42,7 @@ type nodeMetrics struct {
 	acceptErrorsClient, acceptErrorsBus *metrics.Counter
 	rejected                            *metrics.Counter
 	outputDropped                       *metrics.Counter
+	memoryReleases                      *metrics.Counter // releaseMemory collections run
 	expireCycleKeys                     *metrics.Counter
 	expireCycleSeconds                  *metrics.Histogram
 	heartbeatErrors                     *metrics.Counter
@@ -89,6 +90,7 @@ func newMetrics(n *Node) *nodeMetrics {
 	m.acceptErrorsBus = s.NewCounter(`hearsay_accept_errors_total{listener="bus"}`)
 	m.rejected = s.NewCounter(`hearsay_rejected_connections_total`)
 	m.outputDropped = s.NewCounter(`hearsay_client_output_limit_drops_total`)
+	m.memoryReleases = s.NewCounter(`hearsay_memory_releases_total`)
 	m.expireCycleKeys = s.NewCounter(`hearsay_active_expired_keys_total`)
 	m.expireCycleSeconds = s.NewHistogram(`hearsay_active_expire_cycle_seconds`)
 	m.heartbeatErrors = s.NewCounter(`hearsay_heartbeat_errors_total`)

@@ -119,6 +119,7 @@ func (s *clientServer) releaseMemory() {
 		debug.FreeOSMemory()
 		debug.FreeOSMemory()
 		s.lastFree.Store(time.Now().UnixNano())
+		s.n.metrics.memoryReleases.Inc()
 	})
 }
 

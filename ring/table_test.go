@@ -527,58 +527,75 @@ func TestMarksListsEveryMark(t *testing.T) {
 	checkInvariants(t, &tb)
 }
 
-// OwnerRanges agrees with SlotsOf for every owner, including one that holds
-// slots at two configEpochs.
-func TestOwnerRanges(t *testing.T) {
+// RangesByOwner joins the slots an owner holds at two configEpochs into
+// the ranges SlotsOf gives.
+func TestRangesByOwnerEpochs(t *testing.T) {
 	var tb Table
 	_, _ = tb.Claim(nodeA, 1, set(t, Range{0, 99}, Range{200, 299}))
 	_, _ = tb.Claim(nodeB, 2, set(t, Range{100, 199}, Range{16383, 16383}))
 	_ = tb.Assign(300, nodeA, 7) // nodeA at a second epoch, adjacent
 	_ = tb.Assign(5000, nodeA, 7)
-	got := tb.OwnerRanges()
+	got := tb.RangesByOwner()
 	if len(got) != 2 {
-		t.Fatalf("OwnerRanges has %d owners: %v", len(got), got)
+		t.Fatalf("RangesByOwner has %d owners: %v", len(got), got)
 	}
 	for _, id := range []NodeID{nodeA, nodeB} {
 		s := tb.SlotsOf(id)
 		want := s.Ranges(nil)
 		if !slices.Equal(got[id], want) {
-			t.Errorf("%v: OwnerRanges %v, SlotsOf %v", id, got[id], want)
+			t.Errorf("%v: RangesByOwner %v, SlotsOf %v", id, got[id], want)
 		}
 	}
 	if want := []Range{{0, 99}, {200, 300}, {5000, 5000}}; !slices.Equal(got[nodeA], want) {
 		t.Errorf("nodeA: %v, want %v", got[nodeA], want)
 	}
 	var empty Table
-	if len(empty.OwnerRanges()) != 0 {
+	if len(empty.RangesByOwner()) != 0 {
 		t.Error("an empty table has owners")
 	}
 }
 
-// BenchmarkOwnerRanges compares one OwnerRanges call with the SlotsOf per
-// owner it replaces, on a table split between 100 masters.
-func BenchmarkOwnerRanges(b *testing.B) {
-	var tb Table
-	ids := make([]NodeID, 100)
-	for i := range ids {
-		ids[i][0], ids[i][1] = byte(i), 1
-		lo := uint16(i * Slots / len(ids))
-		hi := uint16((i+1)*Slots/len(ids) - 1)
-		var s SlotSet
-		_ = s.AddRange(Range{lo, hi})
-		_, _ = tb.Claim(ids[i], uint64(i+1), &s)
-	}
-	b.Run("OwnerRanges", func(b *testing.B) {
-		for b.Loop() {
-			_ = tb.OwnerRanges()
-		}
-	})
-	b.Run("SlotsOf-each", func(b *testing.B) {
-		for b.Loop() {
-			for _, id := range ids {
-				s := tb.SlotsOf(id)
-				_ = s.Ranges(nil)
+// RangesByOwner is SlotsOf(id).Ranges for every owner, from one pass,
+// on tables where owners hold scattered slots at several epochs.
+func TestRangesByOwnerMatchesSlotsOf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 20 {
+		var tb Table
+		owners := []NodeID{nid('a'), nid('b'), nid('c'), nid('d'), nid('e')}
+		for range 3000 {
+			slot := uint16(rng.IntN(Slots))
+			if rng.IntN(10) == 0 {
+				_ = tb.Unassign(slot)
+				continue
+			}
+			if err := tb.Assign(slot, owners[rng.IntN(len(owners))], uint64(rng.IntN(3))); err != nil {
+				t.Fatal(err)
 			}
 		}
-	})
+		got := tb.RangesByOwner()
+		for _, id := range append(owners, nid('z')) {
+			set := tb.SlotsOf(id)
+			if want := set.Ranges(nil); !slices.Equal(got[id], want) {
+				t.Fatalf("round %d, owner %v: RangesByOwner %v, SlotsOf %v", round, id, got[id], want)
+			}
+		}
+		if len(got) > len(owners) {
+			t.Fatalf("round %d: %d owners listed, at most %d exist", round, len(got), len(owners))
+		}
+	}
+}
+
+// BenchmarkRangesByOwner200 lists the slots of 200 masters with about 82
+// slots each, as CLUSTER NODES and the node's client views do.
+func BenchmarkRangesByOwner200(b *testing.B) {
+	var tb Table
+	for slot := range Slots {
+		id := NodeID{byte(slot * 200 / Slots), 1}
+		if err := tb.Assign(uint16(slot), id, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		_ = tb.RangesByOwner()
+	}
 }
