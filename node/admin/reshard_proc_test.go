@@ -254,3 +254,80 @@ func TestHearsayReshardAtomic(t *testing.T) {
 		t.Fatalf("check after the move: %q %q", rep.Errors, rep.Warnings)
 	}
 }
+
+// TestHearsayRebalance adds an empty master to a 3-master cluster holding
+// keys and rebalances with --use-empty-masters: every master ends within
+// the threshold of 4096 slots, no key is lost, and a second rebalance
+// finds nothing to do. A weight of 0 then empties the new master again.
+func TestHearsayRebalance(t *testing.T) {
+	be := hearsayBackend(t)
+	if testing.Short() {
+		t.Skip("process test; skipped with -short")
+	}
+	addrs := startNodes(t, be, 4)
+	ctx := context.Background()
+	tool := Tool{Wait: 2 * time.Minute, Progress: func(s string) { t.Log(s) }}
+	if _, err := tool.Create(ctx, addrs[:3], 0); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	newID, err := tool.AddNode(ctx, addrs[3], addrs[0], "")
+	if err != nil {
+		t.Fatalf("AddNode: %v", err)
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Protocol: 2})
+	defer cc.Close()
+	const keys = 20000
+	if err := tool.poll(ctx, "writes accepted", func() error { return cc.Set(ctx, "probe", "x", 0).Err() }); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < keys; i += 500 {
+		pipe := cc.Pipeline()
+		for j := i; j < i+500; j++ {
+			pipe.Set(ctx, "k"+strconv.Itoa(j), strconv.Itoa(j), 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shares := func() map[string]int {
+		cl, err := tool.Load(ctx, addrs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, sh := range cl.Shards() {
+			n := 0
+			for _, r := range sh.Master.Slots {
+				n += int(r.End-r.Start) + 1
+			}
+			out[sh.Master.ID.String()] = n
+		}
+		return out
+	}
+	plan, moves, err := tool.Rebalance(ctx, addrs[0], nil, 2, true, 2)
+	if err != nil {
+		t.Fatalf("Rebalance: %v", err)
+	}
+	if !plan.Needed || len(moves) == 0 {
+		t.Fatalf("nothing moved: %+v", plan)
+	}
+	for id, n := range shares() {
+		if n < 4096-82 || n > 4096+82 {
+			t.Errorf("master %.8s holds %d slots after the rebalance, want 4096 ± 2%%", id, n)
+		}
+	}
+	if plan, moves, err := tool.Rebalance(ctx, addrs[0], nil, 2, true, 2); err != nil || plan.Needed || len(moves) != 0 {
+		t.Errorf("a second rebalance: needed %v, %d moves, %v", plan != nil && plan.Needed, len(moves), err)
+	}
+	if _, _, err := tool.Rebalance(ctx, addrs[0], map[string]float64{newID.String(): 0}, 2, false, 1); err != nil {
+		t.Fatalf("Rebalance with weight 0: %v", err)
+	}
+	if n := shares()[newID.String()]; n != 0 {
+		t.Errorf("the weight-0 master still holds %d slots", n)
+	}
+	for i := 0; i < keys; i += 37 {
+		if v, err := cc.Get(ctx, "k"+strconv.Itoa(i)).Result(); err != nil || v != strconv.Itoa(i) {
+			t.Fatalf("k%d after the rebalances: %q %v", i, v, err)
+		}
+	}
+}
