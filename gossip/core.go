@@ -129,8 +129,7 @@ type Core struct {
 	liveCache     livenessCache
 	rangeCache    struct {
 		ranges  map[ring.NodeID][]ring.Range
-		version uint64
-		valid   bool
+		version uint64 // the table's Version the ranges are of
 	}
 	monitorGen uint64
 	monitored  []wire.NodeID

@@ -28,10 +28,8 @@ type NodeView struct {
 // Nodes appends every known node, handshakes included, sorted by ID.
 func (c *Core) Nodes(dst []NodeView) []NodeView {
 	start := len(dst)
-	slots := c.ownerRanges()
 	for i := range c.records {
-		r := &c.records[i]
-		dst = append(dst, c.viewWith(r, slots[ring.NodeID(r.id)]))
+		dst = append(dst, c.view(&c.records[i]))
 	}
 	for _, hs := range c.handshakes {
 		dst = append(dst, NodeView{ID: hs.tempID, Addr: hs.addr, Flags: wire.FlagHandshake | wire.FlagMaster})
@@ -50,11 +48,6 @@ func (c *Core) Node(id wire.NodeID) (NodeView, bool) {
 }
 
 func (c *Core) view(r *record) NodeView {
-	return c.viewWith(r, c.ownerRanges()[ring.NodeID(r.id)])
-}
-
-// viewWith is view with r's slots already found.
-func (c *Core) viewWith(r *record, slots []ring.Range) NodeView {
 	v := NodeView{
 		ID: r.id, Addr: r.addr(), Flags: r.flags, Myself: r.id == c.cfg.ID, Master: r.master,
 		ConfigEpoch: r.configEpoch, Version: r.version, ReplOffset: r.replOffset,
@@ -75,7 +68,7 @@ func (c *Core) viewWith(r *record, slots []ring.Range) NodeView {
 		}
 	}
 	if c.masters[r.id] > 0 {
-		v.Slots = slices.Clone(slots) // slots belongs to the cache
+		v.Slots = slices.Clone(c.ownerRanges()[ring.NodeID(r.id)]) // the cache's own
 	}
 	return v
 }
@@ -84,9 +77,10 @@ func (c *Core) viewWith(r *record, slots []ring.Range) NodeView {
 // and keeps them until the table changes: Nodes runs on every change the
 // runtime publishes, most of which leave the slots alone.
 func (c *Core) ownerRanges() map[ring.NodeID][]ring.Range {
+	// Version 0 is the empty table, whose ranges the zero cache holds.
 	rc := &c.rangeCache
-	if !rc.valid || rc.version != c.table.Version() {
-		rc.ranges, rc.version, rc.valid = c.table.RangesByOwner(), c.table.Version(), true
+	if rc.version != c.table.Version() {
+		rc.ranges, rc.version = c.table.RangesByOwner(), c.table.Version()
 	}
 	return rc.ranges
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hearsay/hearsay/internal/slotclient"
 	"github.com/hearsay/hearsay/internal/testenv"
 	"github.com/hearsay/hearsay/ring"
 )
@@ -274,82 +275,19 @@ func (l *mixedLoad) errors() []string {
 	return out
 }
 
-// mapWorker writes through per-node clients with a slot map of its own,
-// which it updates from each MOVED before it retries, as a cluster
-// client should: it sees a second MOVED for a slot only if the cluster
-// sent it back and forth, which an atomic migration must never do.
-type mapWorker struct {
-	owners  [16384]string
-	clients map[string]*redis.Client
-	moved   map[int]int
-	other   []string
-}
-
-func newMapWorker(t *testing.T, p *proc) *mapWorker {
-	t.Helper()
-	w := &mapWorker{clients: map[string]*redis.Client{}, moved: map[int]int{}}
-	shards, err := client(t, p).ClusterShards(context.Background()).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sh := range shards {
-		var addr string
-		for _, nd := range sh.Nodes {
-			if nd.Role == "master" {
-				addr = nd.IP + ":" + strconv.FormatInt(nd.Port, 10)
-			}
-		}
-		for _, r := range sh.Slots {
-			for s := r.Start; s <= r.End; s++ {
-				w.owners[s] = addr
-			}
-		}
-	}
-	return w
-}
-
-func (w *mapWorker) client(addr string) *redis.Client {
-	c := w.clients[addr]
-	if c == nil {
-		c = redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 5 * time.Second})
-		w.clients[addr] = c
-	}
-	return c
-}
-
-// set writes k and reports whether the write was acknowledged.
-func (w *mapWorker) set(ctx context.Context, k, v string) bool {
-	slot := int(ring.KeySlot([]byte(k)))
-	for range 5 {
-		err := w.client(w.owners[slot]).Set(ctx, k, v, 0).Err()
-		if err == nil {
-			return true
-		}
-		if f := strings.Fields(err.Error()); len(f) == 3 && f[0] == "MOVED" {
-			w.moved[slot]++
-			w.owners[slot] = f[2]
-			continue
-		}
-		w.other = append(w.other, err.Error())
-		return false
-	}
-	w.other = append(w.other, "too many redirects for "+k)
-	return false
-}
-
-func (w *mapWorker) close() {
-	for _, c := range w.clients {
-		_ = c.Close()
-	}
-}
-
-// runMapWorkers runs workers mapWorkers, each writing keys of its own
-// across all slots, until stop closes.
-func runMapWorkers(t *testing.T, p *proc, workers int, acked *ackedWrites, stop chan struct{}) (wait func() []*mapWorker) {
-	ws := make([]*mapWorker, workers)
+// runMapWorkers runs workers slotclient workers, each writing keys of its
+// own across all slots, until stop closes. A worker sees a second MOVED
+// for a slot only if the cluster sent it back and forth, which an atomic
+// migration must never do.
+func runMapWorkers(t *testing.T, p *proc, workers int, acked *ackedWrites, stop chan struct{}) (wait func() []*slotclient.Client) {
+	ws := make([]*slotclient.Client, workers)
 	var wg sync.WaitGroup
 	for i := range ws {
-		ws[i] = newMapWorker(t, p)
+		w, err := slotclient.New(context.Background(), p.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws[i] = w
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
@@ -362,7 +300,7 @@ func runMapWorkers(t *testing.T, p *proc, workers int, acked *ackedWrites, stop 
 				}
 				k := "mw:" + strconv.Itoa(i) + ":" + strconv.Itoa(seq%5000)
 				v := "m" + strconv.Itoa(i) + "-" + strconv.Itoa(seq)
-				if ws[i].set(ctx, k, v) {
+				if ws[i].Do(ctx, k, "SET", k, v) == nil {
 					acked.record(k, v)
 				} else {
 					acked.attempt(k, v)
@@ -370,10 +308,10 @@ func runMapWorkers(t *testing.T, p *proc, workers int, acked *ackedWrites, stop 
 			}
 		}(i)
 	}
-	return func() []*mapWorker {
+	return func() []*slotclient.Client {
 		wg.Wait()
 		for _, w := range ws {
-			w.close()
+			w.Close()
 		}
 		return ws
 	}
@@ -428,10 +366,10 @@ func TestAtomicMigrateSlotsUnderLoad(t *testing.T) {
 	close(stopMap)
 	mapMoved := 0
 	for i, w := range waitMap() {
-		for _, e := range w.other {
+		for _, e := range w.Errors() {
 			t.Errorf("map worker %d: %s", i, e)
 		}
-		for s, c := range w.moved {
+		for s, c := range w.Moved() {
 			mapMoved += c
 			if s > 999 || c > 1 {
 				t.Errorf("map worker %d saw %d MOVED for slot %d", i, c, s)

@@ -157,6 +157,9 @@ func (b *bus) queueTick() {
 // With force false (after a Step) it only brings the timer forward. It
 // runs on the loop.
 func (b *bus) arm(now time.Duration, force bool) {
+	if !force && b.inTick {
+		return // the tick arms the timer when it ends
+	}
 	n := b.n
 	at := n.core.NextDeadline()
 	if b.dirty {
@@ -169,7 +172,7 @@ func (b *bus) arm(now time.Duration, force bool) {
 	if d, ok := n.mig.deadline(now); ok {
 		at = min(at, d)
 	}
-	if !force && (b.inTick || b.armedAt != 0 && at >= b.armedAt) {
+	if !force && b.armedAt != 0 && at >= b.armedAt {
 		return
 	}
 	at = max(at, now)

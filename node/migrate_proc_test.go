@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hearsay/hearsay/internal/slottag"
 	"github.com/hearsay/hearsay/internal/testenv"
 	"github.com/hearsay/hearsay/ring"
 )
@@ -49,7 +50,7 @@ func TestRedisCliReshard(t *testing.T) {
 	// 100,000 keys, 100 in each of the source's 1000 lowest slots (the
 	// ones reshard moves), a quarter with a TTL.
 	const n, moved = 100000, 1000
-	keyName := reshardKeys(moved, n/moved)
+	keyName := slottag.Keys(moved, n/moved)
 	for i := 0; i < n; i += 1000 {
 		pipe := cc.Pipeline()
 		for j := i; j < i+1000; j++ {
@@ -141,20 +142,6 @@ func TestRedisCliReshard(t *testing.T) {
 	if total != n {
 		t.Fatalf("%d keys in the cluster, want %d", total, n)
 	}
-}
-
-// reshardKeys returns the name of key i of slots*perSlot keys, perSlot in
-// each of slots 0 .. slots-1, through hash tags.
-func reshardKeys(slots, perSlot int) func(i int) string {
-	tags := make([]string, slots)
-	for found, c := 0, 0; found < slots; c++ {
-		tag := "{r" + strconv.Itoa(c) + "}"
-		if s := int(ring.KeySlot([]byte(tag))); s < slots && tags[s] == "" {
-			tags[s] = tag
-			found++
-		}
-	}
-	return func(i int) string { return tags[i/perSlot] + strconv.Itoa(i%perSlot) }
 }
 
 // TestSlotMarksSurviveRestart: IMPORTING and MIGRATING marks are in the

@@ -119,10 +119,7 @@ func (n *Node) post(fn func(now time.Duration)) {
 }
 
 // active reports whether any migration runs.
-func (m *migrator) active() bool {
-	_, ok := m.table.NextDeadline()
-	return ok
-}
+func (m *migrator) active() bool { return len(m.table.Exports())+len(m.table.Imports()) > 0 }
 
 // deadline is when the table next needs a tick, never sooner than a few
 // milliseconds from now: a deadline the table cannot act on yet (a

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -306,7 +305,7 @@ func (l *exportLink) stream(bw *bufio.Writer) error {
 				rec = resp.AppendArrayLen(rec[:0], 6)
 				rec = resp.AppendBulkString(rec, "RESTORE")
 				rec = resp.AppendBulk(rec, en.Key)
-				rec = resp.AppendBulk(rec, strconv.AppendInt(nil, en.ExpireAt, 10))
+				rec = resp.AppendBulkInt(rec, en.ExpireAt)
 				rec = resp.AppendBulk(rec, payload)
 				rec = resp.AppendBulkString(rec, "ABSTTL")
 				rec = resp.AppendBulkString(rec, "REPLACE")
@@ -339,7 +338,7 @@ func (l *exportLink) stream(bw *bufio.Writer) error {
 // tail sends the writes to the slots from the replication stream, in its
 // order, until the link closes. pos is the stream offset parsed so far.
 func (l *exportLink) tail(bw *bufio.Writer, rd *repl.Reader, pos int64, ss *streamState) error {
-	bits := newSlotsBitmap(l.slots)
+	bits := slotSetOf(l.slots)
 	var p resp.Parser
 	var carry, buf []byte
 	reported := ss.off
@@ -365,7 +364,7 @@ func (l *exportLink) tail(bw *bufio.Writer, rd *repl.Reader, pos int64, ss *stre
 				used += k
 				switch classifyStream(args) {
 				case streamKey:
-					if bits.has(ring.KeySlot(args[1])) {
+					if bits.Has(ring.KeySlot(args[1])) {
 						if _, err := bw.Write(raw); err != nil {
 							return err
 						}

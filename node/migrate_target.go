@@ -3,11 +3,11 @@ package node
 import (
 	"bytes"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/hearsay/hearsay/node/command"
 	"github.com/hearsay/hearsay/node/resp"
+	"github.com/hearsay/hearsay/ring"
 )
 
 // The target side: CLUSTER SYNCSLOTS ESTABLISH on a client connection
@@ -21,7 +21,7 @@ import (
 type importLink struct {
 	n     *Node
 	name  string
-	slots *slotsBitmap
+	slots *ring.SlotSet
 	out   chan []byte // ACK and REQUEST-FAILOVER, written by the writer goroutine
 	linkLife
 }
@@ -29,7 +29,7 @@ type importLink struct {
 // importing reports whether conn is an import link allowed to write slot.
 func importing(conn *command.ConnState, slot uint16) bool {
 	l, ok := conn.UserData.(*importLink)
-	return ok && l.slots.has(slot)
+	return ok && l.slots.Has(slot)
 }
 
 func (l *importLink) send(b []byte) {
@@ -95,7 +95,7 @@ func (n *Node) syncEstablish(x *command.Ctx, msg *syncMsg) {
 			failure = err
 			return
 		}
-		l = &importLink{n: n, name: msg.Name, slots: newSlotsBitmap(msg.Slots),
+		l = &importLink{n: n, name: msg.Name, slots: slotSetOf(msg.Slots),
 			out: make(chan []byte, 64), linkLife: linkLife{quit: make(chan struct{})}}
 		m.imports[msg.Name] = l
 		if !m.run(now, in) {
@@ -182,7 +182,6 @@ type importProgress struct {
 	pausedOff          uint64
 	keys, bytes        uint64
 	heard              bool
-	reportedAt         time.Time
 	reportedApplied    uint64
 	reportedKeys       uint64
 	reportedBytesTotal uint64
@@ -205,7 +204,7 @@ func (l *importLink) apply(conn net.Conn, in []byte) {
 		}
 	}
 	ackTimeout := n.mig.table.Config().AckTimeout
-	pr := &importProgress{reportedAt: time.Now()}
+	pr := &importProgress{}
 	var p resp.Parser
 	var out []byte
 	tmp := make([]byte, 256<<10)
@@ -339,11 +338,7 @@ func importCommand(args [][]byte) bool {
 	if len(args) < 2 {
 		return false
 	}
-	switch strings.ToLower(string(args[0])) {
-	case "restore", "set", "del", "pexpireat", "persist":
-		return true
-	}
-	return false
+	return resp.IsOneOf(args[0], "restore", "set", "del", "pexpireat", "persist")
 }
 
 // countCommands counts the RESP arrays in b, which holds whole commands.
@@ -412,7 +407,6 @@ func (l *importLink) report(pr *importProgress, force bool) {
 		return
 	}
 	pr.heard = false
-	pr.reportedAt = time.Now()
 	pr.reportedApplied, pr.reportedKeys, pr.reportedBytesTotal = pr.applied, pr.keys, pr.bytes
 	n, name := l.n, l.name
 	applied, keys, bytes := pr.applied, pr.keys, pr.bytes

@@ -212,10 +212,12 @@ func classifyStream(args [][]byte) streamKind {
 	if len(args) == 0 {
 		return streamSkip
 	}
-	switch strings.ToLower(string(args[0])) {
-	case "ping", "replconf", "select", "multi", "exec":
+	// Every command of the node's stream passes here while an export
+	// runs: compare without allocating.
+	switch {
+	case resp.IsOneOf(args[0], "ping", "replconf", "select", "multi", "exec"):
 		return streamSkip
-	case "flushall", "flushdb":
+	case resp.IsOneOf(args[0], "flushall", "flushdb"):
 		return streamFlush
 	}
 	if len(args) < 2 {
@@ -224,18 +226,9 @@ func classifyStream(args [][]byte) streamKind {
 	return streamKey
 }
 
-// slotsBitmap is a set of slots with a constant-time test, for the
-// per-command stream filter.
-type slotsBitmap [ring.Slots / 64]uint64
-
-func newSlotsBitmap(s migrate.Slots) *slotsBitmap {
-	var b slotsBitmap
-	for _, r := range s {
-		for x := int(r.Start); x <= int(r.End); x++ {
-			b[x>>6] |= 1 << (x & 63)
-		}
-	}
-	return &b
+// slotSetOf returns a migration's slots as a set, for the constant-time
+// test of the per-command filters.
+func slotSetOf(s migrate.Slots) *ring.SlotSet {
+	set, _ := ring.FromRanges(ringRanges(s)) // a migration's ranges are valid
+	return &set
 }
-
-func (b *slotsBitmap) has(slot uint16) bool { return b[slot>>6]&(1<<(slot&63)) != 0 }

@@ -219,10 +219,10 @@ func TestStreamFilter(t *testing.T) {
 			t.Errorf("%v: %v, want %v", c.args, got, c.want)
 		}
 	}
-	bits := newSlotsBitmap(migrate.Slots{{Start: 3, End: 5}, {Start: 16383, End: 16383}})
+	bits := slotSetOf(migrate.Slots{{Start: 3, End: 5}, {Start: 16383, End: 16383}})
 	for s := range uint16(wire.NumSlots) {
-		if want := s >= 3 && s <= 5 || s == 16383; bits.has(s) != want {
-			t.Fatalf("slot %d: %v", s, bits.has(s))
+		if want := s >= 3 && s <= 5 || s == 16383; bits.Has(s) != want {
+			t.Fatalf("slot %d: %v", s, bits.Has(s))
 		}
 	}
 }

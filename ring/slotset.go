@@ -43,6 +43,15 @@ func (r Range) Len() int {
 	return int(r.End) - int(r.Start) + 1
 }
 
+// RangesLen returns the number of slots in rs, which must not overlap.
+func RangesLen(rs []Range) int {
+	n := 0
+	for _, r := range rs {
+		n += r.Len()
+	}
+	return n
+}
+
 // Contains reports whether slot lies in r.
 func (r Range) Contains(slot uint16) bool { return r.Start <= slot && slot <= r.End }
 

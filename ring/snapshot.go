@@ -29,7 +29,7 @@ func (t *Table) Snapshot() *Snapshot {
 		slot:     t.slot,
 		owners:   slices.Clone(t.owners.vals),
 	}
-	if t.marked > 0 {
+	if !t.marked.IsEmpty() {
 		m := t.marks
 		s.marks = &m
 		s.peers = slices.Clone(t.peers.vals)

@@ -95,10 +95,9 @@ type Table struct {
 	owners   interner[owner]
 	assigned int
 
-	marks     marks
-	peers     interner[NodeID] // nodes named by marks
-	marked    int              // slots with any mark, so snapshots can skip marks
-	markedSet SlotSet          // the slots with any mark, so Marks visits only them
+	marks  marks
+	peers  interner[NodeID] // nodes named by marks
+	marked SlotSet          // the slots with any mark: snapshots skip marks without one, Marks visits only these
 
 	version uint64
 	snap    *Snapshot // last snapshot, reused while version is unchanged
@@ -370,9 +369,8 @@ func (t *Table) Owners() []NodeID {
 }
 
 // setMark points one mark of slot at node, or clears it for a zero node,
-// keeping the peer references and the marked-slot count right.
+// keeping the peer references and the marked-slot set right.
 func (t *Table) setMark(m *[Slots]uint16, slot uint16, node NodeID) {
-	before := t.marks.migrating[slot] != 0 || t.marks.importing[slot] != 0
 	old := m[slot]
 	if old != 0 && t.peers.vals[old] == node {
 		return
@@ -388,14 +386,10 @@ func (t *Table) setMark(m *[Slots]uint16, slot uint16, node NodeID) {
 	if old != 0 {
 		t.peers.release(old)
 	}
-	after := t.marks.migrating[slot] != 0 || t.marks.importing[slot] != 0
-	switch {
-	case after && !before:
-		t.marked++
-		t.markedSet.Add(slot)
-	case before && !after:
-		t.marked--
-		t.markedSet.Remove(slot)
+	if t.marks.migrating[slot] != 0 || t.marks.importing[slot] != 0 {
+		t.marked.Add(slot)
+	} else {
+		t.marked.Remove(slot)
 	}
 	t.version++
 }
@@ -445,13 +439,13 @@ type Mark struct {
 // Marks lists every migration mark in slot order (a slot can carry one of
 // each kind). It costs nothing while no slot is marked.
 func (t *Table) Marks() []Mark {
-	if t.marked == 0 {
+	if t.marked.IsEmpty() {
 		return nil
 	}
 	var out []Mark
 	// The node config file is written with every slot change, so this
 	// runs often during a reshard; visit only the marked slots.
-	for i := t.markedSet.next(0, true); i < Slots; i = t.markedSet.next(i+1, true) {
+	for i := t.marked.next(0, true); i < Slots; i = t.marked.next(i+1, true) {
 		s := uint16(i)
 		if n, ok := t.Importing(s); ok {
 			out = append(out, Mark{Slot: s, Importing: true, Node: n})

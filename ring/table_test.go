@@ -362,12 +362,12 @@ func checkInvariants(t *testing.T, tb *Table) {
 		if m != 0 || i != 0 {
 			marked++
 		}
-		if (m != 0 || i != 0) != tb.markedSet.Has(uint16(s)) {
-			t.Fatalf("slot %d: marks %d/%d but markedSet says %v", s, m, i, tb.markedSet.Has(uint16(s)))
+		if (m != 0 || i != 0) != tb.marked.Has(uint16(s)) {
+			t.Fatalf("slot %d: marks %d/%d but the marked set says %v", s, m, i, tb.marked.Has(uint16(s)))
 		}
 	}
-	if marked != tb.marked {
-		t.Fatalf("marked = %d, recount %d", tb.marked, marked)
+	if marked != tb.marked.Count() {
+		t.Fatalf("marked = %d, recount %d", tb.marked.Count(), marked)
 	}
 	for i := 1; i < len(prefs); i++ {
 		if prefs[i] != tb.peers.refs[i] {

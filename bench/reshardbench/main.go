@@ -29,8 +29,8 @@ import (
 	"github.com/hearsay/hearsay/bench/childproc"
 	"github.com/hearsay/hearsay/bench/internal/cli"
 	"github.com/hearsay/hearsay/bench/internal/testcluster"
+	"github.com/hearsay/hearsay/internal/slottag"
 	"github.com/hearsay/hearsay/node/admin"
-	"github.com/hearsay/hearsay/ring"
 )
 
 type config struct {
@@ -185,7 +185,7 @@ func runSystem(ctx context.Context, c config, sys, dir string) (map[string]resul
 			return nil, err
 		}
 	}
-	keyName := slotKeys(c.slots, c.perSlot)
+	keyName := slottag.Keys(c.slots, c.perSlot)
 	keys := c.slots * c.perSlot
 	if err := fill(ctx, cl.Clients[0], keyName, keys, c.valueSize); err != nil {
 		return nil, err
@@ -292,19 +292,4 @@ func fill(ctx context.Context, c *redis.Client, keyName func(int) string, keys, 
 		}
 	}
 	return nil
-}
-
-// slotKeys names key i of slots*perSlot keys, perSlot in each of slots
-// 0 .. slots-1 (the first master's lowest slots, which redis-cli reshard
-// picks), through hash tags.
-func slotKeys(slots, perSlot int) func(i int) string {
-	tags := make([]string, slots)
-	for found, n := 0, 0; found < slots; n++ {
-		tag := "{b" + strconv.Itoa(n) + "}"
-		if s := int(ring.KeySlot([]byte(tag))); s < slots && tags[s] == "" {
-			tags[s] = tag
-			found++
-		}
-	}
-	return func(i int) string { return tags[i/max(perSlot, 1)] + strconv.Itoa(i%max(perSlot, 1)) }
 }

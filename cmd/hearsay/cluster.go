@@ -164,11 +164,10 @@ func clusterMain(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if *replicas < 0 {
 		return usageError(stderr, "--replicas must be 0 or more")
 	}
-	mo.slotsSet = set["slots"]
-	if op == "reshard" && (mo.from == "" || mo.to == "" || !mo.slotsSet) {
+	if op == "reshard" && (mo.from == "" || mo.to == "" || !set["slots"]) {
 		return usageError(stderr, "reshard needs --from, --to and --slots")
 	}
-	if mo.slotsSet && mo.slots < 1 {
+	if set["slots"] && mo.slots < 1 {
 		return usageError(stderr, "--slots must be 1 or more")
 	}
 	if mo.pipeline < 1 {

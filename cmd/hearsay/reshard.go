@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hearsay/hearsay/node/admin"
+	"github.com/hearsay/hearsay/ring"
 )
 
 // weightFlags collects repeated --weight id=w options.
@@ -36,7 +37,6 @@ type moveOpts struct {
 	weights   weightFlags
 	threshold float64
 	useEmpty  bool
-	slotsSet  bool
 }
 
 // runReshard moves slots with the atomic path and prints the outcome.
@@ -60,11 +60,9 @@ func runRebalance(ctx context.Context, p *printer, tool *admin.Tool, entry strin
 	tool.Moved = mp.update
 	plan, moves, err := tool.Rebalance(ctx, entry, o.weights, o.threshold, o.useEmpty, o.pipeline)
 	mp.end()
-	if plan != nil && len(moves) == 0 && err == nil {
-		if !plan.Needed {
-			p.okf("No rebalancing needed: every master is within %.2f%% of its share", o.threshold)
-			return 0
-		}
+	if err == nil && !plan.Needed {
+		p.okf("No rebalancing needed: every master is within %.2f%% of its share", o.threshold)
+		return 0
 	}
 	for _, r := range moves {
 		printMoved(p, r)
@@ -94,16 +92,8 @@ func runFix(ctx context.Context, p *printer, tool *admin.Tool, entry string) int
 
 func printMoved(p *printer, r *admin.ReshardResult) {
 	p.okf("Moved %d slots (%d keys, %s) from %s to %s in %v: %.0f keys/s",
-		slotTotal(r), r.Keys, humanBytes(r.Bytes), r.From.String()[:8], r.To.String()[:8],
+		ring.RangesLen(r.Slots), r.Keys, humanBytes(r.Bytes), r.From.String()[:8], r.To.String()[:8],
 		r.Elapsed.Round(time.Millisecond), r.KeysPerSecond())
-}
-
-func slotTotal(r *admin.ReshardResult) int {
-	n := 0
-	for _, s := range r.Slots {
-		n += int(s.End-s.Start) + 1
-	}
-	return n
 }
 
 func humanBytes(b int64) string {

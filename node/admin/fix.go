@@ -70,12 +70,10 @@ func (t *Tool) Fix(ctx context.Context, entry string) ([]string, error) {
 		open[s] = o
 		return o
 	}
-	var covered ring.SlotSet
 	owners := [ring.Slots]*Node{}
 	for _, m := range masters {
 		for _, r := range m.Slots {
 			for s := int(r.Start); s <= int(r.End); s++ {
-				covered.Add(uint16(s))
 				owners[s] = m
 			}
 		}
@@ -100,7 +98,7 @@ func (t *Tool) Fix(ctx context.Context, entry string) ([]string, error) {
 	// refuses the MIGRATEs below.
 	assigned := 0
 	for s := range ring.Slots {
-		if covered.Has(uint16(s)) || open[uint16(s)] != nil {
+		if owners[s] != nil || open[uint16(s)] != nil {
 			continue
 		}
 		line, err := t.assignSlot(ctx, cs, masters, uint16(s))
@@ -275,10 +273,7 @@ func (t *Tool) assignSlot(ctx context.Context, cs *connSet, masters []*Node, s u
 	if best == nil {
 		fewest := -1
 		for _, m := range masters {
-			have := 0
-			for _, r := range m.Slots {
-				have += int(r.End-r.Start) + 1
-			}
+			have := ring.RangesLen(m.Slots)
 			if fewest < 0 || have < fewest {
 				best, fewest = m, have
 			}

@@ -10,21 +10,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hearsay/hearsay/internal/slottag"
 	"github.com/hearsay/hearsay/ring"
 )
 
 func TestFixRedis(t *testing.T)   { testFix(t, redisBackend(t)) }
 func TestFixHearsay(t *testing.T) { testFix(t, hearsayBackend(t)) }
-
-// tagFor returns a hash tag whose keys fall in slot.
-func tagFor(slot uint16) string {
-	for i := 0; ; i++ {
-		tag := "{t" + strconv.Itoa(i) + "}"
-		if ring.KeySlot([]byte(tag)) == slot {
-			return tag
-		}
-	}
-}
 
 // testFix leaves slots open the ways an interrupted redis-cli reshard does
 // and checks that Fix closes them without losing or overwriting a key.
@@ -82,7 +73,7 @@ func testFix(t *testing.T, be backend) {
 	id0, id1 := id(m0), id(m1)
 	// finish: m0 MIGRATING to m1, m1 IMPORTING; half the keys moved, one
 	// new key written on m1 through ASK.
-	tf := tagFor(finish)
+	tf := slottag.For(finish)
 	for i := range 20 {
 		must(cl[m0], "SET", tf+strconv.Itoa(i), "v"+strconv.Itoa(i))
 	}
@@ -94,19 +85,19 @@ func testFix(t *testing.T, be backend) {
 	}
 	asking(cl[m1], tf+"new", "fresh")
 	// back: m1 IMPORTING from m0 only, with keys written there.
-	tb := tagFor(back)
+	tb := slottag.For(back)
 	must(cl[m1], "CLUSTER", "SETSLOT", back, "IMPORTING", id0)
 	for i := range 3 {
 		asking(cl[m1], tb+strconv.Itoa(i), "b"+strconv.Itoa(i))
 	}
 	// busy: an open move with one key on both sides.
-	tk := tagFor(busy)
+	tk := slottag.For(busy)
 	must(cl[m0], "SET", tk+"x", "on-owner")
 	must(cl[m1], "CLUSTER", "SETSLOT", busy, "IMPORTING", id0)
 	must(cl[m0], "CLUSTER", "SETSLOT", busy, "MIGRATING", id1)
 	asking(cl[m1], tk+"x", "on-target")
 	// uncovered: no master holds it any more, its keys are on m2.
-	tu := tagFor(uncovered)
+	tu := slottag.For(uncovered)
 	must(cl[m2], "SET", tu+"a", "u")
 	for _, a := range addrs {
 		must(cl[a], "CLUSTER", "DELSLOTS", uncovered)

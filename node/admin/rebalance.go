@@ -159,10 +159,7 @@ func (t *Tool) Rebalance(ctx context.Context, entry string, weights map[string]f
 		if !ok {
 			w = 1
 		}
-		have := 0
-		for _, r := range m.Slots {
-			have += int(r.End-r.Start) + 1
-		}
+		have := ring.RangesLen(m.Slots)
 		shares = append(shares, Share{ID: m.ID, Addr: m.Addr(), Weight: w, Have: have})
 	}
 	plan, err := PlanRebalance(shares, threshold, useEmpty, weighted)

@@ -151,10 +151,7 @@ func firstSlots(set *ring.SlotSet, count int) []ring.Range {
 // splitRanges cuts rs into at most k groups of about equal slot counts,
 // keeping each group's slots in order.
 func splitRanges(rs []ring.Range, k int) [][]ring.Range {
-	total := 0
-	for _, r := range rs {
-		total += int(r.End-r.Start) + 1
-	}
+	total := ring.RangesLen(rs)
 	k = max(1, min(k, total))
 	per := (total + k - 1) / k
 	var out [][]ring.Range
@@ -184,10 +181,7 @@ func (t *Tool) move(ctx context.Context, cs *connSet, cl *Cluster, src, dst *Nod
 	if err != nil {
 		return nil, err
 	}
-	total := 0
-	for _, r := range slots {
-		total += int(r.End-r.Start) + 1
-	}
+	total := ring.RangesLen(slots)
 	keys, err := countKeys(ctx, c, slots)
 	if err != nil {
 		return nil, err

@@ -4,118 +4,46 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hearsay/hearsay/internal/slotclient"
+	"github.com/hearsay/hearsay/internal/slottag"
 	"github.com/hearsay/hearsay/ring"
 )
 
-// redirectingWriter writes keys the way a cluster client does, but follows
-// redirects itself so it can count them: a MOVED that changes its slot map
-// is counted per slot; anything else (ASK, TRYAGAIN, an error) is recorded
-// as an error the atomic path must never produce.
-type redirectingWriter struct {
-	mu      sync.Mutex
-	clients map[string]*redis.Client
-	owner   [ring.Slots]string
-	moved   map[uint16]int
-	errs    []string
-	acked   map[string]string
+// ackingWriter writes through a slotclient.Client, which counts the
+// redirects, and remembers the last acknowledged value of every key.
+type ackingWriter struct {
+	*slotclient.Client
+	mu    sync.Mutex
+	acked map[string]string
 }
 
-func newRedirectingWriter(ctx context.Context, t *testing.T, entry string) *redirectingWriter {
-	w := &redirectingWriter{clients: map[string]*redis.Client{}, moved: map[uint16]int{}, acked: map[string]string{}}
-	shards, err := w.client(entry).ClusterShards(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sh := range shards {
-		addr := ""
-		for _, n := range sh.Nodes {
-			if n.Role == "master" {
-				addr = n.IP + ":" + strconv.FormatInt(n.Port, 10)
-			}
-		}
-		for _, r := range sh.Slots {
-			for i := r.Start; i <= r.End; i++ {
-				w.owner[i] = addr
-			}
-		}
-	}
-	return w
-}
-
-func (w *redirectingWriter) client(addr string) *redis.Client {
+func (w *ackingWriter) ack(val string, keys ...string) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	c := w.clients[addr]
-	if c == nil {
-		c = redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
-		w.clients[addr] = c
+	for _, k := range keys {
+		w.acked[k] = val
 	}
-	return c
+	w.mu.Unlock()
 }
 
-// set writes key=val, following MOVED replies.
-func (w *redirectingWriter) set(ctx context.Context, key, val string) {
-	if w.do(ctx, key, "SET", key, val) == nil {
-		w.mu.Lock()
-		w.acked[key] = val
-		w.mu.Unlock()
+// set writes key=val.
+func (w *ackingWriter) set(ctx context.Context, key, val string) {
+	if w.Do(ctx, key, "SET", key, val) == nil {
+		w.ack(val, key)
 	}
 }
 
 // mset writes two keys of one slot in one command, and reads them back
 // with MGET, as multi-key clients do while their slot moves.
-func (w *redirectingWriter) mset(ctx context.Context, k1, k2, val string) {
-	if w.do(ctx, k1, "MSET", k1, val, k2, val) != nil {
-		return
-	}
-	w.mu.Lock()
-	w.acked[k1], w.acked[k2] = val, val
-	w.mu.Unlock()
-	_ = w.do(ctx, k1, "MGET", k1, k2)
-}
-
-// do sends args to the owner of key's slot, following MOVED replies; any
-// other error is recorded and returned.
-func (w *redirectingWriter) do(ctx context.Context, key string, args ...any) error {
-	slot := ring.KeySlot([]byte(key))
-	var err error
-	for hop := 0; hop < 4; hop++ {
-		w.mu.Lock()
-		addr := w.owner[slot]
-		w.mu.Unlock()
-		if err = w.client(addr).Do(ctx, args...).Err(); err == nil {
-			return nil
-		}
-		msg := err.Error()
-		if f := strings.Fields(msg); len(f) == 3 && f[0] == "MOVED" {
-			// Requests in flight together may all see the MOVED of one
-			// handoff; what counts is how often the slot changed hands.
-			w.mu.Lock()
-			if w.owner[slot] != f[2] {
-				w.moved[slot]++
-				w.owner[slot] = f[2]
-			}
-			w.mu.Unlock()
-			continue
-		}
-		w.mu.Lock()
-		w.errs = append(w.errs, fmt.Sprintf("%v on %s: %s", args[0], addr, msg))
-		w.mu.Unlock()
-		return err
-	}
-	return err
-}
-
-func (w *redirectingWriter) close() {
-	for _, c := range w.clients {
-		_ = c.Close()
+func (w *ackingWriter) mset(ctx context.Context, k1, k2, val string) {
+	if w.Do(ctx, k1, "MSET", k1, val, k2, val) == nil {
+		w.ack(val, k1, k2)
+		_ = w.Do(ctx, k1, "MGET", k1, k2)
 	}
 }
 
@@ -154,15 +82,7 @@ func TestHearsayReshardAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	const slots, per = 1000, 100
-	tags := make([]string, slots)
-	for found, i := 0, 0; found < slots; i++ {
-		tag := "{m" + strconv.Itoa(i) + "}"
-		if s := int(ring.KeySlot([]byte(tag))); s < slots && tags[s] == "" {
-			tags[s] = tag
-			found++
-		}
-	}
-	key := func(i int) string { return tags[i/per] + strconv.Itoa(i%per) }
+	key := slottag.Keys(slots, per)
 	sc := redis.NewClient(&redis.Options{Addr: src, Protocol: 2})
 	defer sc.Close()
 	for i := 0; i < slots*per; i += 1000 {
@@ -174,8 +94,12 @@ func TestHearsayReshardAtomic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := newRedirectingWriter(ctx, t, src)
-	defer w.close()
+	sc2, err := slotclient.New(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc2.Close()
+	w := &ackingWriter{Client: sc2, acked: map[string]string{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for g := range 2 {
@@ -217,10 +141,11 @@ func TestHearsayReshardAtomic(t *testing.T) {
 	if len(moves) == 0 || moves[len(moves)-1].SlotsDone != slots {
 		t.Errorf("progress reports end short of %d slots: %+v", slots, moves[max(len(moves)-1, 0):])
 	}
-	for _, e := range w.errs[:min(len(w.errs), 10)] {
+	errs := w.Errors()
+	for _, e := range errs[:min(len(errs), 10)] {
 		t.Errorf("client error during the atomic move: %s", e)
 	}
-	for s, n := range w.moved {
+	for s, n := range w.Moved() {
 		if n > 1 {
 			t.Errorf("slot %d: %d MOVED replies, want at most one", s, n)
 		}
@@ -296,10 +221,7 @@ func TestHearsayRebalance(t *testing.T) {
 		}
 		out := map[string]int{}
 		for _, sh := range cl.Shards() {
-			n := 0
-			for _, r := range sh.Master.Slots {
-				n += int(r.End-r.Start) + 1
-			}
+			n := ring.RangesLen(sh.Master.Slots)
 			out[sh.Master.ID.String()] = n
 		}
 		return out

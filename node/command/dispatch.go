@@ -596,20 +596,6 @@ func upper(b []byte) string {
 }
 
 // eq reports whether b equals the lowercase ASCII word s, ignoring case.
-func eq(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		ch := b[i]
-		if ch >= 'A' && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		if ch != s[i] {
-			return false
-		}
-	}
-	return true
-}
+func eq(b []byte, s string) bool { return resp.IsWord(b, s) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

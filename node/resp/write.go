@@ -219,3 +219,32 @@ func (w *Writer) Bool(v bool) { w.Buf = AppendBool(w.Buf, w.Proto, v) }
 func (w *Writer) Verbatim(format string, v []byte) {
 	w.Buf = AppendVerbatim(w.Buf, w.Proto, format, v)
 }
+
+// IsWord reports whether b equals the lowercase ASCII word s, ignoring
+// case: a command or option name compared without allocating.
+func IsWord(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		ch := b[i]
+		if ch >= 'A' && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		if ch != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// IsOneOf reports whether b is one of the lowercase ASCII words, ignoring
+// case.
+func IsOneOf(b []byte, words ...string) bool {
+	for _, w := range words {
+		if IsWord(b, w) {
+			return true
+		}
+	}
+	return false
+}
