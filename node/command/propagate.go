@@ -59,8 +59,7 @@ func (d *Dispatcher) Propagating() bool { return d.propagating.Load() }
 // barrier waits until no write command holds a slot's writer lock.
 func (d *Dispatcher) barrier() {
 	for i := range ring.Slots {
-		d.st.LockWrites(uint16(i))
-		d.st.UnlockWrites(uint16(i))
+		d.st.WaitWrites(uint16(i))
 	}
 }
 
@@ -93,24 +92,24 @@ func (d *Dispatcher) run(x *Ctx, cmd *Command) {
 // runKeyless runs a write without keys (FLUSHALL) with every slot's writer
 // lock held, and propagates it verbatim.
 func (d *Dispatcher) runKeyless(x *Ctx, cmd *Command) {
-	d.lockAll()
+	d.st.LockAllWrites()
 	for {
 		// FLUSHALL would delete keys of a paused slot behind the
 		// migration's back, so it waits for every slot's gate too.
 		if d.pauseOn.Load() {
-			d.unlockAll()
+			d.st.UnlockAllWrites()
 			if d.park(x) {
 				return
 			}
 		} else if d.slotPause.on.Load() {
-			d.unlockAll()
+			d.st.UnlockAllWrites()
 			if d.parkSlot(x, 0, true) {
 				return
 			}
 		} else {
 			break
 		}
-		d.lockAll()
+		d.st.LockAllWrites()
 	}
 	mark := len(x.W.Buf)
 	cmd.Handler(x)
@@ -123,19 +122,7 @@ func (d *Dispatcher) runKeyless(x *Ctx, cmd *Command) {
 		}
 		c.WriteOffset = d.feed.Append(c.prop)
 	}
-	d.unlockAll()
-}
-
-func (d *Dispatcher) lockAll() {
-	for i := range ring.Slots {
-		d.st.LockWrites(uint16(i))
-	}
-}
-
-func (d *Dispatcher) unlockAll() {
-	for i := range ring.Slots {
-		d.st.UnlockWrites(uint16(i))
-	}
+	d.st.UnlockAllWrites()
 }
 
 // propagateKeys appends the state of every key of x to the feed.

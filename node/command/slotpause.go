@@ -60,10 +60,7 @@ func (d *Dispatcher) PauseSlotWrites(rs []ring.Range) {
 	// A write checks the gate under its slot's writer lock, so taking
 	// each lock once waits out every write that got past the gate before
 	// it closed; later ones see it closed.
-	eachSlot(rs, func(slot uint16) {
-		d.st.LockWrites(slot)
-		d.st.UnlockWrites(slot)
-	})
+	eachSlot(rs, d.st.WaitWrites)
 }
 
 // ResumeSlotWrites reopens the slots in rs and wakes the connections

@@ -148,23 +148,24 @@ func (s *Store) EvictedCount() int64 { return s.evicted.Load() }
 
 // randomSlot returns a random slot holding keys (with a TTL when volatile).
 func (s *Store) randomSlot(volatile bool) (uint16, bool) {
-	has := func(i int) bool {
+	has := func(sl *slot) bool {
 		if volatile {
-			return s.slots[i].nttl.Load() > 0
+			return sl.nttl.Load() > 0
 		}
-		return s.slots[i].n.Load() > 0
+		return sl.n.Load() > 0
 	}
 	start := rand.IntN(ring.Slots)
 	// A few random probes find a slot at once when keys are spread over
 	// the slots a node owns; the walk covers a sparse keyspace.
 	for range 8 {
-		if i := rand.IntN(ring.Slots); has(i) {
-			return uint16(i), true
+		i := uint16(rand.IntN(ring.Slots))
+		if sl := s.peek(i); sl != nil && has(sl) {
+			return i, true
 		}
 	}
-	for j := range ring.Slots {
-		if i := (start + j) % ring.Slots; has(i) {
-			return uint16(i), true
+	for i, sl := range s.from(start) {
+		if has(sl) {
+			return i, true
 		}
 	}
 	return 0, false
@@ -179,7 +180,7 @@ func (s *Store) anyKey(volatile bool) (uint16, string, bool) {
 		if !ok {
 			return 0, "", false
 		}
-		sl := &s.slots[idx]
+		sl := s.peek(idx)
 		sl.mu.RLock()
 		k, ok := firstKey(sl, volatile)
 		sl.mu.RUnlock()
@@ -220,10 +221,11 @@ func (s *Store) sample(p Policy, n int, now int64) bool {
 		return uint64(clock - e.stamp().Load()) // wraps as the clock does
 	}
 	volatile := p.volatile()
-	start, got := rand.IntN(ring.Slots), 0
-	for j := 0; j < ring.Slots && got < n; j++ {
-		idx := uint16((start + j) % ring.Slots)
-		sl := &s.slots[idx]
+	got := 0
+	for idx, sl := range s.from(rand.IntN(ring.Slots)) {
+		if got == n {
+			break
+		}
 		if (volatile && sl.nttl.Load() == 0) || sl.n.Load() == 0 {
 			continue
 		}
@@ -254,7 +256,10 @@ func (s *Store) sample(p Policy, n int, now int64) bool {
 // a TTL when volatile), and reports whether it did; done reports that
 // allow refused, which ends the eviction.
 func (s *Store) evictKey(idx uint16, key string, volatile bool, now int64, allow func() bool) (done, ok bool) {
-	sl := &s.slots[idx]
+	sl := s.peek(idx)
+	if sl == nil {
+		return false, false
+	}
 	if s.expireHook.Load() != nil || allow != nil {
 		// Ordered with the slot's sequenced writes, as in active expiry;
 		// the caller holds no writer lock (see Evict).

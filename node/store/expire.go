@@ -45,8 +45,17 @@ func (s *Store) expire(now int64, budget int, stop func() bool) (deleted int, co
 	i := 0
 	for ; i < ring.Slots && more(); i++ {
 		idx := s.cursor
+		c := s.chunks[idx>>chunkBits].Load()
+		if c == nil {
+			// The rest of the chunk in one step, no further than a
+			// full pass.
+			skip := min(nextChunk(idx)-idx, ring.Slots-i)
+			s.cursor = (idx + skip) % ring.Slots
+			i += skip - 1
+			continue
+		}
 		s.cursor = (s.cursor + 1) % ring.Slots
-		sl := &s.slots[idx]
+		sl := &c.slots[idx&chunkMask]
 		if sl.nttl.Load() == 0 {
 			continue
 		}

@@ -112,11 +112,12 @@ type slot struct {
 	// ver counts the slot's mutations so a sequenced writer can tell
 	// whether its command changed anything; it may wrap.
 	ver atomic.Uint32
-	_   [4]byte
+	idx uint16 // the slot's number, for the expire hook and accounting
+	_   [2]byte
 }
 
-// A slot is one cache line: the store array is page-aligned (it is one
-// large allocation), so no slot straddles two.
+// A slot is one cache line, and a chunk's slots start on one (see chunk),
+// so no slot straddles two.
 var (
 	_ [64 - unsafe.Sizeof(slot{})]byte
 	_ [unsafe.Sizeof(slot{}) - 64]byte
@@ -124,7 +125,8 @@ var (
 
 // Store is a slot-partitioned string keyspace, safe for concurrent use.
 type Store struct {
-	slots   [ring.Slots]slot
+	chunks  [numChunks]atomic.Pointer[chunk] // nil until a slot of it is written
+	growMu  sync.Mutex                       // held to allocate a chunk
 	seed    maphash.Seed
 	expired atomic.Int64
 
@@ -136,13 +138,9 @@ type Store struct {
 	// deletions are sequenced (see SetExpireHook).
 	expireHook atomic.Pointer[func(slot uint16, key []byte)]
 
-	// slotBytes is each slot's share of UsedMemory, guarded by the slot's
-	// data lock, so that dropping or replacing a slot adjusts the total
-	// without walking its keys. mem holds the total in shards (by slot)
-	// so that writers on different event loops do not all bounce one
-	// cache line.
-	slotBytes [ring.Slots]int64
-	mem       [memShards]memShard
+	// mem holds UsedMemory in shards (by slot) so that writers on
+	// different event loops do not all bounce one cache line.
+	mem [memShards]memShard
 
 	evicted atomic.Int64
 	pool    evictPool
@@ -160,9 +158,8 @@ func (s *Store) account(sl *slot, delta int64) {
 	if delta == 0 {
 		return
 	}
-	i := s.slotIndex(sl)
-	s.slotBytes[i] += delta
-	s.mem[i%memShards].n.Add(delta)
+	*s.slotBytes(sl) += delta
+	s.mem[sl.idx%memShards].n.Add(delta)
 }
 
 // UsedMemory returns the bytes the keyspace accounts for: every key's
@@ -268,7 +265,10 @@ func makeBuf(key, val []byte, capacity int) []byte {
 
 // Get returns key's value.
 func (s *Store) Get(slot uint16, key []byte, now int64) ([]byte, bool) {
-	sl := &s.slots[slot]
+	sl := s.peek(slot)
+	if sl == nil {
+		return nil, false
+	}
 	sl.mu.RLock()
 	e, ok := sl.keys[string(key)]
 	sl.mu.RUnlock()
@@ -285,7 +285,10 @@ func (s *Store) Get(slot uint16, key []byte, now int64) ([]byte, bool) {
 
 // Lookup returns key's value and expiry.
 func (s *Store) Lookup(slot uint16, key []byte, now int64) (Entry, bool) {
-	sl := &s.slots[slot]
+	sl := s.peek(slot)
+	if sl == nil {
+		return Entry{}, false
+	}
 	sl.mu.RLock()
 	e, ok := sl.keys[string(key)]
 	sl.mu.RUnlock()
@@ -314,12 +317,8 @@ func (s *Store) expireKey(sl *slot, key []byte, now int64) {
 // is held) was deleted because it expired.
 func (s *Store) notifyExpired(sl *slot, key []byte) {
 	if h := s.expireHook.Load(); h != nil {
-		(*h)(s.slotIndex(sl), key)
+		(*h)(sl.idx, key)
 	}
-}
-
-func (s *Store) slotIndex(sl *slot) uint16 {
-	return uint16((uintptr(unsafe.Pointer(sl)) - uintptr(unsafe.Pointer(&s.slots[0]))) / unsafe.Sizeof(s.slots[0]))
 }
 
 // ---- sequenced writes ---------------------------------------------------
@@ -328,14 +327,19 @@ func (s *Store) slotIndex(sl *slot) uint16 {
 // command and the recording of its effect, so that the effects of one
 // slot's writes are recorded in the order they were applied. It is
 // separate from the data lock, which readers share.
-func (s *Store) LockWrites(slot uint16) { s.slots[slot].wmu.Lock() }
+func (s *Store) LockWrites(slot uint16) { s.writable(slot).wmu.Lock() }
 
 // UnlockWrites releases slot's writer lock.
-func (s *Store) UnlockWrites(slot uint16) { s.slots[slot].wmu.Unlock() }
+func (s *Store) UnlockWrites(slot uint16) { s.peek(slot).wmu.Unlock() }
 
 // Version returns slot's mutation count: it changes whenever a key of the
 // slot is written or deleted.
-func (s *Store) Version(slot uint16) uint64 { return uint64(s.slots[slot].ver.Load()) }
+func (s *Store) Version(slot uint16) uint64 {
+	if sl := s.peek(slot); sl != nil {
+		return uint64(sl.ver.Load())
+	}
+	return 0
+}
 
 // SetExpireHook makes expiry and eviction observable for replication
 // (both are deletions a replica must mirror). From then on
@@ -385,7 +389,7 @@ type SetOptions struct {
 // (if the key existed) and whether the write happened. An ExpireAt already
 // in the past deletes the key instead, which also counts as written.
 func (s *Store) Set(slot uint16, key, val []byte, o SetOptions, now int64) (old []byte, existed, written bool) {
-	sl := &s.slots[slot]
+	sl := s.writable(slot)
 	// Copy the key and value before taking the lock: the allocation is
 	// most of a SET's work, and writers of one slot (a hot key written
 	// from several event loops) queue on the lock. When NX/XX refuse the
@@ -428,7 +432,10 @@ func (s *Store) Del(slot uint16, key []byte, now int64) bool {
 
 // GetDel deletes key and returns its value.
 func (s *Store) GetDel(slot uint16, key []byte, now int64) ([]byte, bool) {
-	sl := &s.slots[slot]
+	sl := s.peek(slot)
+	if sl == nil {
+		return nil, false
+	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	e, ok := s.live(sl, key, now)
@@ -442,7 +449,7 @@ func (s *Store) GetDel(slot uint16, key []byte, now int64) ([]byte, bool) {
 // IncrBy adds delta to the integer stored at key (0 if missing), keeping its
 // expiry, and returns the new value.
 func (s *Store) IncrBy(slot uint16, key []byte, delta, now int64) (int64, error) {
-	sl := &s.slots[slot]
+	sl := s.writable(slot)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	e, ok := s.live(sl, key, now)
@@ -465,7 +472,7 @@ func (s *Store) IncrBy(slot uint16, key []byte, delta, now int64) (int64, error)
 // Append appends val to key's value (creating it) and returns the new
 // length. Repeated appends grow the buffer geometrically and write in place.
 func (s *Store) Append(slot uint16, key, val []byte, now int64) int {
-	sl := &s.slots[slot]
+	sl := s.writable(slot)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	e, ok := s.live(sl, key, now)
@@ -501,7 +508,10 @@ const (
 // Expire sets key's absolute expiry (unix ms) under cond and reports
 // whether it was set. An expiry not after now deletes the key.
 func (s *Store) Expire(slot uint16, key []byte, at int64, cond ExpireCond, now int64) bool {
-	sl := &s.slots[slot]
+	sl := s.peek(slot)
+	if sl == nil {
+		return false
+	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	e, ok := s.live(sl, key, now)
@@ -536,7 +546,10 @@ func (s *Store) Expire(slot uint16, key []byte, at int64, cond ExpireCond, now i
 
 // Persist removes key's expiry and reports whether it had one.
 func (s *Store) Persist(slot uint16, key []byte, now int64) bool {
-	sl := &s.slots[slot]
+	sl := s.peek(slot)
+	if sl == nil {
+		return false
+	}
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	e, ok := s.live(sl, key, now)
@@ -551,13 +564,18 @@ func (s *Store) Persist(slot uint16, key []byte, now int64) bool {
 
 // CountKeysInSlot returns the number of keys in slot, in O(1). Keys that
 // have expired but were not reclaimed yet are counted, as in Redis.
-func (s *Store) CountKeysInSlot(slot uint16) int { return int(s.slots[slot].n.Load()) }
+func (s *Store) CountKeysInSlot(slot uint16) int {
+	if sl := s.peek(slot); sl != nil {
+		return int(sl.n.Load())
+	}
+	return 0
+}
 
 // Len returns the number of keys (DBSIZE).
 func (s *Store) Len() int {
 	var n int64
-	for i := range s.slots {
-		n += int64(s.slots[i].n.Load())
+	for _, sl := range s.from(0) {
+		n += int64(sl.n.Load())
 	}
 	return int(n)
 }
@@ -565,8 +583,8 @@ func (s *Store) Len() int {
 // LenWithTTL returns the number of keys that have an expiry.
 func (s *Store) LenWithTTL() int {
 	var n int64
-	for i := range s.slots {
-		n += int64(s.slots[i].nttl.Load())
+	for _, sl := range s.from(0) {
+		n += int64(sl.nttl.Load())
 	}
 	return int(n)
 }
@@ -576,11 +594,14 @@ func (s *Store) ExpiredCount() int64 { return s.expired.Load() }
 
 // DeleteSlot removes every key of slot and returns how many there were.
 func (s *Store) DeleteSlot(slot uint16) int {
-	sl := &s.slots[slot]
+	sl := s.peek(slot)
+	if sl == nil {
+		return 0 // never written, and versions start at 0
+	}
 	sl.mu.Lock()
 	n := len(sl.keys)
 	sl.ver.Add(1)
-	s.account(sl, -s.slotBytes[slot])
+	s.account(sl, -*s.slotBytes(sl))
 	sl.keys, sl.ttl = nil, nil
 	sl.n.Store(0)
 	sl.nttl.Store(0)
@@ -591,13 +612,24 @@ func (s *Store) DeleteSlot(slot uint16) int {
 // ReplaceAll makes src's keys the store's, dropping the store's own, one
 // slot at a time (a replica's full sync). src must not be used afterwards.
 func (s *Store) ReplaceAll(src *Store) {
-	for i := range s.slots {
-		sl, o := &s.slots[i], &src.slots[i]
-		if sl.n.Load() == 0 && o.n.Load() == 0 {
+	var none slot
+	for i := 0; i < ring.Slots; i++ {
+		if s.chunks[i>>chunkBits].Load() == nil && src.chunks[i>>chunkBits].Load() == nil {
+			i = nextChunk(i) - 1
 			continue
 		}
+		sl, o, srcBytes := s.peek(uint16(i)), src.peek(uint16(i)), int64(0)
+		if o == nil {
+			o = &none
+		} else {
+			srcBytes = *src.slotBytes(o)
+		}
+		if (sl == nil || sl.n.Load() == 0) && o.n.Load() == 0 {
+			continue
+		}
+		sl = s.writable(uint16(i))
 		sl.mu.Lock()
-		s.account(sl, src.slotBytes[i]-s.slotBytes[i])
+		s.account(sl, srcBytes-*s.slotBytes(sl))
 		sl.keys, sl.ttl = o.keys, o.ttl
 		sl.n.Store(o.n.Load())
 		sl.nttl.Store(o.nttl.Load())
@@ -608,16 +640,19 @@ func (s *Store) ReplaceAll(src *Store) {
 
 // FlushAll removes every key.
 func (s *Store) FlushAll() {
-	for i := range s.slots {
-		if s.slots[i].n.Load() != 0 {
-			s.DeleteSlot(uint16(i))
+	for i, sl := range s.from(0) {
+		if sl.n.Load() != 0 {
+			s.DeleteSlot(i)
 		}
 	}
 }
 
 // GetKeysInSlot returns up to count keys of slot (CLUSTER GETKEYSINSLOT).
 func (s *Store) GetKeysInSlot(slot uint16, count int) [][]byte {
-	sl := &s.slots[slot]
+	sl := s.peek(slot)
+	if sl == nil {
+		return [][]byte{}
+	}
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
 	keys := make([][]byte, 0, min(count, len(sl.keys)))
@@ -636,7 +671,10 @@ func (s *Store) GetKeysInSlot(slot uint16, count int) [][]byte {
 // store's immutable buffers.
 func (s *Store) DumpSlot(slot uint16, now int64) iter.Seq[Entry] {
 	return func(yield func(Entry) bool) {
-		sl := &s.slots[slot]
+		sl := s.peek(slot)
+		if sl == nil {
+			return
+		}
 		sl.mu.RLock()
 		snap := make([]Entry, 0, len(sl.keys))
 		for k, e := range sl.keys {
@@ -675,8 +713,7 @@ func (s *Store) LoadSlot(slot uint16, entries iter.Seq[Entry], now int64) int {
 // all).
 func (s *Store) Keys(match func(key []byte) bool, now int64) [][]byte {
 	var out [][]byte
-	for i := range s.slots {
-		sl := &s.slots[i]
+	for _, sl := range s.from(0) {
 		if sl.n.Load() == 0 {
 			continue
 		}
@@ -715,7 +752,11 @@ func (s *Store) Scan(cursor uint64, count int, match func(key []byte) bool, now 
 	examined := 0
 	var cand []scanKey
 	for slotIdx < ring.Slots {
-		sl := &s.slots[slotIdx]
+		sl := s.peek(uint16(slotIdx))
+		if sl == nil {
+			slotIdx, pos = uint64(nextChunk(int(slotIdx))), 0
+			continue
+		}
 		if sl.n.Load() == 0 {
 			slotIdx, pos = slotIdx+1, 0
 			continue
