@@ -25,7 +25,13 @@ const (
 	// for every message addressed to it.
 	redialBackoff = 250 * time.Millisecond
 	// linkIdle closes outbound links that carried nothing for this long.
-	linkIdle = 60 * time.Second
+	// With heartbeats off the bus, an idle node of a 100-node cluster
+	// writes to a given peer about once a minute (a gossip PING or the
+	// PONG answering one), so a shorter idle time would make most of
+	// those messages dial a new link, and each dial wakes both nodes
+	// several times more than the message does (connect, accept, hand-off
+	// to the loop). MaxLinks still bounds the links held.
+	linkIdle = 5 * time.Minute
 	// persistCoalesce is the longest a Dirty-only change waits on disk.
 	persistCoalesce = 200 * time.Millisecond
 	// writableDelay is how long a master restarted with slots waits

@@ -473,13 +473,15 @@ func (n *Node) Close() error {
 const (
 	expirePeriod = 100 * time.Millisecond
 	expireBudget = expirePeriod / 4
-	// expireIdlePeriod is how often expiry looks when no key has a TTL.
+	// expireIdlePeriod is how often a replica's expiry looks whether the
+	// node was promoted.
 	expireIdlePeriod = time.Second
 )
 
 // expireLoop runs the store's active expiry, as Redis's serverCron does.
-// While no key has a TTL it looks only once a second, so that an idle node
-// does not wake ten times a second for nothing.
+// While no key has a TTL it sleeps until one gets one, and on a replica
+// it looks only once a second, so that an idle node does not wake for
+// nothing.
 func (n *Node) expireLoop() {
 	t := time.NewTimer(expirePeriod)
 	defer t.Stop()
@@ -492,9 +494,20 @@ func (n *Node) expireLoop() {
 		case now := <-t.C:
 			next := expirePeriod
 			switch {
-			case n.repl.IsReplica() || n.store.LenWithTTL() == 0:
+			case n.repl.IsReplica():
 				// Nothing to do: a replica's master sends the deletions.
+				// Polled, to notice a promotion.
 				next = expireIdlePeriod
+			case n.store.LenWithTTL() == 0:
+				// Nothing can expire until a key gets an expiry: sleep
+				// until one does rather than wake to find nothing.
+				select {
+				case <-n.done:
+					return
+				case <-n.closing:
+					return
+				case <-n.store.WaitTTL():
+				}
 			default:
 				n.expireCycle(now)
 			}

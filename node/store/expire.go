@@ -1,6 +1,7 @@
 package store
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/hearsay/hearsay/ring"
@@ -93,4 +94,40 @@ func (s *Store) expire(now int64, budget int, stop func() bool) (deleted int, co
 	}
 	s.expired.Add(int64(deleted))
 	return deleted, i == ring.Slots
+}
+
+// ttlWatch lets active expiry sleep while no key has an expiry instead of
+// waking on a timer to find nothing: the sleeper announces itself, checks
+// once more, and the first writer to give a key an expiry after that
+// wakes it. The announcement and the count are both atomic, so either the
+// sleeper's check sees the new key or the writer sees the sleeper.
+type ttlWatch struct {
+	waiting atomic.Bool
+	ch      chan struct{} // 1-buffered
+}
+
+// added is called after a key gained an expiry.
+func (w *ttlWatch) added() {
+	if w.waiting.Load() && w.waiting.CompareAndSwap(true, false) {
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// WaitTTL returns a channel that receives once some key has an expiry,
+// at once if one has one already. The caller waits on it (or on its own
+// shutdown) and calls WaitTTL again for the next wait.
+func (s *Store) WaitTTL() <-chan struct{} {
+	w := &s.ttlWatch
+	select {
+	case <-w.ch: // a stale wakeup from an earlier wait
+	default:
+	}
+	w.waiting.Store(true)
+	if s.LenWithTTL() > 0 && w.waiting.CompareAndSwap(true, false) {
+		w.ch <- struct{}{}
+	}
+	return w.ch
 }

@@ -144,6 +144,8 @@ type Store struct {
 
 	evicted atomic.Int64
 	pool    evictPool
+
+	ttlWatch ttlWatch
 }
 
 const memShards = 16
@@ -177,7 +179,9 @@ func (s *Store) UsedMemory() int64 {
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{seed: maphash.MakeSeed()} }
+func New() *Store {
+	return &Store{seed: maphash.MakeSeed(), ttlWatch: ttlWatch{ch: make(chan struct{}, 1)}}
+}
 
 // Entry is one key as dumped from or loaded into a slot.
 type Entry struct {
@@ -239,6 +243,7 @@ func (s *Store) install(sl *slot, klen int, buf []byte, exp int64, old entry, ex
 		sl.ttl[k] = struct{}{}
 		if !hadTTL {
 			sl.nttl.Add(1)
+			s.ttlWatch.added()
 		}
 	case hadTTL:
 		delete(sl.ttl, k)
@@ -635,6 +640,9 @@ func (s *Store) ReplaceAll(src *Store) {
 		sl.nttl.Store(o.nttl.Load())
 		sl.ver.Add(1)
 		sl.mu.Unlock()
+		if o.nttl.Load() > 0 {
+			s.ttlWatch.added()
+		}
 	}
 }
 
