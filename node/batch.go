@@ -155,12 +155,19 @@ func (b *bus) runFlush(context.Context) error {
 	return nil
 }
 
-// flush carries out the batch: persist first when a Ready asked, so that
+// flush carries out the batch now. Besides the end of a pass, it runs
+// before anything else on the loop reads the core (a tick's migrations
+// and heartbeats, exec and post tasks): they act on what they read, and
+// must find it durable and sent, as they did when every Ready was
+// carried out at once. flush carries out the batch: persist first when a Ready asked, so that
 // no message leaves before the state it depends on is durable; then
 // record the events, send the messages, pause or resume writes, and
 // republish the client views.
 func (b *bus) flush() {
 	n := b.n
+	if b.box.empty() {
+		return
+	}
 	for !b.box.empty() {
 		o := b.takeBox()
 		now := n.now()

@@ -248,6 +248,7 @@ func (b *bus) tick(context.Context) error {
 		n.hb.feed(now)
 	}
 	b.apply(n.core.Tick(now))
+	b.flush()
 	if n.hb != nil {
 		n.hb.tick(now)
 	}
@@ -293,6 +294,7 @@ func (b *bus) pauseWrites(until, now time.Duration) {
 			return
 		}
 		_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			b.flush() // the pause ends after the messages applied before
 			if b.pauseGen == gen {
 				n.log.Warn("failover: write pause deadline passed; resuming writes")
 				b.resumeWrites()

@@ -113,6 +113,7 @@ func (n *Node) post(fn func(now time.Duration)) {
 		return
 	}
 	_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		n.bus.flush()
 		fn(n.now())
 		return nil
 	}))

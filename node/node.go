@@ -298,6 +298,7 @@ func (n *Node) exec(fn func(now time.Duration)) error {
 	ran := make(chan struct{})
 	err := (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		defer close(ran)
+		n.bus.flush()
 		fn(n.now())
 		return nil
 	}))
