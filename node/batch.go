@@ -62,9 +62,11 @@ func (o *outbox) empty() bool {
 		o.pause == 0 && !o.resume
 }
 
-// maxKeptFrames bounds the frame buffer an outbox keeps between batches;
-// a larger one (a burst after a partition heals) is left to the GC.
-const maxKeptFrames = 1 << 20
+// maxKeptFrames bounds the frame buffer an outbox keeps between batches:
+// the batches of a forming cluster reach hundreds of KiB, which a settled
+// node would otherwise hold for good (its heap is a few MiB); a settled
+// node's batches are a few frames.
+const maxKeptFrames = 64 << 10
 
 func (o *outbox) reset() {
 	frames := o.frames[:0]
