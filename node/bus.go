@@ -85,9 +85,18 @@ type bus struct {
 	// One decoder and message serve every link: all links live on the one
 	// event loop and a frame is decoded and stepped before the next is
 	// read, so per-connection decoders would only cost memory.
-	dec     *wire.Decoder
-	msg     wire.Message
-	scratch []byte
+	dec *wire.Decoder
+	msg wire.Message
+
+	// box is the batch being applied (batch.go); free keeps flushed ones.
+	box         *outbox
+	free        []*outbox
+	flushQueued bool // a flush task is queued on the loop
+	flushTask   gnet.Runnable
+	// save and deliver write the node config file and hand a frame to
+	// its link: saveState and transmit, but for tests of the batching.
+	save    func() error
+	deliver func(to netip.AddrPort, typ wire.Type, frame []byte, now time.Duration)
 
 	out     map[netip.AddrPort]*link
 	in      map[*link]struct{}
@@ -114,7 +123,7 @@ type bus struct {
 }
 
 func newBus(n *Node) *bus {
-	return &bus{
+	b := &bus{
 		n:      n,
 		ready:  make(chan struct{}),
 		booted: make(chan struct{}),
@@ -122,7 +131,12 @@ func newBus(n *Node) *bus {
 		dec:    wire.NewDecoder(n.cfg.ClusterSecret),
 		out:    make(map[netip.AddrPort]*link),
 		in:     make(map[*link]struct{}),
+		box:    new(outbox),
+		save:   n.saveState,
 	}
+	b.flushTask = gnet.RunnableFunc(b.runFlush)
+	b.deliver = b.transmit
+	return b
 }
 
 // OnBoot keeps the engine handle for dialling.
@@ -240,6 +254,7 @@ func (b *bus) tick(context.Context) error {
 		n.hb.feed(now)
 	}
 	b.apply(n.core.Tick(now))
+	b.flush()
 	if n.hb != nil {
 		n.hb.tick(now)
 	}
@@ -268,61 +283,6 @@ func (b *bus) tick(context.Context) error {
 	return nil
 }
 
-// apply carries out one Ready batch: persist first when the core asks, so
-// that no message leaves before the state it depends on is durable; then
-// record events, send the messages, and republish the client views.
-func (b *bus) apply(r gossip.Ready) {
-	n := b.n
-	now := n.now()
-	if r.Persist {
-		if !b.persist(now) {
-			// Sending would announce state that is not durable; drop the
-			// batch. The core retransmits rumors, and gossip repairs the rest.
-			n.metrics.persistDropped.Add(len(r.Messages))
-			n.publish()
-			return
-		}
-	} else if r.Dirty {
-		b.dirty = true
-	}
-	for _, ev := range r.Events {
-		if ev.Kind == gossip.EventNodeAdded || ev.Kind == gossip.EventNodeRemoved {
-			b.membershipAt = max(now, 1)
-		}
-		n.metrics.event(ev.Kind)
-		n.webEvent(ev)
-		switch ev.Kind {
-		case gossip.EventNodePFail, gossip.EventNodeFail, gossip.EventNodeFailCleared, gossip.EventNodeAdded, gossip.EventNodeRemoved, gossip.EventRoleChanged, gossip.EventSelfFailed:
-			n.log.Info("cluster: "+ev.Kind.String(), "node", ev.Node.String())
-		default:
-			n.log.Debug("cluster: "+ev.Kind.String(), "node", ev.Node.String())
-		}
-	}
-	for i := range r.Failover {
-		b.failoverEvent(&r.Failover[i])
-	}
-	for i := range r.Messages {
-		b.send(&r.Messages[i], now)
-	}
-	if r.ResumeWrites {
-		b.resumeWrites()
-	}
-	if r.PauseWrites != 0 {
-		b.pauseWrites(r.PauseWrites, now)
-	}
-	if r.Dirty || len(r.Events) > 0 {
-		n.publish()
-		// A slot moved or a node's flags changed: that may end or
-		// complete a migration (migrate's Table.NextDeadline).
-		if n.mig != nil {
-			n.mig.tick(now)
-		}
-	}
-	if b.loop.Load() != nil {
-		b.arm(now, false)
-	}
-}
-
 // pauseWrites pauses client writes for a manual failover until the core
 // ends the pause or until (bus time) passes, whichever comes first, and
 // tells the core the offset every earlier write reached.
@@ -340,6 +300,7 @@ func (b *bus) pauseWrites(until, now time.Duration) {
 			return
 		}
 		_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			b.flush() // the pause ends after the messages applied before
 			if b.pauseGen == gen {
 				n.log.Warn("failover: write pause deadline passed; resuming writes")
 				b.resumeWrites()
@@ -390,7 +351,7 @@ func (b *bus) failoverEvent(e *gossip.FailoverEvent) {
 
 // persist writes the node config file now. It reports success.
 func (b *bus) persist(now time.Duration) bool {
-	if err := b.n.saveState(); err != nil {
+	if err := b.save(); err != nil {
 		b.n.log.Error("cannot write the node config file", "err", err)
 		b.dirty = true
 		return false
@@ -400,23 +361,15 @@ func (b *bus) persist(now time.Duration) bool {
 	return true
 }
 
-// send encodes e.Msg at once (it is valid only until the next core call)
-// and hands the frame to the peer's outbound link.
-func (b *bus) send(e *gossip.Envelope, now time.Duration) {
-	frame, err := b.enc.AppendFrame(b.scratch[:0], e.Msg)
-	if err != nil {
-		b.n.log.Error("bus: cannot encode", "type", e.Msg.Type.String(), "err", err)
-		return
-	}
-	b.scratch = frame[:0]
-	to := netip.AddrPortFrom(e.Addr.IP, e.Addr.BusPort)
+// transmit hands one encoded frame to the peer's outbound link.
+func (b *bus) transmit(to netip.AddrPort, typ wire.Type, frame []byte, now time.Duration) {
 	l := b.outLink(to, now)
 	if l == nil {
 		b.n.metrics.sendDropped.Inc()
 		return
 	}
 	l.lastUsed = now
-	b.n.metrics.busMsg(e.Msg.Type, true, len(frame))
+	b.n.metrics.busMsg(typ, true, len(frame))
 	if l.conn != nil {
 		// gnet writes straight to the socket and copies any remainder into
 		// its own buffer, so frame may be reused afterwards. A write error

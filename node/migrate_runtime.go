@@ -113,6 +113,7 @@ func (n *Node) post(fn func(now time.Duration)) {
 		return
 	}
 	_ = (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		n.bus.flush()
 		fn(n.now())
 		return nil
 	}))
@@ -232,8 +233,7 @@ func (m *migrator) do(now time.Duration, in []migrate.Intent) bool {
 			}
 		case migrate.ClaimSlots:
 			r, err := n.core.ClaimSlots(now, it.Slots)
-			n.bus.apply(r)
-			n.publish()
+			n.bus.applyNow(r)
 			if err != nil {
 				n.log.Error("migrate: cannot claim the slots", "job", it.Job, "err", err)
 			} else {

@@ -66,6 +66,9 @@ type Node struct {
 	masterAuth string
 
 	view atomic.Pointer[routeView]
+	// stateW encodes the node config file; its buffer is reused by every
+	// save, all of which run where the core is owned.
+	stateW jsonWriter
 
 	// warn rate-limits warnings that a peer or client can cause at will.
 	warn *ratelog.Limiter
@@ -270,12 +273,9 @@ func (n *Node) unixMs(d time.Duration) int64 {
 // saveState writes the node config file. It must run where the core may
 // be read: in New, on the bus loop, or after the loop stopped.
 func (n *Node) saveState() error {
-	data, err := encodeState(n.core.State(), n.cfg.Port, n.cfg.BusPort, time.Now())
-	if err != nil {
-		return err
-	}
+	data := n.stateW.state(n.core.State(), n.cfg.Port, n.cfg.BusPort, time.Now())
 	t0 := time.Now()
-	err = writeFileAtomic(n.cfg.Dir, StateFile, data)
+	err := writeFileAtomic(n.cfg.Dir, StateFile, data)
 	if n.metrics != nil {
 		n.metrics.persistSeconds.UpdateDuration(t0)
 	}
@@ -298,6 +298,7 @@ func (n *Node) exec(fn func(now time.Duration)) error {
 	ran := make(chan struct{})
 	err := (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 		defer close(ran)
+		n.bus.flush()
 		fn(n.now())
 		return nil
 	}))
@@ -319,8 +320,7 @@ func (n *Node) admin(fn func(c *gossip.Core, now time.Duration) (gossip.Ready, e
 	if xerr := n.exec(func(now time.Duration) {
 		var r gossip.Ready
 		r, err = fn(n.core, now)
-		n.bus.apply(r)
-		n.publish()
+		n.bus.applyNow(r)
 	}); xerr != nil {
 		return xerr
 	}

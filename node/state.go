@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/hearsay/hearsay/gossip"
@@ -73,13 +75,6 @@ type fileClaim struct {
 	Slots       string `json:"slots"`
 }
 
-func idText(id wire.NodeID) string {
-	if id.IsZero() {
-		return ""
-	}
-	return id.String()
-}
-
 func parseID(s string) (wire.NodeID, error) {
 	if s == "" {
 		return wire.NodeID{}, nil
@@ -87,38 +82,173 @@ func parseID(s string) (wire.NodeID, error) {
 	return wire.ParseNodeID(s)
 }
 
+// encodeState returns the node config file for st. The file is JSON with
+// the layout of fileState; see jsonWriter.state.
 func encodeState(st *gossip.State, port, busPort int, now time.Time) ([]byte, error) {
-	fs := fileState{
-		Version: stateFileVersion, ID: st.ID.String(), CurrentEpoch: st.CurrentEpoch,
-		ConfigEpoch: st.ConfigEpoch, LastVoteEpoch: st.LastVoteEpoch,
-		Port: port, BusPort: busPort, Saved: now.UTC().Format(time.RFC3339Nano),
-		VoteFloor: st.VoteFloor,
+	var w jsonWriter
+	return w.state(st, port, busPort, now), nil
+}
+
+// state returns the node config file for st, in w's buffer, which the
+// next call reuses: the node keeps one jsonWriter for its saves. It writes the
+// JSON of fileState by hand, one node, claim, vote or mark per line: the
+// node rewrites the file on every change of epochs, slots or membership
+// (about a hundred times per node while a cluster of a hundred forms),
+// and building a fileState for encoding/json cost most of each write in
+// allocations and reflection. The values and their order are exactly
+// what json.Marshal gives for the same fileState (state_test.go checks
+// it), so the decoder reads this file and the indented one earlier
+// versions wrote alike, and a line diff of two files shows what changed.
+func (w *jsonWriter) state(st *gossip.State, port, busPort int, now time.Time) []byte {
+	w.b = append(w.b[:0], "{\n  "...)
+	w.sep, w.first = topSep, true
+	w.uint("version", stateFileVersion)
+	w.id("id", st.ID)
+	w.uint("current_epoch", st.CurrentEpoch)
+	w.uint("config_epoch", st.ConfigEpoch)
+	w.uint("last_vote_epoch", st.LastVoteEpoch)
+	if st.VoteFloor != 0 {
+		w.uint("vote_floor", st.VoteFloor)
 	}
-	for _, v := range st.Votes {
-		fs.Votes = append(fs.Votes, fileVote{Epoch: v.Epoch, Candidate: v.Candidate.String(), Master: v.Master.String()})
+	w.list("votes", len(st.Votes), func(i int) {
+		v := &st.Votes[i]
+		w.uint("epoch", v.Epoch)
+		w.id("candidate", v.Candidate)
+		w.id("master", v.Master)
+	})
+	if len(st.Nodes) == 0 {
+		w.key("nodes")
+		w.raw("null") // as encoding/json writes a nil slice
 	}
-	for _, r := range st.Nodes {
-		fs.Nodes = append(fs.Nodes, fileRecord{
-			ID: r.ID.String(), IP: r.Addr.IP.String(), Port: r.Addr.Port, BusPort: r.Addr.BusPort,
-			Flags: uint16(r.Flags), Master: idText(r.Master), ConfigEpoch: r.ConfigEpoch, Version: r.Version,
-		})
-	}
-	for _, c := range st.Claims {
-		rs := make([]ring.Range, len(c.Ranges))
-		for i, r := range c.Ranges {
-			rs[i] = ring.Range{Start: r.Start, End: r.End}
+	w.list("nodes", len(st.Nodes), func(i int) {
+		r := &st.Nodes[i]
+		w.id("id", r.ID)
+		w.key("ip")
+		w.str(r.Addr.IP.AppendTo(w.scratch[:0]))
+		w.uint("port", uint64(r.Addr.Port))
+		w.uint("bus_port", uint64(r.Addr.BusPort))
+		w.uint("flags", uint64(r.Flags))
+		if !r.Master.IsZero() {
+			w.id("master", r.Master)
 		}
-		fs.Claims = append(fs.Claims, fileClaim{Owner: c.Owner.String(), ConfigEpoch: c.ConfigEpoch, Version: c.Version, Slots: ring.FormatRanges(rs)})
-	}
-	for _, m := range st.Marks {
-		state := "migrating"
+		w.uint("config_epoch", r.ConfigEpoch)
+		w.uint("version", r.Version)
+	})
+	w.list("claims", len(st.Claims), func(i int) {
+		c := &st.Claims[i]
+		w.id("owner", c.Owner)
+		w.uint("config_epoch", c.ConfigEpoch)
+		w.uint("version", c.Version)
+		w.key("slots")
+		sb := w.scratch[:0]
+		for j, r := range c.Ranges {
+			if j > 0 {
+				sb = append(sb, ' ')
+			}
+			sb = ring.Range{Start: r.Start, End: r.End}.AppendTo(sb)
+		}
+		w.str(sb)
+	})
+	w.list("slot_marks", len(st.Marks), func(i int) {
+		m := &st.Marks[i]
+		w.uint("slot", uint64(m.Slot))
+		w.key("state")
 		if m.Importing {
-			state = "importing"
+			w.raw(`"importing"`)
+		} else {
+			w.raw(`"migrating"`)
 		}
-		fs.Marks = append(fs.Marks, fileMark{Slot: m.Slot, State: state, Node: wire.NodeID(m.Node).String()})
+		w.id("node", wire.NodeID(m.Node))
+	})
+	w.uint("port", uint64(port))
+	w.uint("bus_port", uint64(busPort))
+	w.key("saved")
+	w.str(now.UTC().AppendFormat(w.scratch[:0], time.RFC3339Nano))
+	w.raw("\n}\n")
+	return w.b
+}
+
+// Member separators: between the top-level members (one per line), and
+// within an array's object (all on its line).
+const (
+	topSep  = ",\n  "
+	itemSep = ", "
+)
+
+// jsonWriter appends the few JSON forms jsonWriter.state needs. Each
+// member written puts the separator before it but for the first of its
+// object.
+type jsonWriter struct {
+	b       []byte
+	scratch []byte // for the text of one string value before it is quoted
+	sep     string
+	first   bool
+}
+
+func (w *jsonWriter) raw(s string) { w.b = append(w.b, s...) }
+
+func (w *jsonWriter) key(k string) {
+	if !w.first {
+		w.b = append(w.b, w.sep...)
 	}
-	b, err := json.MarshalIndent(&fs, "", "  ")
-	return append(b, '\n'), err
+	w.first = false
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, `": `...)
+}
+
+func (w *jsonWriter) uint(k string, v uint64) {
+	w.key(k)
+	w.b = strconv.AppendUint(w.b, v, 10)
+}
+
+// id writes a node ID as 40 hex digits, or "" for none.
+func (w *jsonWriter) id(k string, id wire.NodeID) {
+	w.key(k)
+	w.b = append(w.b, '"')
+	if !id.IsZero() {
+		w.b = hex.AppendEncode(w.b, id[:])
+	}
+	w.b = append(w.b, '"')
+}
+
+// str writes s quoted. Every string the file holds is printable ASCII
+// but for an IPv6 zone, which may be anything; anything else goes
+// through encoding/json, escaped as it would be there.
+func (w *jsonWriter) str(s []byte) {
+	for _, c := range s {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(string(s)) // a string always encodes
+			w.b = append(w.b, q...)
+			w.scratch = s[:0]
+			return
+		}
+	}
+	w.b = append(w.b, '"')
+	w.b = append(w.b, s...)
+	w.b = append(w.b, '"')
+	w.scratch = s[:0] // s was built in scratch: keep what it grew to
+}
+
+// list writes the array k, left out when empty (omitempty), with one
+// object per line, item(i) writing the members of the i-th.
+func (w *jsonWriter) list(k string, n int, item func(i int)) {
+	if n == 0 {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '[')
+	for i := range n {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.raw("\n    {")
+		w.sep, w.first = itemSep, true
+		item(i)
+		w.b = append(w.b, '}')
+	}
+	w.raw("\n  ]")
+	w.sep, w.first = topSep, false
 }
 
 func decodeState(b []byte) (*gossip.State, error) {
@@ -220,28 +350,39 @@ func loadState(dir string) (*gossip.State, error) {
 }
 
 // writeFileAtomic replaces dir/name with data so that a crash leaves either
-// the old or the new file, never a torn one.
+// the old or the new file, never a torn one. data is written in one call:
+// a buffer in between would only copy it (the node config file is
+// rewritten often, and a fresh 1 MiB buffer per write showed in profiles).
 func writeFileAtomic(dir, name string, data []byte) error {
-	return writeAtomic(dir, name, func(w io.Writer) error {
-		_, err := w.Write(data)
+	return replaceFile(dir, name, func(f *os.File) error {
+		_, err := f.Write(data)
 		return err
 	})
 }
 
-// writeAtomic replaces dir/name with what write produces: a temp file,
+// writeAtomic replaces dir/name with what write produces, buffered for
+// writers that stream many small pieces (the snapshot).
+func writeAtomic(dir, name string, write func(io.Writer) error) error {
+	return replaceFile(dir, name, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+}
+
+// replaceFile replaces dir/name with what fill writes: a temp file,
 // fsynced, renamed over the old one, then an fsync of the directory so the
 // rename itself is durable.
-func writeAtomic(dir, name string, write func(io.Writer) error) error {
+func replaceFile(dir, name string, fill func(*os.File) error) error {
 	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err = write(bw); err == nil {
-		if err = bw.Flush(); err == nil {
-			err = f.Sync()
-		}
+	if err = fill(f); err == nil {
+		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -57,11 +57,16 @@ func (r Range) Contains(slot uint16) bool { return r.Start <= slot && slot <= r.
 
 // String returns r as CLUSTER NODES writes it: "s" for a single slot,
 // "s-e" otherwise.
-func (r Range) String() string {
-	if r.Start == r.End {
-		return strconv.Itoa(int(r.Start))
+func (r Range) String() string { return string(r.AppendTo(nil)) }
+
+// AppendTo appends the text of String to b.
+func (r Range) AppendTo(b []byte) []byte {
+	b = strconv.AppendUint(b, uint64(r.Start), 10)
+	if r.Start != r.End {
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(r.End), 10)
 	}
-	return strconv.Itoa(int(r.Start)) + "-" + strconv.Itoa(int(r.End))
+	return b
 }
 
 // ParseSlot parses a decimal slot number below Slots. Like Redis's integer
@@ -121,15 +126,17 @@ func ParseRanges(s string) ([]Range, error) {
 }
 
 // FormatRanges writes rs space-separated, the inverse of ParseRanges.
-func FormatRanges(rs []Range) string {
-	var b strings.Builder
+func FormatRanges(rs []Range) string { return string(AppendRanges(nil, rs)) }
+
+// AppendRanges appends the text of FormatRanges to b.
+func AppendRanges(b []byte, rs []Range) []byte {
 	for i, r := range rs {
 		if i > 0 {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		}
-		b.WriteString(r.String())
+		b = r.AppendTo(b)
 	}
-	return b.String()
+	return b
 }
 
 // SlotSet is a bitmap of all Slots slots, bit i of word i/64 for slot i.
