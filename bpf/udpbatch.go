@@ -69,7 +69,13 @@ func newBatchReader(rc syscall.RawConn, p *pinger) *batchReader {
 	}
 	r.recvFn = func(fd uintptr) bool {
 		v, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
+		for e == unix.EINTR {
+			// Retried at once: waiting for readability instead could
+			// sleep past datagrams already queued (the poller reports
+			// edges, and this one was consumed).
+			v, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
+		}
+		if e == unix.EAGAIN {
 			return false
 		}
 		r.got, r.errno = int(v), e
@@ -78,6 +84,9 @@ func newBatchReader(rc syscall.RawConn, p *pinger) *batchReader {
 	r.sendFn = func(fd uintptr) bool {
 		msgs := r.pending
 		v, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+		for e == unix.EINTR { // interrupted before the first reply: none was sent
+			v, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+		}
 		switch {
 		case e == unix.EAGAIN:
 			return false
