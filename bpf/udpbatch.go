@@ -68,13 +68,10 @@ func newBatchReader(rc syscall.RawConn, p *pinger) *batchReader {
 		r.outMsgs[i].Hdr.SetIovlen(1)
 	}
 	r.recvFn = func(fd uintptr) bool {
-		v, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
-		for e == unix.EINTR {
-			// Retried at once: waiting for readability instead could
-			// sleep past datagrams already queued (the poller reports
-			// edges, and this one was consumed).
-			v, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
-		}
+		// EINTR is retried at once: waiting for readability instead could
+		// sleep past datagrams already queued (the poller reports edges,
+		// and this one was consumed).
+		v, e := mmsg(unix.SYS_RECVMMSG, fd, r.msgs[:])
 		if e == unix.EAGAIN {
 			return false
 		}
@@ -83,10 +80,8 @@ func newBatchReader(rc syscall.RawConn, p *pinger) *batchReader {
 	}
 	r.sendFn = func(fd uintptr) bool {
 		msgs := r.pending
-		v, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
-		for e == unix.EINTR { // interrupted before the first reply: none was sent
-			v, _, e = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
-		}
+		// EINTR means no reply was sent yet, so all are sent again.
+		v, e := mmsg(unix.SYS_SENDMMSG, fd, msgs)
 		switch {
 		case e == unix.EAGAIN:
 			return false
@@ -98,6 +93,18 @@ func newBatchReader(rc syscall.RawConn, p *pinger) *batchReader {
 		return true
 	}
 	return r
+}
+
+// mmsg makes the recvmmsg or sendmmsg trap on msgs, non-blocking, as a
+// raw system call (one through the runtime would wake its monitor
+// thread), and makes it again when a signal interrupted it.
+func mmsg(trap, fd uintptr, msgs []unix.Mmsghdr) (uintptr, unix.Errno) {
+	for {
+		v, _, e := unix.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), unix.MSG_DONTWAIT, 0, 0)
+		if e != unix.EINTR {
+			return v, e
+		}
+	}
 }
 
 // loop reads until the socket is closed. handle and replied are as in

@@ -85,11 +85,9 @@ func (o *outbox) reset() {
 func (b *bus) apply(r gossip.Ready) {
 	o := b.box
 	durable := r.Persist
-	if r.Persist {
-		o.persist = true
+	o.persist = o.persist || durable
+	if durable || r.Dirty {
 		// Until the batch is written, a shutdown must still write it.
-		b.dirty = true
-	} else if r.Dirty {
 		b.dirty = true
 	}
 	if r.Dirty || len(r.Events) > 0 {
@@ -132,14 +130,23 @@ func (b *bus) apply(r gossip.Ready) {
 // find their effect durable, sent and visible to clients.
 func (b *bus) applyNow(r gossip.Ready) {
 	b.box.publish = true
-	b.apply(r)
+	b.holdFlush(func() { b.apply(r) })
 	b.flush()
+}
+
+// holdFlush runs fn, which applies Readies, without queueing a flush for
+// them: the caller flushes as soon as fn returns, and a queued task would
+// only wake the loop once more to find the batch empty.
+func (b *bus) holdFlush(fn func()) {
+	b.flushHeld++
+	defer func() { b.flushHeld-- }()
+	fn()
 }
 
 // queueFlush queues one flush behind whatever the loop has to do in this
 // pass: gnet runs queued tasks after the I/O events of a pass.
 func (b *bus) queueFlush() {
-	if b.flushQueued {
+	if b.flushQueued || b.flushHeld > 0 {
 		return
 	}
 	loop := b.loop.Load()
@@ -157,19 +164,21 @@ func (b *bus) runFlush(context.Context) error {
 	return nil
 }
 
-// flush carries out the batch now. Besides the end of a pass, it runs
-// before anything else on the loop reads the core (a tick's migrations
-// and heartbeats, exec and post tasks): they act on what they read, and
-// must find it durable and sent, as they did when every Ready was
-// carried out at once. flush carries out the batch: persist first when a Ready asked, so that
-// no message leaves before the state it depends on is durable; then
+// flush carries out the batch now: persist first when a Ready asked, so
+// that no message leaves before the state it depends on is durable; then
 // record the events, send the messages, pause or resume writes, and
-// republish the client views.
+// republish the client views. Besides the end of a pass, it runs before
+// anything else on the loop reads the core (a tick's migrations and
+// heartbeats, exec and post tasks): they act on what they read, and must
+// find it durable and sent, as they did when every Ready was carried out
+// at once. What is applied while it runs is carried out before it returns.
 func (b *bus) flush() {
 	n := b.n
 	if b.box.empty() {
 		return
 	}
+	b.flushHeld++
+	defer func() { b.flushHeld-- }()
 	for !b.box.empty() {
 		o := b.takeBox()
 		now := n.now()

@@ -154,3 +154,39 @@ func TestBatchApplyNowAndNested(t *testing.T) {
 		t.Fatalf("nested flush did %v, want %v", *log, want)
 	}
 }
+
+// A caller that flushes as soon as it has applied (a tick, an admin call,
+// a flush carrying out what it set off) queues no flush task: the task
+// would only find the batch empty. What it applied is still carried out.
+func TestBatchHeldFlushQueuesNoTask(t *testing.T) {
+	b, hl, log := batchBus(t)
+	// Flushes arm the tick timer; keep its ticks off the held loop so that
+	// only flush tasks are counted.
+	b.ticking.Store(true)
+	b.holdFlush(func() {
+		b.apply(persistReady(20000))
+		b.apply(persistReady(20001))
+	})
+	b.flush()
+	b.applyNow(persistReady(20002))
+	deliver := b.deliver
+	b.deliver = func(to netip.AddrPort, typ wire.Type, frame []byte, now time.Duration) {
+		deliver(to, typ, frame, now)
+		if to.Port() == 20003 {
+			b.apply(persistReady(20004)) // applied during a flush
+		}
+	}
+	b.applyNow(persistReady(20003))
+	if q := hl.count(); q != 0 {
+		t.Errorf("%d flush tasks queued by callers that flush themselves, want 0", q)
+	}
+	want := []string{"save", "send 20000", "send 20001", "save", "send 20002", "save", "send 20003", "save", "send 20004"}
+	if !slices.Equal(*log, want) {
+		t.Fatalf("did %v, want %v", *log, want)
+	}
+	// Outside a held caller, an apply still queues its flush.
+	b.apply(persistReady(20005))
+	if q := hl.count(); q != 1 {
+		t.Errorf("%d flush tasks queued for a plain apply, want 1", q)
+	}
+}

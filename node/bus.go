@@ -92,6 +92,7 @@ type bus struct {
 	box         *outbox
 	free        []*outbox
 	flushQueued bool // a flush task is queued on the loop
+	flushHeld   int  // callers on the loop that flush before they return (holdFlush)
 	flushTask   gnet.Runnable
 	// save and deliver write the node config file and hand a frame to
 	// its link: saveState and transmit, but for tests of the batching.
@@ -248,12 +249,14 @@ func (b *bus) tick(context.Context) error {
 		b.arm(now, true)
 	}()
 	n.core.ReplicationStatus(uint64(n.repl.Offset()), n.repl.MasterDataAge())
-	if n.hb != nil {
-		// Samples first: a peer is judged on the PONGs it sent so far,
-		// and the tick may come exactly when its silence would count.
-		n.hb.feed(now)
-	}
-	b.apply(n.core.Tick(now))
+	b.holdFlush(func() {
+		if n.hb != nil {
+			// Samples first: a peer is judged on the PONGs it sent so far,
+			// and the tick may come exactly when its silence would count.
+			n.hb.feed(now)
+		}
+		b.apply(n.core.Tick(now))
+	})
 	b.flush()
 	if n.hb != nil {
 		n.hb.tick(now)
