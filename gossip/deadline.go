@@ -33,8 +33,9 @@ func (c *Core) NextDeadline() time.Duration {
 	if c.recordQ.Len()+c.claimQ.Len() > 0 {
 		d.Add(c.lastGossip + c.cfg.GossipInterval)
 	}
-	d.Add(c.lastGossip + c.cfg.SyncInterval)
-	d.Add(c.lastSync + c.cfg.SyncInterval)
+	slack := c.roundSlack()
+	d.Add(c.lastGossip + c.cfg.SyncInterval + slack)
+	d.Add(c.lastSync + c.cfg.SyncInterval + slack)
 	if t, ok := c.livenessDeadline(); ok {
 		d.Add(t)
 	}
@@ -69,6 +70,22 @@ func (c *Core) NextDeadline() time.Duration {
 	}
 	at, _ := d.Get()
 	return at
+}
+
+// roundSlack is how far from its due time the once-per-SyncInterval
+// gossip and sync rounds may run, so that they ride on a heartbeat round's
+// Tick instead of waking the runtime on their own: half a heartbeat
+// interval while heartbeat rounds are on their grid. Tick then runs each
+// round on the grid Tick nearest its due time, so an idle node ticks only
+// on the grid and the rounds keep their rate. Without the grid, or with
+// heartbeat rounds sparser than SyncInterval, the rounds keep their own
+// times.
+func (c *Core) roundSlack() time.Duration {
+	h := &c.hb
+	if !c.cfg.ExternalHeartbeat || !h.pinged || len(h.last) == 0 || c.cfg.HeartbeatInterval > c.cfg.SyncInterval {
+		return 0
+	}
+	return c.cfg.HeartbeatInterval / 2
 }
 
 // TickPeriod is the longest a runtime may go between ticks: a quarter of

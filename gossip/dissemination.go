@@ -246,7 +246,8 @@ func (c *Core) Tick(now time.Duration) Ready {
 	c.expireBlacklist()
 	c.tickHandshakes()
 	c.tickUnmet()
-	if since := now - c.lastGossip; since >= c.cfg.SyncInterval ||
+	slack := c.roundSlack()
+	if since := now - c.lastGossip; since >= c.cfg.SyncInterval-slack ||
 		since >= c.cfg.GossipInterval && c.recordQ.Len()+c.claimQ.Len() > 0 {
 		c.lastGossip = now
 		c.gossipRound()
@@ -259,7 +260,7 @@ func (c *Core) Tick(now time.Duration) Ready {
 	c.maybeRefute()
 	c.tickElection()
 	c.tickReplicaMigration()
-	if now-c.lastSync >= c.cfg.SyncInterval {
+	if now-c.lastSync >= c.cfg.SyncInterval-slack {
 		c.lastSync = now
 		c.syncRound()
 		c.sweepPeers()

@@ -174,9 +174,12 @@ func (b *bus) queueTick() {
 }
 
 // arm sets the timer for the earliest of the core's next deadline and the
-// bus's own (a coalesced write, the writable delay, the idle-link sweep).
-// With force false (after a Step) it only brings the timer forward. It
-// runs on the loop.
+// bus's own (a coalesced write, the writable delay, a migration's). The
+// idle-link sweep has no deadline of its own: it rides on whichever tick
+// comes a second after the last, since the core never sleeps past its
+// TickPeriod, and a wakeup of its own was one more per second. With force
+// false (after a Step) it only brings the timer forward. It runs on the
+// loop.
 func (b *bus) arm(now time.Duration, force bool) {
 	if !force && b.inTick {
 		return // the tick arms the timer when it ends
@@ -189,7 +192,6 @@ func (b *bus) arm(now time.Duration, force bool) {
 	if !n.writableAt.IsZero() {
 		at = min(at, now+time.Until(n.writableAt))
 	}
-	at = min(at, b.lastIdle+time.Second)
 	if d, ok := n.mig.deadline(now); ok {
 		at = min(at, d)
 	}
