@@ -39,7 +39,7 @@ func (c *Core) NextDeadline() time.Duration {
 	if t, ok := c.livenessDeadline(); ok {
 		d.Add(t)
 	}
-	if h := &c.hb; c.cfg.ExternalHeartbeat && h.pinged && len(h.last) > 0 {
+	if c.gridRunning() {
 		d.Add(c.nextRound())
 	}
 	if !c.cfg.ExternalHeartbeat {
@@ -81,11 +81,17 @@ func (c *Core) NextDeadline() time.Duration {
 // heartbeat rounds sparser than SyncInterval, the rounds keep their own
 // times.
 func (c *Core) roundSlack() time.Duration {
-	h := &c.hb
-	if !c.cfg.ExternalHeartbeat || !h.pinged || len(h.last) == 0 || c.cfg.HeartbeatInterval > c.cfg.SyncInterval {
+	if !c.gridRunning() || c.cfg.HeartbeatInterval > c.cfg.SyncInterval {
 		return 0
 	}
 	return c.cfg.HeartbeatInterval / 2
+}
+
+// gridRunning reports whether heartbeat rounds fall due on their grid:
+// external heartbeats, with a round asked for and peers to ping.
+func (c *Core) gridRunning() bool {
+	h := &c.hb
+	return c.cfg.ExternalHeartbeat && h.pinged && len(h.last) > 0
 }
 
 // TickPeriod is the longest a runtime may go between ticks: a quarter of

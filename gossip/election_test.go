@@ -236,17 +236,7 @@ func TestVoteIsDurableBeforeAck(t *testing.T) {
 	seen := false
 	for step := 0; step < 400 && !seen; step++ {
 		tn.now += 10 * time.Millisecond
-		var due []pending
-		rest := tn.queue[:0]
-		for _, p := range tn.queue {
-			if p.at <= tn.now {
-				due = append(due, p)
-			} else {
-				rest = append(rest, p)
-			}
-		}
-		tn.queue = rest
-		for _, p := range due {
+		for _, p := range tn.takeDue() {
 			if tn.down[p.to] {
 				continue
 			}

@@ -61,17 +61,7 @@ func (g *gridRun) run(end, countFrom time.Duration) {
 			return
 		}
 		tn.now = now
-		rest := tn.queue[:0]
-		var due []pending
-		for _, p := range tn.queue {
-			if p.at <= now {
-				due = append(due, p)
-			} else {
-				rest = append(rest, p)
-			}
-		}
-		tn.queue = rest
-		for _, p := range due {
+		for _, p := range tn.takeDue() {
 			tn.out(p.to, tn.cores[p.to].Step(now, p.msg))
 			g.arm(p.to, false)
 		}

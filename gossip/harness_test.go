@@ -143,16 +143,7 @@ func (tn *testNet) run(d time.Duration) {
 	for tn.now < end {
 		tn.now += 10 * time.Millisecond
 		for {
-			var due []pending
-			rest := tn.queue[:0]
-			for _, p := range tn.queue {
-				if p.at <= tn.now {
-					due = append(due, p)
-				} else {
-					rest = append(rest, p)
-				}
-			}
-			tn.queue = rest
+			due := tn.takeDue()
 			if len(due) == 0 {
 				break
 			}
@@ -171,6 +162,21 @@ func (tn *testNet) run(d time.Duration) {
 			}
 		}
 	}
+}
+
+// takeDue removes from the queue, and returns, the messages due by now.
+func (tn *testNet) takeDue() []pending {
+	var due []pending
+	rest := tn.queue[:0]
+	for _, p := range tn.queue {
+		if p.at <= tn.now {
+			due = append(due, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	tn.queue = rest
+	return due
 }
 
 func (tn *testNet) meetAll() {

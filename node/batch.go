@@ -177,8 +177,15 @@ func (b *bus) flush() {
 	if b.box.empty() {
 		return
 	}
-	b.flushHeld++
-	defer func() { b.flushHeld-- }()
+	b.holdFlush(b.flushBoxes)
+	if b.loop.Load() != nil {
+		b.arm(n.now(), false)
+	}
+}
+
+// flushBoxes carries out batches until what they apply leaves none.
+func (b *bus) flushBoxes() {
+	n := b.n
 	for !b.box.empty() {
 		o := b.takeBox()
 		now := n.now()
@@ -229,9 +236,6 @@ func (b *bus) flush() {
 		}
 		o.reset()
 		b.free = append(b.free, o)
-	}
-	if b.loop.Load() != nil {
-		b.arm(n.now(), false)
 	}
 }
 
