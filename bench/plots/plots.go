@@ -1,22 +1,22 @@
-// Package plots draws the simulator's results with gonum/plot: the fraction
-// of sites an update has reached per cycle, one line per strategy. The
-// output format follows the file name: .svg or .png.
+// Package plots draws the simulator's results as line charts: the fraction
+// of sites an update has reached per cycle, one line per strategy, or a
+// cluster's convergence over virtual time. The output format follows the
+// file name: .svg or .png.
+//
+// It draws its own charts rather than using a plotting library because the
+// hearsay binary that runs these plots is also the node binary: a library
+// that parses its fonts at package init puts that heap into every idle
+// node process. Here the font is parsed only when a plot is drawn.
 package plots
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
-	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Series is one named line: Y[i] at X[i].
@@ -31,11 +31,33 @@ type Chart struct {
 	Series                []Series
 }
 
-// palette is colour-blind friendly (Okabe and Ito).
+// palette is colour-blind friendly (Okabe and Ito). Series past its end
+// reuse it with dashed lines.
 var palette = []color.RGBA{
 	{0, 114, 178, 255}, {213, 94, 0, 255}, {0, 158, 115, 255},
 	{204, 121, 167, 255}, {230, 159, 0, 255}, {86, 180, 233, 255}, {0, 0, 0, 255},
 }
+
+// Chart geometry in pixels (SVG user units).
+const (
+	chartW, chartH = 960, 600
+	marginR        = 24
+	marginB        = 58
+	titleH         = 44
+	topNoTitle     = 20
+	lineWidth      = 2
+	titleSize      = 18
+	labelSize      = 14
+	tickSize       = 12
+	legendSize     = 13
+)
+
+var (
+	black = color.RGBA{0, 0, 0, 255}
+	white = color.RGBA{255, 255, 255, 255}
+	grid  = color.RGBA{220, 220, 220, 255}
+	frame = color.RGBA{160, 160, 160, 255}
+)
 
 // Save writes c to path, as SVG or PNG by its extension.
 func Save(c Chart, path string) error { return SaveStack([]Chart{c}, path) }
@@ -47,66 +69,146 @@ func SaveStack(charts []Chart, path string) error {
 	if ext != ".svg" && ext != ".png" {
 		return fmt.Errorf("plot: %s: the file name must end in .svg or .png", path)
 	}
-	rows := make([][]*plot.Plot, len(charts))
-	for i, c := range charts {
-		p, err := build(c)
-		if err != nil {
+	if len(charts) == 0 {
+		return fmt.Errorf("plot: %s: nothing to draw", path)
+	}
+	for _, c := range charts {
+		if err := check(c); err != nil {
 			return err
 		}
-		rows[i] = []*plot.Plot{p}
 	}
-	w, h := 16*vg.Centimeter, vg.Length(len(charts))*10*vg.Centimeter
-	var canvas vg.CanvasWriterTo
+	w, h := chartW, chartH*len(charts)
+	var cv canvas
 	if ext == ".svg" {
-		canvas = vgsvg.New(w, h)
+		cv = newSVG(w, h)
 	} else {
-		canvas = vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
+		cv = newRaster(w, h)
 	}
-	dc := draw.New(canvas)
-	tiles := draw.Tiles{Rows: len(charts), Cols: 1, PadY: vg.Millimeter * 4}
-	for i, row := range plot.Align(rows, tiles, dc) {
-		rows[i][0].Draw(row[0])
+	for i, c := range charts {
+		drawChart(cv, c, float64(i*chartH))
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	if _, err := canvas.(io.WriterTo).WriteTo(f); err != nil {
-		f.Close()
+	var buf bytes.Buffer
+	if err := cv.encode(&buf); err != nil {
 		return fmt.Errorf("plot: %s: %w", path, err)
 	}
-	return f.Close()
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	return nil
 }
 
-func build(c Chart) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = c.Title
-	p.X.Label.Text = c.XLabel
-	p.Y.Label.Text = c.YLabel
-	p.Add(plotter.NewGrid())
-	p.Legend.Top = false
-	p.Legend.Left = false
-	p.Legend.XOffs = -vg.Millimeter * 2
-	p.Legend.YOffs = vg.Millimeter * 2
-	for i, s := range c.Series {
+// check refuses data that has no place on an axis.
+func check(c Chart) error {
+	for _, s := range c.Series {
 		if len(s.X) != len(s.Y) {
-			return nil, fmt.Errorf("plot: series %q has %d x and %d y values", s.Name, len(s.X), len(s.Y))
+			return fmt.Errorf("plot: series %q has %d x and %d y values", s.Name, len(s.X), len(s.Y))
 		}
-		pts := make(plotter.XYs, len(s.X))
-		for j := range s.X {
-			pts[j].X, pts[j].Y = s.X[j], s.Y[j]
+		for i := range s.X {
+			if !finite(s.X[i]) || !finite(s.Y[i]) {
+				return fmt.Errorf("plot: series %q: point %d (%v, %v) is not finite", s.Name, i, s.X[i], s.Y[i])
+			}
 		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return nil, fmt.Errorf("plot: series %q: %w", s.Name, err)
-		}
-		l.Color = palette[i%len(palette)]
-		l.Width = vg.Points(1.5)
-		if i >= len(palette) {
-			l.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
-		}
-		p.Add(l)
-		p.Legend.Add(s.Name, l)
 	}
-	return p, nil
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// point is a position in pixels, y growing downwards.
+type point struct{ x, y float64 }
+
+// canvas is what a chart is drawn onto: the SVG writer or the PNG raster.
+type canvas interface {
+	// polyline strokes pts with width pixels, dashed when dash is set.
+	polyline(pts []point, c color.RGBA, width float64, dash bool)
+	// rect fills and outlines a rectangle.
+	rect(x, y, w, h float64, fill, stroke color.RGBA)
+	// text writes s with its baseline at y. align places x at the start
+	// (0), middle (0.5) or end (1) of the text; vertical turns it a quarter
+	// anticlockwise about (x, y).
+	text(x, y float64, s string, size, align float64, vertical bool, c color.RGBA)
+	encode(buf *bytes.Buffer) error
+}
+
+// layout is where a chart's plot area and axes fall in its band.
+type layout struct {
+	x0, x1, y0, y1 float64 // the plot area
+	xs, ys         axis
+}
+
+// layoutOf places c in the band of the canvas that starts at top. The left
+// margin fits the rotated Y label and the widest Y tick label.
+func layoutOf(c Chart, top float64) layout {
+	l := layout{
+		xs: axisOf(c, func(s Series) []float64 { return s.X }),
+		ys: axisOf(c, func(s Series) []float64 { return s.Y }),
+	}
+	wide := 0.0
+	for _, t := range l.ys.ticks() {
+		wide = max(wide, textWidth(l.ys.label(t), tickSize))
+	}
+	l.x0, l.x1 = yTicksLeft+wide+6, float64(chartW-marginR)
+	l.y0 = top + topNoTitle
+	if c.Title != "" {
+		l.y0 = top + titleH
+	}
+	l.y1 = top + chartH - marginB
+	return l
+}
+
+// yLabelBase is the rotated Y label's baseline; its glyphs rise to the left
+// of it. The Y tick labels start at yTicksLeft.
+const yLabelBase, yTicksLeft = 8 + labelSize, 8 + labelSize + 12
+
+func (l layout) sx(v float64) float64 { return l.x0 + (v-l.xs.lo)/(l.xs.hi-l.xs.lo)*(l.x1-l.x0) }
+func (l layout) sy(v float64) float64 { return l.y1 - (v-l.ys.lo)/(l.ys.hi-l.ys.lo)*(l.y1-l.y0) }
+
+// drawChart draws c in the band of the canvas that starts at top.
+func drawChart(cv canvas, c Chart, top float64) {
+	l := layoutOf(c, top)
+	if c.Title != "" {
+		cv.text(chartW/2, top+28, c.Title, titleSize, 0.5, false, black)
+	}
+	for _, t := range l.xs.ticks() {
+		x := l.sx(t)
+		cv.polyline([]point{{x, l.y0}, {x, l.y1}}, grid, 1, false)
+		cv.text(x, l.y1+18, l.xs.label(t), tickSize, 0.5, false, black)
+	}
+	for _, t := range l.ys.ticks() {
+		y := l.sy(t)
+		cv.polyline([]point{{l.x0, y}, {l.x1, y}}, grid, 1, false)
+		cv.text(l.x0-6, y+4, l.ys.label(t), tickSize, 1, false, black)
+	}
+	cv.polyline([]point{{l.x0, l.y0}, {l.x0, l.y1}, {l.x1, l.y1}}, black, 1, false)
+	cv.text((l.x0+l.x1)/2, l.y1+44, c.XLabel, labelSize, 0.5, false, black)
+	cv.text(yLabelBase, (l.y0+l.y1)/2, c.YLabel, labelSize, 0.5, true, black)
+
+	for i, s := range c.Series {
+		pts := make([]point, len(s.X))
+		for j := range s.X {
+			pts[j] = point{l.sx(s.X[j]), l.sy(s.Y[j])}
+		}
+		cv.polyline(pts, palette[i%len(palette)], lineWidth, i >= len(palette))
+	}
+	legend(cv, c.Series, l.x1, l.y1)
+}
+
+// legend boxes the series' names in the plot area's lower right corner.
+func legend(cv canvas, series []Series, right, bottom float64) {
+	if len(series) == 0 {
+		return
+	}
+	const row, sample, pad = 19.0, 28.0, 8.0
+	w := 0.0
+	for _, s := range series {
+		w = max(w, 1.1*textWidth(s.Name, legendSize))
+	}
+	bw, bh := pad+sample+6+w+pad, pad+row*float64(len(series))+pad/2
+	bx, by := right-10-bw, bottom-10-bh
+	cv.rect(bx, by, bw, bh, white, frame)
+	for i, s := range series {
+		base := by + pad + row*float64(i) + 12
+		cv.polyline([]point{{bx + pad, base - 4}, {bx + pad + sample, base - 4}}, palette[i%len(palette)], lineWidth, i >= len(palette))
+		cv.text(bx+pad+sample+6, base, s.Name, legendSize, 0, false, black)
+	}
 }
