@@ -95,6 +95,19 @@ func TestDemo(t *testing.T) {
 			t.Errorf("web view /api/view: %s", resp.Status)
 		}
 	}
+	// Each node process re-executed itself with the default timer slack,
+	// which every one of its threads carries.
+	nodes := childPIDs(t, cmd.Process.Pid)
+	if len(nodes) != 6 {
+		t.Errorf("the demo has %d child processes, want 6 nodes", len(nodes))
+	}
+	for _, pid := range nodes {
+		for tid, ns := range threadSlacks(t, pid) {
+			if ns != fmt.Sprint(int64(defaultTimerSlack)) {
+				t.Errorf("node pid %d thread %s: timer slack %s ns, want %d", pid, tid, ns, int64(defaultTimerSlack))
+			}
+		}
+	}
 	if !strings.Contains(text, "[OK] 6 nodes agree") {
 		t.Errorf("no agreement line:\n%s", text)
 	}
@@ -129,4 +142,43 @@ func TestDemo(t *testing.T) {
 			t.Errorf("port %d still in use after the demo stopped: %v", base+i, err)
 		}
 	}
+}
+
+// childPIDs lists the processes that any thread of pid started.
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range strings.Fields(string(b)) {
+			var p int
+			fmt.Sscan(w, &p)
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// threadSlacks reads the timer slack of every thread of pid, which Linux
+// shows under /proc/<tid> only.
+func threadSlacks(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if len(tasks) == 0 {
+		t.Fatalf("no threads listed for pid %d", pid)
+	}
+	out := map[string]string{}
+	for _, task := range tasks {
+		tid := filepath.Base(task)
+		b, err := os.ReadFile("/proc/" + tid + "/timerslack_ns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[tid] = strings.TrimSpace(string(b))
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A password comes from the flag, else its file, else the environment;
@@ -62,5 +63,24 @@ func TestCredentialResolve(t *testing.T) {
 	}
 	if got, _ := (credential{}).resolve("masterauth", envMasterAuth, env); got != "" {
 		t.Errorf("masterauth took %q from the environment meant for requirepass", got)
+	}
+}
+
+func TestEffectiveTimerSlack(t *testing.T) {
+	for _, c := range []struct {
+		flag, timeout, want time.Duration
+	}{
+		{defaultTimerSlack, 15 * time.Second, defaultTimerSlack},
+		{defaultTimerSlack, time.Second, defaultTimerSlack},
+		{defaultTimerSlack, 100 * time.Millisecond, 2 * time.Millisecond}, // a fiftieth of the timeout
+		{0, time.Second, 0},
+	} {
+		got, err := effectiveTimerSlack(c.flag, c.timeout)
+		if err != nil || got != c.want {
+			t.Errorf("effectiveTimerSlack(%v, %v) = %v, %v; want %v", c.flag, c.timeout, got, err, c.want)
+		}
+	}
+	if _, err := effectiveTimerSlack(-time.Millisecond, time.Second); err == nil {
+		t.Error("a negative slack was accepted")
 	}
 }

@@ -1,0 +1,69 @@
+package procs
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Timer slack is how late the kernel may fire a thread's timers so that it
+// can wake for several at once (50 µs by default). An idle node's wakeups
+// are mostly the runtime's monitor thread (sysmon): while any P is busy it
+// sleeps 20 µs at a time, and each of those sleeps is a context switch. With
+// a slack of a few milliseconds those sleeps stretch to the slack, so a
+// node that is busy for a millisecond at each heartbeat round wakes the
+// monitor once or twice instead of about twenty times. Every timer of the
+// process may then fire up to the slack late; I/O still wakes at once.
+
+// slackExecEnv marks the process image that ApplyTimerSlack started, so a
+// kernel that drops the slack across exec cannot make it loop.
+const slackExecEnv = "HEARSAY_TIMER_SLACK_EXEC"
+
+// TimerSlack returns the calling thread's timer slack.
+func TimerSlack() (time.Duration, error) {
+	ns, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+	if err != nil {
+		return 0, fmt.Errorf("timer slack: %w", err)
+	}
+	return time.Duration(ns), nil
+}
+
+// ApplyTimerSlack gives every thread of the process the timer slack d. A
+// thread passes its slack to the threads it creates and execve keeps it,
+// but the Go runtime starts its own threads before main runs, and setting
+// another thread's slack needs CAP_SYS_NICE. So unless this thread has d
+// already, ApplyTimerSlack sets it here and executes the binary again with
+// the same arguments and environment: the new image's threads all descend
+// from this one. It returns only when the slack is in place (nil) or could
+// not be (an error; the process runs on with the slack it has).
+func ApplyTimerSlack(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("timer slack: %v is not positive", d)
+	}
+	cur, err := TimerSlack()
+	if err != nil {
+		return err
+	}
+	if cur == d {
+		os.Unsetenv(slackExecEnv) // children start afresh
+		return nil
+	}
+	if os.Getenv(slackExecEnv) == strconv.FormatInt(int64(d), 10) {
+		return fmt.Errorf("timer slack: set to %v before exec, found %v after it", d, cur)
+	}
+	// The slack is the thread's, and exec keeps the thread that calls it:
+	// both must happen on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(d), 0, 0, 0); err != nil {
+		return fmt.Errorf("timer slack: %w", err)
+	}
+	env := append(os.Environ(), slackExecEnv+"="+strconv.FormatInt(int64(d), 10))
+	err = syscall.Exec("/proc/self/exe", os.Args, env)
+	return fmt.Errorf("timer slack: exec: %w", err)
+}
