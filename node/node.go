@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -297,9 +298,15 @@ func (n *Node) exec(fn func(now time.Duration)) error {
 	loop := n.bus.loop.Load()
 	ran := make(chan struct{})
 	err := (*loop).Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		defer close(ran)
 		n.bus.flush()
 		fn(n.now())
+		close(ran)
+		// Hand the P to the caller now. With one P for both loops, the
+		// caller readied by close would otherwise wait until this loop is
+		// back in epoll_wait and the runtime's monitor takes the P from
+		// the system call: up to the timer slack, a few milliseconds. This
+		// loop has nothing left to do but sleep, so it can wait instead.
+		runtime.Gosched()
 		return nil
 	}))
 	if err != nil {
