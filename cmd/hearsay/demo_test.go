@@ -102,6 +102,10 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the demo has %d child processes, want 6 nodes", len(nodes))
 	}
 	for _, pid := range nodes {
+		// Executing itself again kept the process's name.
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(comm)) != "hearsay" {
+			t.Errorf("node pid %d is named %q (%v), want hearsay", pid, comm, err)
+		}
 		for tid, ns := range threadSlacks(t, pid) {
 			if ns != fmt.Sprint(int64(defaultTimerSlack)) {
 				t.Errorf("node pid %d thread %s: timer slack %s ns, want %d", pid, tid, ns, int64(defaultTimerSlack))

@@ -64,6 +64,25 @@ func ApplyTimerSlack(d time.Duration) error {
 		return fmt.Errorf("timer slack: %w", err)
 	}
 	env := append(os.Environ(), slackExecEnv+"="+strconv.FormatInt(int64(d), 10))
-	err = syscall.Exec("/proc/self/exe", os.Args, env)
+	err = syscall.Exec(selfExe(), os.Args, env)
 	return fmt.Errorf("timer slack: exec: %w", err)
+}
+
+// selfExe is the path to execute this binary again by. The kernel names a
+// process after the file it executes, so the binary's own path keeps
+// "hearsay" in ps and top; /proc/self/exe (which would name it "exe") is
+// the fallback when that path no longer holds this very file, as after an
+// upgrade that replaced it.
+func selfExe() string {
+	const self = "/proc/self/exe"
+	p, err := os.Executable()
+	if err != nil {
+		return self
+	}
+	a, errA := os.Stat(p)
+	b, errB := os.Stat(self)
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		return self
+	}
+	return p
 }

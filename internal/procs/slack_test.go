@@ -71,6 +71,8 @@ func TestApplyTimerSlack(t *testing.T) {
 			fmt.Printf("thread %d %s\n", tid, s)
 		}
 		fmt.Printf("exec marker %q\n", os.Getenv(slackExecEnv))
+		comm, _ := os.ReadFile("/proc/self/comm")
+		fmt.Printf("comm %s\n", strings.TrimSpace(string(comm)))
 		os.Exit(0)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestApplyTimerSlack$", "-test.count=1")
@@ -93,6 +95,10 @@ func TestApplyTimerSlack(t *testing.T) {
 	}
 	if threads < 3 {
 		t.Fatalf("the child reported %d threads, want the runtime's several:\n%s", threads, out)
+	}
+	// The kernel truncates a name to 15 bytes, as "procs.test" is not.
+	if want := "comm " + filepath.Base(os.Args[0]); !strings.Contains(string(out), want[:min(len(want), len("comm ")+15)]) {
+		t.Errorf("the re-executed child is not named after the binary (%q):\n%s", want, out)
 	}
 	if !strings.Contains(string(out), `exec marker ""`) {
 		t.Errorf("the exec marker stayed in the environment:\n%s", out)
