@@ -1,4 +1,5 @@
-// Package procs sizes the Go scheduler to a node's event loops.
+// Package procs sizes the Go scheduler to a node's event loops and gives
+// the process its timer slack (slack.go).
 //
 // An idle node spends most of its wakeups in the Go runtime rather than in
 // its own code: an event loop that goes back to epoll_wait keeps its P
