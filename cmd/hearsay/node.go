@@ -28,6 +28,19 @@ func init() {
 // at most 4 ms.
 const defaultTimerSlack = 4 * time.Millisecond
 
+// timerSlackFor is the slack --timer-slack defaults to for a node that runs
+// with procs Ps: defaultTimerSlack with one, none with more. With several
+// Ps the runtime stops the world (twice in every GC cycle) by sleeping
+// 100 µs at a time until the other Ps stop, and a slack of milliseconds
+// would stretch each of those sleeps; with one P there is nothing to wait
+// for.
+func timerSlackFor(procs int) time.Duration {
+	if procs == 1 {
+		return defaultTimerSlack
+	}
+	return 0
+}
+
 // effectiveTimerSlack is the slack to apply for the --timer-slack flag,
 // 0 for none: at most a fiftieth of the node timeout, so that failure
 // detection moves by at most 2 %.
@@ -115,7 +128,11 @@ func runNode(args []string) int {
 	fs.IntVar(&cfg.MaxLinks, "bus-max-links", node.DefaultMaxLinks, "most bus links kept open in each direction; the least recently used one makes room")
 	fs.IntVar(&cfg.IOThreads, "io-threads", 0, "event loops serving clients (0: one per two CPUs, at least one)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug|info|warn|error")
-	timerSlack := fs.Duration("timer-slack", defaultTimerSlack, "how late the kernel may fire this process's timers to batch wakeups (at most node-timeout/50; 0 keeps the inherited slack, e.g. systemd's TimerSlackNSec)")
+	timerSlack := time.Duration(-1) // not given: timerSlackFor decides
+	fs.Func("timer-slack", "how late the kernel may fire this process's timers to batch wakeups, at most node-timeout/50 (default 4ms when the event loops share one P, as with --io-threads 1, else 0; 0 keeps the inherited slack, e.g. systemd's TimerSlackNSec)", func(s string) (err error) {
+		timerSlack, err = time.ParseDuration(s)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -133,7 +150,13 @@ func runNode(args []string) int {
 		return 2
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slack, err := effectiveTimerSlack(*timerSlack, cfg.NodeTimeout)
+	if cfg.IOThreads == 0 {
+		cfg.IOThreads = max(1, runtime.GOMAXPROCS(0)/2) // node.Config's default, resolved here for the governor
+	}
+	if timerSlack < 0 {
+		timerSlack = timerSlackFor(procs.Planned(cfg.IOThreads))
+	}
+	slack, err := effectiveTimerSlack(timerSlack, cfg.NodeTimeout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "hearsay node: --timer-slack: %v\n", err)
 		return 2
@@ -159,9 +182,6 @@ func runNode(args []string) int {
 	if cfg.MasterAuth, err = masterAuth.resolve("masterauth", envMasterAuth, os.Getenv); err != nil {
 		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
 		return 2
-	}
-	if cfg.IOThreads == 0 {
-		cfg.IOThreads = max(1, runtime.GOMAXPROCS(0)/2) // node.Config's default, resolved here for the governor
 	}
 	cfg.Procs = procs.New(cfg.IOThreads)
 	n, err := node.New(cfg)

@@ -84,3 +84,14 @@ func TestEffectiveTimerSlack(t *testing.T) {
 		t.Error("a negative slack was accepted")
 	}
 }
+
+func TestTimerSlackFor(t *testing.T) {
+	if got := timerSlackFor(1); got != defaultTimerSlack {
+		t.Errorf("one P: %v, want %v", got, defaultTimerSlack)
+	}
+	for _, n := range []int{2, 8} {
+		if got := timerSlackFor(n); got != 0 {
+			t.Errorf("%d Ps: %v, want none", n, got)
+		}
+	}
+}

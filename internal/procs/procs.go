@@ -40,9 +40,19 @@ func New(loops int) *Governor {
 		return &Governor{}
 	}
 	full := runtime.NumCPU()
-	g := &Governor{base: min(max(loops, 1), full), full: full, on: true}
+	g := &Governor{base: Planned(loops), full: full, on: true}
 	runtime.GOMAXPROCS(g.base)
 	return g
+}
+
+// Planned is the GOMAXPROCS that New(loops) will set when no background
+// work runs: the GOMAXPROCS environment variable's when it is set,
+// otherwise loops within 1 and the CPUs.
+func Planned(loops int) int {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return runtime.GOMAXPROCS(0)
+	}
+	return min(max(loops, 1), runtime.NumCPU())
 }
 
 // Procs returns the limit in force when no background work runs, and

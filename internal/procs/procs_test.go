@@ -59,3 +59,16 @@ func TestGovernorLeavesOperatorsChoice(t *testing.T) {
 	var nilG *Governor
 	nilG.Busy()()
 }
+
+func TestPlanned(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "")
+	for _, c := range []struct{ loops, want int }{{0, 1}, {1, 1}, {1 << 20, runtime.NumCPU()}} {
+		if got := Planned(c.loops); got != c.want {
+			t.Errorf("Planned(%d) = %d, want %d", c.loops, got, c.want)
+		}
+	}
+	t.Setenv("GOMAXPROCS", "3") // the operator's choice stands: what the runtime took from it
+	if got := Planned(1); got != runtime.GOMAXPROCS(0) {
+		t.Errorf("Planned(1) with GOMAXPROCS set = %d, want the runtime's %d", got, runtime.GOMAXPROCS(0))
+	}
+}
