@@ -304,8 +304,9 @@ func (n *Node) exec(fn func(now time.Duration)) error {
 		// Hand the P to the caller now. With one P for both loops, the
 		// caller readied by close would otherwise wait until this loop is
 		// back in epoll_wait and the runtime's monitor takes the P from
-		// the system call: up to the timer slack, a few milliseconds. This
-		// loop has nothing left to do but sleep, so it can wait instead.
+		// the system call: up to the timer slack, a few milliseconds. The
+		// caller answers a client; this loop only goes back to sleep, so
+		// it is the one that can wait.
 		runtime.Gosched()
 		return nil
 	}))

@@ -13,26 +13,24 @@ import (
 // faces holds the Go Regular font, parsed on the first plot and never at
 // package init, with one face per size drawn.
 var faces struct {
-	once  sync.Once
-	err   error
-	font  *opentype.Font
 	mu    sync.Mutex
+	font  *opentype.Font
 	sizes map[float64]font.Face
 }
 
 // face returns Go Regular at size pixels.
 func face(size float64) (font.Face, error) {
-	faces.once.Do(func() {
-		faces.font, faces.err = opentype.Parse(goregular.TTF)
-		faces.sizes = map[float64]font.Face{}
-	})
-	if faces.err != nil {
-		return nil, fmt.Errorf("plot: the built-in font: %w", faces.err)
-	}
 	faces.mu.Lock()
 	defer faces.mu.Unlock()
 	if f, ok := faces.sizes[size]; ok {
 		return f, nil
+	}
+	if faces.font == nil {
+		f, err := opentype.Parse(goregular.TTF)
+		if err != nil {
+			return nil, fmt.Errorf("plot: the built-in font: %w", err)
+		}
+		faces.font, faces.sizes = f, map[float64]font.Face{}
 	}
 	f, err := opentype.NewFace(faces.font, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
 	if err != nil {

@@ -27,10 +27,7 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test; skipped with -short")
 	}
-	bin := filepath.Join(t.TempDir(), "hearsay")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := hearsayBinary(t)
 	base := 0
 	for try := 0; try < 50 && base == 0; try++ {
 		// 18000-19899 (bus 28000-29899): below the ephemeral range and
@@ -116,9 +113,13 @@ func TestDemo(t *testing.T) {
 		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(comm)) != "hearsay" {
 			t.Errorf("node pid %d is named %q (%v), want hearsay", pid, comm, err)
 		}
-		for tid, ns := range threadSlacks(t, pid) {
-			if ns != fmt.Sprint(int64(wantSlack)) {
-				t.Errorf("node pid %d thread %s: timer slack %s ns, want %d", pid, tid, ns, int64(wantSlack))
+		slacks, err := procs.ThreadSlacks(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for tid, ns := range slacks {
+			if ns != wantSlack {
+				t.Errorf("node pid %d thread %d: timer slack %d ns, want %d", pid, tid, int64(ns), int64(wantSlack))
 			}
 		}
 	}
@@ -173,26 +174,6 @@ func childPIDs(t *testing.T, pid int) []int {
 			fmt.Sscan(w, &p)
 			out = append(out, p)
 		}
-	}
-	return out
-}
-
-// threadSlacks reads the timer slack of every thread of pid, which Linux
-// shows under /proc/<tid> only.
-func threadSlacks(t *testing.T, pid int) map[string]string {
-	t.Helper()
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
-	if len(tasks) == 0 {
-		t.Fatalf("no threads listed for pid %d", pid)
-	}
-	out := map[string]string{}
-	for _, task := range tasks {
-		tid := filepath.Base(task)
-		b, err := os.ReadFile("/proc/" + tid + "/timerslack_ns")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[tid] = strings.TrimSpace(string(b))
 	}
 	return out
 }

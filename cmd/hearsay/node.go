@@ -128,9 +128,11 @@ func runNode(args []string) int {
 	fs.IntVar(&cfg.MaxLinks, "bus-max-links", node.DefaultMaxLinks, "most bus links kept open in each direction; the least recently used one makes room")
 	fs.IntVar(&cfg.IOThreads, "io-threads", 0, "event loops serving clients (0: one per two CPUs, at least one)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug|info|warn|error")
-	timerSlack := time.Duration(-1) // not given: timerSlackFor decides
+	var timerSlack time.Duration
+	timerSlackSet := false // not given: timerSlackFor decides
 	fs.Func("timer-slack", "how late the kernel may fire this process's timers to batch wakeups, at most node-timeout/50 (default 4ms when the event loops share one P, as with --io-threads 1, else 0; 0 keeps the inherited slack, e.g. systemd's TimerSlackNSec)", func(s string) (err error) {
 		timerSlack, err = time.ParseDuration(s)
+		timerSlackSet = true
 		return err
 	})
 	if err := fs.Parse(args); err != nil {
@@ -138,10 +140,6 @@ func runNode(args []string) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "hearsay node: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	if err := httpAuth(); err != nil {
-		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
 		return 2
 	}
 	var level slog.Level
@@ -153,7 +151,7 @@ func runNode(args []string) int {
 	if cfg.IOThreads == 0 {
 		cfg.IOThreads = max(1, runtime.GOMAXPROCS(0)/2) // node.Config's default, resolved here for the governor
 	}
-	if timerSlack < 0 {
+	if !timerSlackSet {
 		timerSlack = timerSlackFor(procs.Planned(cfg.IOThreads))
 	}
 	slack, err := effectiveTimerSlack(timerSlack, cfg.NodeTimeout)
@@ -166,6 +164,10 @@ func runNode(args []string) int {
 		if err := procs.ApplyTimerSlack(slack); err != nil {
 			cfg.Logger.Warn("running with the inherited timer slack", "err", err)
 		}
+	}
+	if err := httpAuth(); err != nil {
+		fmt.Fprintf(os.Stderr, "hearsay node: %v\n", err)
+		return 2
 	}
 	if secretFile != "" {
 		secret, err := node.ReadSecretFile(secretFile)

@@ -25,15 +25,10 @@ func TestVersionString(t *testing.T) {
 	}
 }
 
-// TestVersionFlag builds the binary with the Makefile's -ldflags and runs
-// --version.
+// TestVersionFlag runs --version of the binary built with the Makefile's
+// kind of -ldflags (testLdflags).
 func TestVersionFlag(t *testing.T) {
-	bin := t.TempDir() + "/hearsay"
-	ld := "-X main.version=v9.8.7 -X main.commit=feedface"
-	if out, err := exec.Command("go", "build", "-ldflags", ld, "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin, "--version").CombinedOutput()
+	out, err := exec.Command(hearsayBinary(t), "--version").CombinedOutput()
 	if err != nil {
 		t.Fatalf("--version: %v\n%s", err, out)
 	}
@@ -51,11 +46,7 @@ const initHeapBound = 384 << 10
 // TestPackageInitIsSmall sums the heap every package init allocates in the
 // built binary, as GODEBUG=inittrace=1 reports it.
 func TestPackageInitIsSmall(t *testing.T) {
-	bin := t.TempDir() + "/hearsay"
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "--version")
+	cmd := exec.Command(hearsayBinary(t), "--version")
 	cmd.Env = append(cmd.Environ(), "GODEBUG=inittrace=1")
 	var trace strings.Builder
 	cmd.Stderr = &trace

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,33 @@ func TimerSlack() (time.Duration, error) {
 		return 0, fmt.Errorf("timer slack: %w", err)
 	}
 	return time.Duration(ns), nil
+}
+
+// ThreadSlacks returns the timer slack of every thread of process pid, by
+// thread ID. Linux shows a thread's slack under /proc/<tid> only, not
+// under /proc/<pid>/task/<tid>.
+func ThreadSlacks(pid int) (map[int]time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return nil, fmt.Errorf("threads of %d: %w", pid, err)
+	}
+	out := make(map[int]time.Duration, len(tasks))
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", tid))
+		if err != nil {
+			return nil, err
+		}
+		ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("thread %d: timerslack_ns %q: %w", tid, b, err)
+		}
+		out[tid] = time.Duration(ns)
+	}
+	return out, nil
 }
 
 // ApplyTimerSlack gives every thread of the process the timer slack d. A

@@ -11,26 +11,6 @@ import (
 	"time"
 )
 
-// ThreadSlacks reads the timer slack of every thread of process pid.
-func threadSlacks(pid int) (map[int]string, error) {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
-	if err != nil || len(tasks) == 0 {
-		return nil, fmt.Errorf("threads of %d: %v", pid, err)
-	}
-	out := map[int]string{}
-	for _, task := range tasks {
-		var tid int
-		fmt.Sscan(filepath.Base(task), &tid)
-		// The file is per thread but exists only under /proc/<tid>.
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", tid))
-		if err != nil {
-			return nil, err
-		}
-		out[tid] = strings.TrimSpace(string(b))
-	}
-	return out, nil
-}
-
 // childEnv makes the test binary run TestApplyTimerSlack's child half.
 const childEnv = "HEARSAY_SLACK_TEST_CHILD"
 
@@ -60,7 +40,7 @@ func TestApplyTimerSlack(t *testing.T) {
 			}()
 		}
 		time.Sleep(50 * time.Millisecond)
-		slacks, err := threadSlacks(os.Getpid())
+		slacks, err := ThreadSlacks(os.Getpid())
 		close(stop)
 		wg.Wait()
 		if err != nil {
@@ -68,7 +48,7 @@ func TestApplyTimerSlack(t *testing.T) {
 			os.Exit(1)
 		}
 		for tid, s := range slacks {
-			fmt.Printf("thread %d %s\n", tid, s)
+			fmt.Printf("thread %d %d\n", tid, int64(s))
 		}
 		fmt.Printf("exec marker %q\n", os.Getenv(slackExecEnv))
 		comm, _ := os.ReadFile("/proc/self/comm")
