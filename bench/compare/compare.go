@@ -67,10 +67,19 @@ type Results struct {
 	Method string
 }
 
-// ThroughputRow is one redis-benchmark test, requests per second per round.
+// ThroughputRow is one redis-benchmark test: requests per second per
+// round for each system, and the CPU seconds each server used in that
+// round (hearsay and Redis: the whole process; the ceiling: its thread).
 type ThroughputRow struct {
-	Test           string
-	Hearsay, Redis []float64
+	Test                             string
+	Hearsay, Redis, Ceiling          []float64
+	HearsayCPU, RedisCPU, CeilingCPU []float64
+}
+
+// CPUPerRequest is the median over rounds of a server's CPU microseconds
+// per request.
+func (t ThroughputRow) CPUPerRequest(cpu []float64, requests int) float64 {
+	return median(cpu) / float64(requests) * 1e6
 }
 
 // BusRow is one idle cluster measured for Window.
@@ -221,14 +230,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 }
 
 // throughput runs redis-benchmark against one hearsay node owning every
-// slot and one standalone redis-server, alternating.
+// slot, one standalone redis-server and the ceiling responder, in turn,
+// one test at a time so that each test's server CPU is its own.
 func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 	cfg := r.cfg
-	base, err := childproc.PortBlock(2)
+	base, err := childproc.PortBlock(3)
 	if err != nil {
 		return nil, err
 	}
-	hp, rp := base, base+1
+	hp, rp, cp := base, base+1, base+2
 	hdir, rdir := filepath.Join(r.dir, "tp-hearsay"), filepath.Join(r.dir, "tp-redis")
 	for _, d := range []string{hdir, rdir} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -237,7 +247,7 @@ func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 	}
 	ps := &procs{}
 	defer ps.stopAll()
-	r.step("throughput: starting hearsay on %d and redis-server on %d", hp, rp)
+	r.step("throughput: starting hearsay on %d, redis-server on %d and the ceiling responder on %d", hp, rp, cp)
 	h, err := ps.start("hearsay node :"+strconv.Itoa(hp), filepath.Join(hdir, "node.log"), cfg.Hearsay, "node",
 		"--port", strconv.Itoa(hp), "--dir", hdir, "--node-timeout", cfg.NodeTimeout.String(),
 		"--heartbeat", "off", "--log-level", "warn")
@@ -249,6 +259,11 @@ func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	ceil, err := startCeiling(cp)
+	if err != nil {
+		return nil, err
+	}
+	defer ceil.Stop()
 	if err := waitReady(ctx, []int{hp, rp}, []*childproc.Proc{h, rs}); err != nil {
 		return nil, err
 	}
@@ -261,53 +276,64 @@ func (r *runner) throughput(ctx context.Context) ([]ThroughputRow, error) {
 		return nil, err
 	}
 
-	var rows []ThroughputRow
-	row := func(test string) *ThroughputRow {
-		for i := range rows {
-			if rows[i].Test == test {
-				return &rows[i]
-			}
-		}
-		rows = append(rows, ThroughputRow{Test: test})
-		return &rows[len(rows)-1]
+	rows := []ThroughputRow{{Test: "SET"}, {Test: "GET"}}
+	systems := []struct {
+		name string
+		port int
+		p    *childproc.Proc // nil for the ceiling, which runs in this process
+		cpu  func() (float64, error)
+		tp   func(*ThroughputRow) *[]float64
+		used func(*ThroughputRow) *[]float64
+	}{
+		{"hearsay", hp, h, pidCPU(h), func(t *ThroughputRow) *[]float64 { return &t.Hearsay }, func(t *ThroughputRow) *[]float64 { return &t.HearsayCPU }},
+		{"redis", rp, rs, pidCPU(rs), func(t *ThroughputRow) *[]float64 { return &t.Redis }, func(t *ThroughputRow) *[]float64 { return &t.RedisCPU }},
+		{"ceiling", cp, nil, ceil.CPUSeconds, func(t *ThroughputRow) *[]float64 { return &t.Ceiling }, func(t *ThroughputRow) *[]float64 { return &t.CeilingCPU }},
 	}
 	timeout := 10*time.Minute + time.Duration(cfg.Requests)*20*time.Microsecond
 	for round := 1; round <= cfg.Rounds; round++ {
-		for _, sys := range []struct {
-			name string
-			port int
-			p    *childproc.Proc
-		}{{"hearsay", hp, h}, {"redis", rp, rs}} {
-			r.step("throughput: round %d/%d, %s", round, cfg.Rounds, sys.name)
-			out, err := childproc.Run(ctx, timeout, cfg.RedisBenchmark, "-h", "127.0.0.1", "-p", strconv.Itoa(sys.port),
-				"-t", "set,get", "-n", strconv.Itoa(cfg.Requests), "-P", strconv.Itoa(cfg.Pipeline),
-				"-c", strconv.Itoa(cfg.Clients), "--csv")
-			if err != nil {
-				if e := sys.p.Exited(); e != nil {
-					return nil, e
+		for _, sys := range systems {
+			for i := range rows {
+				tr := &rows[i]
+				r.step("throughput: round %d/%d, %s %s", round, cfg.Rounds, sys.name, tr.Test)
+				before, err := sys.cpu()
+				if err != nil {
+					return nil, err
 				}
-				return nil, err
-			}
-			res, err := ParseBenchmark(out)
-			if err != nil {
-				return nil, err
-			}
-			for _, b := range res {
-				tr := row(b.Test)
-				if sys.name == "hearsay" {
-					tr.Hearsay = append(tr.Hearsay, b.RPS)
-				} else {
-					tr.Redis = append(tr.Redis, b.RPS)
+				out, err := childproc.Run(ctx, timeout, cfg.RedisBenchmark, "-h", "127.0.0.1", "-p", strconv.Itoa(sys.port),
+					"-t", strings.ToLower(tr.Test), "-n", strconv.Itoa(cfg.Requests), "-P", strconv.Itoa(cfg.Pipeline),
+					"-c", strconv.Itoa(cfg.Clients), "--csv")
+				if err != nil {
+					if sys.p != nil {
+						if e := sys.p.Exited(); e != nil {
+							return nil, e
+						}
+					}
+					return nil, err
 				}
+				after, err := sys.cpu()
+				if err != nil {
+					return nil, err
+				}
+				res, err := ParseBenchmark(out)
+				if err != nil {
+					return nil, err
+				}
+				if len(res) != 1 || res[0].Test != tr.Test {
+					return nil, fmt.Errorf("redis-benchmark -t %s against %s printed %+v", tr.Test, sys.name, res)
+				}
+				*sys.tp(tr) = append(*sys.tp(tr), res[0].RPS)
+				*sys.used(tr) = append(*sys.used(tr), after-before)
 			}
-		}
-	}
-	for _, tr := range rows {
-		if len(tr.Hearsay) != cfg.Rounds || len(tr.Redis) != cfg.Rounds {
-			return nil, fmt.Errorf("test %s: %d hearsay and %d redis results, want %d each", tr.Test, len(tr.Hearsay), len(tr.Redis), cfg.Rounds)
 		}
 	}
 	return rows, nil
+}
+
+// pidCPU reads the CPU time a child has used so far, in seconds.
+func pidCPU(p *childproc.Proc) func() (float64, error) {
+	return func() (float64, error) {
+		return procCPU(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
+	}
 }
 
 // bus starts an n-node cluster of the system, lets it settle and counts

@@ -206,7 +206,9 @@ func TestParsePacket(t *testing.T) {
 func TestReport(t *testing.T) {
 	res := &Results{
 		Config: Defaults(), RedisVersion: "7.0.15", HearsayRev: "abc1234", CPUs: 2, Method: "capture",
-		Throughput: []ThroughputRow{{"SET", []float64{500000, 520000}, []float64{700000, 720000}}},
+		Throughput: []ThroughputRow{{Test: "SET", Hearsay: []float64{500000, 520000, 530000}, Redis: []float64{700000, 720000, 690000},
+			Ceiling: []float64{800000, 750000, 760000}, HearsayCPU: []float64{0.5, 0.4, 0.6}, RedisCPU: []float64{0.7, 0.7, 0.7},
+			CeilingCPU: []float64{0.1, 0.2, 0.3}}},
 		Bus: []BusRow{
 			{Nodes: 6, System: "hearsay", Heartbeat: "off", Window: 10 * time.Second, Captured: true,
 				Traffic: Traffic{TCPPayload: 300000, TCPWire: 600000}, SS: SSDelta{Bytes: 300000}, SSOK: true, Msgs: 2400},
@@ -220,11 +222,15 @@ func TestReport(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"throughput_set_hearsay_rps=510000\n", "throughput_set_redis_rps=710000\n", "throughput_set_ratio=0.718\n",
+		// Medians, not means: 520,000 / 700,000.
+		"throughput_set_hearsay_rps=520000\n", "throughput_set_redis_rps=700000\n", "throughput_set_ratio=0.743\n",
+		"throughput_set_ceiling_rps=760000\n", "throughput_set_ceiling_ratio=1.086\n",
+		"throughput_set_hearsay_cpu_us_per_req=0.500\n", "throughput_set_redis_cpu_us_per_req=0.700\n",
+		"throughput_set_ceiling_cpu_us_per_req=0.200\n",
 		"bus_6_hearsay_off_bytes_per_node_s=5000\n", "bus_6_redis_bytes_per_node_s=50000\n",
 		"bus_6_hearsay_off_ratio=0.1000\n", "bus_6_hearsay_off_wire_ratio=0.1935\n",
 		"bus_6_hearsay_off_msgs_per_node_s=40.0\n", "bus_6_hearsay_off_ss_tcp_bytes_per_node_s=5000\n",
-		"0.72x", "510,000", "hearsay --heartbeat off", "0.10x",
+		"0.74x", "520,000", "1.09x", "hearsay --heartbeat off", "0.10x",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
@@ -360,7 +366,10 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("throughput rows %+v, want SET and GET", res.Throughput)
 	}
 	for _, tr := range res.Throughput {
-		if mean(tr.Hearsay) <= 0 || mean(tr.Redis) <= 0 {
+		// CPU is counted in clock ticks: a short test may use none.
+		if median(tr.Hearsay) <= 0 || median(tr.Redis) <= 0 || median(tr.Ceiling) <= 0 ||
+			len(tr.HearsayCPU) != 1 || len(tr.RedisCPU) != 1 || len(tr.CeilingCPU) != 1 ||
+			tr.HearsayCPU[0] < 0 || tr.RedisCPU[0] < 0 || tr.CeilingCPU[0] < 0 {
 			t.Errorf("%s: no requests per second: %+v", tr.Test, tr)
 		}
 	}

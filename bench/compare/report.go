@@ -3,6 +3,7 @@ package compare
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -27,14 +28,20 @@ func (res *Results) WriteTable(w io.Writer) {
 
 	if len(res.Throughput) > 0 {
 		fmt.Fprintf(w, "\nThroughput: redis-benchmark -t set,get -n %d -P %d -c %d --csv\n", cfg.Requests, cfg.Pipeline, cfg.Clients)
-		fmt.Fprintf(w, "  one hearsay node owning all 16384 slots (never redirects) vs one redis-server --save '' --appendonly no;\n")
-		fmt.Fprintf(w, "  %d rounds in the order %s; figures are the mean over rounds\n", cfg.Rounds,
-			strings.TrimSuffix(strings.Repeat("hearsay, redis, ", cfg.Rounds), ", "))
+		fmt.Fprintf(w, "  one hearsay node owning all 16384 slots (never redirects) vs one redis-server --save '' --appendonly no,\n")
+		fmt.Fprintf(w, "  and the ceiling: a responder in the harness that only parses, stores in a map and replies (one epoll loop,\n")
+		fmt.Fprintf(w, "  replies written after every ready connection is read, polling 50us before it sleeps so the client never\n")
+		fmt.Fprintf(w, "  pays to wake it). No server can lead Redis by more than it does: its req/s is what the single-threaded\n")
+		fmt.Fprintf(w, "  redis-benchmark client allows on this machine.\n")
+		fmt.Fprintf(w, "  %d rounds; each round runs SET then GET on hearsay, redis, ceiling in turn. Figures are medians over rounds;\n", cfg.Rounds)
+		fmt.Fprintf(w, "  cpu us/req = server CPU time (utime+stime) during the test / requests.\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "test\thearsay req/s\tredis req/s\thearsay/redis\t  hearsay rounds\t  redis rounds\t")
+		fmt.Fprintln(tw, "test\thearsay req/s\tredis req/s\tceiling req/s\thearsay/redis\tceiling/redis\thearsay cpu us/req\tredis cpu us/req\tceiling cpu us/req\t  hearsay rounds\t  redis rounds\t  ceiling rounds\t")
 		for _, t := range res.Throughput {
-			h, r := mean(t.Hearsay), mean(t.Redis)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t  %s\t  %s\t\n", t.Test, Group(h), Group(r), ratio(h, r), groups(t.Hearsay), groups(t.Redis))
+			h, r, c := median(t.Hearsay), median(t.Redis), median(t.Ceiling)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t  %s\t  %s\t  %s\t\n", t.Test, Group(h), Group(r), Group(c),
+				ratio(h, r), ratio(c, r), t.CPUPerRequest(t.HearsayCPU, cfg.Requests), t.CPUPerRequest(t.RedisCPU, cfg.Requests),
+				t.CPUPerRequest(t.CeilingCPU, cfg.Requests), groups(t.Hearsay), groups(t.Redis), groups(t.Ceiling))
 		}
 		tw.Flush()
 	}
@@ -137,10 +144,15 @@ func (res *Results) WriteKV(w io.Writer) error {
 		kv("throughput_rounds", cfg.Rounds)
 		for _, t := range res.Throughput {
 			name := "throughput_" + strings.ToLower(t.Test)
-			h, r := mean(t.Hearsay), mean(t.Redis)
+			h, r, c := median(t.Hearsay), median(t.Redis), median(t.Ceiling)
 			kv(name+"_hearsay_rps", int64(h+0.5))
 			kv(name+"_redis_rps", int64(r+0.5))
+			kv(name+"_ceiling_rps", int64(c+0.5))
 			kv(name+"_ratio", fmt.Sprintf("%.3f", h/r))
+			kv(name+"_ceiling_ratio", fmt.Sprintf("%.3f", c/r))
+			kv(name+"_hearsay_cpu_us_per_req", fmt.Sprintf("%.3f", t.CPUPerRequest(t.HearsayCPU, cfg.Requests)))
+			kv(name+"_redis_cpu_us_per_req", fmt.Sprintf("%.3f", t.CPUPerRequest(t.RedisCPU, cfg.Requests)))
+			kv(name+"_ceiling_cpu_us_per_req", fmt.Sprintf("%.3f", t.CPUPerRequest(t.CeilingCPU, cfg.Requests)))
 		}
 	}
 	if len(res.Bus) > 0 {
@@ -171,15 +183,18 @@ func (res *Results) WriteKV(w io.Writer) error {
 	return nil
 }
 
-func mean(v []float64) float64 {
+// median is the middle value (the mean of the two middle ones for an even
+// count), 0 for none.
+func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
-	s := 0.0
-	for _, x := range v {
-		s += x
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
 	}
-	return s / float64(len(v))
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func ratio(a, b float64) string {

@@ -1,12 +1,13 @@
 package scale
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hearsay/hearsay/bench/childproc"
 )
 
 // ProcSample is what /proc says about one process at one moment.
@@ -37,7 +38,7 @@ func SampleProc(root string, pid int) (ProcSample, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.CPUTicks, err = ParseStatCPU(string(stat)); err != nil {
+	if s.CPUTicks, err = childproc.ParseStatCPU(string(stat)); err != nil {
 		return s, fmt.Errorf("pid %d: %v", pid, err)
 	}
 	status, err := os.ReadFile(filepath.Join(dir, "status"))
@@ -64,27 +65,6 @@ func SampleProc(root string, pid int) (ProcSample, error) {
 	return s, nil
 }
 
-// ParseStatCPU returns utime+stime (fields 14 and 15) of a /proc/<pid>/stat
-// line. The command name (field 2) is in parentheses and may itself hold
-// spaces and parentheses, so the fields are counted from the last ')'.
-func ParseStatCPU(stat string) (uint64, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("stat: no ')' in %q", stat)
-	}
-	f := strings.Fields(stat[i+1:])
-	// f[0] is field 3 (state), so field k is f[k-3].
-	if len(f) < 13 {
-		return 0, fmt.Errorf("stat: %d fields after the command name, want at least 13", len(f))
-	}
-	u, err1 := strconv.ParseUint(f[11], 10, 64)
-	s, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("stat: utime %q stime %q", f[11], f[12])
-	}
-	return u + s, nil
-}
-
 // statusField returns the first number of the "name:" line of a status
 // file, 0 when absent (a kernel thread has no VmRSS).
 func statusField(status, name string) uint64 {
@@ -99,23 +79,4 @@ func statusField(status, name string) uint64 {
 		}
 	}
 	return 0
-}
-
-// ClockTicks returns the kernel's USER_HZ, the unit of /proc/<pid>/stat's
-// times, from the AT_CLKTCK entry of this process's auxiliary vector: Go has
-// no sysconf(_SC_CLK_TCK). It falls back to 100, the value on every common
-// Linux architecture.
-func ClockTicks() uint64 {
-	const atClkTck = 17
-	b, err := os.ReadFile("/proc/self/auxv")
-	if err == nil && strconv.IntSize == 64 { // entries are two words
-		for ; len(b) >= 16; b = b[16:] {
-			if binary.NativeEndian.Uint64(b) == atClkTck {
-				if v := binary.NativeEndian.Uint64(b[8:]); v > 0 {
-					return v
-				}
-			}
-		}
-	}
-	return 100
 }

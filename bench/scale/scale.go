@@ -195,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if ctr == nil {
 		step("bus bytes will not be measured: %s", rep.Counting)
 	}
-	m := &measurer{cfg: cfg, dir: dir, ctr: ctr, step: step, hz: ClockTicks()}
+	m := &measurer{cfg: cfg, dir: dir, ctr: ctr, step: step, hz: childproc.ClockTicks()}
 	defer func() {
 		rep.ElapsedS = time.Since(rep.Start).Seconds()
 		rep.LoadEnd = compare.LoadAvg()

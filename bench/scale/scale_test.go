@@ -12,22 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearsay/hearsay/bench/childproc"
 	"github.com/hearsay/hearsay/internal/testenv"
 )
-
-func TestParseStatCPU(t *testing.T) {
-	// The command name may hold spaces and parentheses.
-	stat := "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 812 0 0 0 1234 567 0 0 20 0 9 0 123 456 789\n"
-	got, err := ParseStatCPU(stat)
-	if err != nil || got != 1234+567 {
-		t.Fatalf("ParseStatCPU = %d, %v; want %d", got, err, 1234+567)
-	}
-	for _, bad := range []string{"", "1 (x) S 1 2", "1 (x) S 1 2 3 4 5 6 7 8 9 10 x 0"} {
-		if _, err := ParseStatCPU(bad); err == nil {
-			t.Errorf("ParseStatCPU(%q): no error", bad)
-		}
-	}
-}
 
 func TestParseCounters(t *testing.T) {
 	js := `{"nftables": [{"metainfo": {"version": "1.0.6"}},
@@ -54,7 +41,7 @@ func TestSampleProc(t *testing.T) {
 	if s.RSSBytes == 0 || s.PSSBytes == 0 || s.AnonBytes == 0 || s.Threads < 1 || s.CtxSwitches == 0 {
 		t.Fatalf("sample %+v: want RSS, PSS, anonymous RSS, threads and context switches", s)
 	}
-	if hz := ClockTicks(); hz == 0 || hz > 10000 {
+	if hz := childproc.ClockTicks(); hz == 0 || hz > 10000 {
 		t.Fatalf("ClockTicks = %d", hz)
 	}
 }
