@@ -44,7 +44,8 @@ type Config struct {
 	// for all of them instead of once per peer.
 	HeartbeatPhase time.Duration
 	// SyncInterval is the period of the push-pull anti-entropy exchange with
-	// one peer whose state digest differs from ours. Default 1s. While
+	// one peer whose state digest differs from ours. Default 1s; half of it
+	// while the table gained nodes since the last exchange. While
 	// heartbeat rounds run on their grid (ExternalHeartbeat) at least as
 	// often, this round and the idle gossip PING run on the heartbeat
 	// round nearest their due time, so an idle node wakes only for the

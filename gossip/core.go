@@ -149,10 +149,14 @@ type Core struct {
 	// again, as a fresh node does.
 	resetAlone bool
 	// wantTick asks the runtime for a Tick at once (see NextDeadline).
-	wantTick   bool
-	lastSync   time.Duration
-	failedSelf time.Duration // when the FAIL this node is held in was declared, as far as it knows
-	selfFailed bool
+	wantTick bool
+	lastSync time.Duration
+	// syncedKnown is the number of records at the last sync round: while
+	// the table grows (a cluster forming, nodes joining), sync rounds come
+	// at churnSyncInterval instead of SyncInterval.
+	syncedKnown int
+	failedSelf  time.Duration // when the FAIL this node is held in was declared, as far as it knows
+	selfFailed  bool
 
 	migrate replicaMigration
 	// restored: New was given saved state. voteHold: no vote is granted
@@ -408,6 +412,7 @@ func (c *Core) begin(now time.Duration) {
 		c.lastTick = now
 		c.lastGossip = now - c.cfg.GossipInterval
 		c.lastSync = now
+		c.syncedKnown = len(c.records)
 	}
 }
 

@@ -309,3 +309,63 @@ func TestHandshakeTimesOut(t *testing.T) {
 		t.Fatal("handshake kept past the timeout")
 	}
 }
+
+// While nodes join, sync rounds come every churnSyncInterval; a table that
+// did not grow since the last round keeps SyncInterval, whatever else in
+// it changed.
+func TestSyncRoundsFasterWhileNodesJoin(t *testing.T) {
+	tn := formed(t, 4, nil)
+	c := tn.cores[0]
+	fast := c.churnSyncInterval()
+	if fast <= 0 || fast >= c.cfg.SyncInterval {
+		t.Fatalf("churnSyncInterval %v, want between 0 and SyncInterval %v", fast, c.cfg.SyncInterval)
+	}
+	c.lastSync, c.syncedKnown = 0, len(c.records)
+	r, err := c.DelSlots(tn.now, []wire.SlotRange{{Start: 0, End: 0}}) // a change, but no join
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.out(0, r)
+	if c.syncDue(fast, 0) {
+		t.Fatal("a table that did not grow syncs after churnSyncInterval")
+	}
+	if !c.syncDue(c.cfg.SyncInterval, 0) {
+		t.Fatal("a table that did not grow does not sync after SyncInterval")
+	}
+	c.syncedKnown = len(c.records) - 1 // a node joined since the last round
+	if c.syncDue(fast-1, 0) {
+		t.Fatal("a grown table syncs before churnSyncInterval")
+	}
+	if !c.syncDue(fast, 0) {
+		t.Fatal("a grown table does not sync after churnSyncInterval")
+	}
+	if d := c.NextDeadline(); d > c.lastSync+fast {
+		t.Fatalf("NextDeadline %v is later than the churn round at %v", d, c.lastSync+fast)
+	}
+}
+
+// A round while nodes join, with no peer known to differ, syncs with a
+// random one; an ordinary round without such a peer sends nothing.
+func TestJoinSyncRoundPicksAPeer(t *testing.T) {
+	tn := formed(t, 4, nil)
+	c := tn.cores[0]
+	countSyncs := func(churn bool) int {
+		c.begin(tn.now)
+		c.mismatchN = 0
+		c.syncRound(churn)
+		r := c.finish()
+		n := 0
+		for _, e := range r.Messages {
+			if e.Msg.Type == wire.TypeSync {
+				n++
+			}
+		}
+		return n
+	}
+	if n := countSyncs(false); n != 0 {
+		t.Fatalf("an ordinary round with no differing peer sent %d syncs", n)
+	}
+	if n := countSyncs(true); n != 1 {
+		t.Fatalf("a round while nodes join sent %d syncs, want 1", n)
+	}
+}

@@ -36,6 +36,9 @@ func (c *Core) NextDeadline() time.Duration {
 	slack := c.roundSlack()
 	d.Add(c.lastGossip + c.cfg.SyncInterval + slack)
 	d.Add(c.lastSync + c.cfg.SyncInterval + slack)
+	if c.joining() {
+		d.Add(c.lastSync + c.churnSyncInterval() + slack)
+	}
 	if t, ok := c.livenessDeadline(); ok {
 		d.Add(t)
 	}

@@ -110,16 +110,23 @@ func (c *Core) pushEager() {
 
 // syncRound starts an anti-entropy exchange with a peer whose digest
 // differed from ours, if there is one: equal digests mean nothing to repair.
-func (c *Core) syncRound() {
-	n := min(c.mismatchN, len(c.mismatch))
-	for k := 0; k < n; k++ {
-		id := c.mismatch[(c.mismatchN-1-k)%len(c.mismatch)]
+func (c *Core) syncRound(churn bool) {
+	total := c.mismatchN
+	c.mismatchN = 0
+	for k := 0; k < min(total, len(c.mismatch)); k++ {
+		id := c.mismatch[(total-1-k)%len(c.mismatch)]
 		if r := c.lookup(id); r != nil && !r.failed() {
 			c.startSync(r)
-			break
+			return
 		}
 	}
-	c.mismatchN = 0
+	if churn && len(c.records) > 1 {
+		// No peer showed a different digest since the last round, but
+		// the table changed: a random peer may not have heard yet.
+		if r := &c.records[1+c.rng.IntN(len(c.records)-1)]; !r.failed() {
+			c.startSync(r)
+		}
+	}
 }
 
 // startSync opens an exchange with r in the configured direction.
@@ -260,10 +267,34 @@ func (c *Core) Tick(now time.Duration) Ready {
 	c.maybeRefute()
 	c.tickElection()
 	c.tickReplicaMigration()
-	if now-c.lastSync >= c.cfg.SyncInterval-slack {
+	if c.syncDue(now, slack) {
+		churn := c.joining()
 		c.lastSync = now
-		c.syncRound()
+		c.syncedKnown = len(c.records)
+		c.syncRound(churn)
 		c.sweepPeers()
 	}
 	return c.finish()
+}
+
+// syncDue reports whether the sync round runs in this Tick: every
+// SyncInterval, and every churnSyncInterval while nodes joined since the
+// last round. A forming cluster converges in a few fast rounds instead of
+// one round a second. Other changes (claims, flags, epochs) keep the
+// ordinary rate: they travel as rumors, and a sync started the moment
+// they arrive only queues ahead of them.
+func (c *Core) syncDue(now, slack time.Duration) bool {
+	since := now - c.lastSync
+	return since >= c.cfg.SyncInterval-slack || c.joining() && since >= c.churnSyncInterval()-slack
+}
+
+// joining reports whether the table grew since the last sync round.
+func (c *Core) joining() bool { return len(c.records) > c.syncedKnown }
+
+// churnSyncInterval is the sync period while nodes join: half of
+// SyncInterval, never below GossipInterval. A quarter converged a
+// 1000-node join faster in the simulator, but with 10 % loss the exchanges
+// of whole tables crowded out the rest and the join did not converge.
+func (c *Core) churnSyncInterval() time.Duration {
+	return max(c.cfg.SyncInterval/2, c.cfg.GossipInterval)
 }

@@ -39,9 +39,9 @@
 // epidemic: changed records and claims ride in the gossip section of PING and
 // PONG with a Lambda·⌈log2(N+1)⌉ retransmit budget (blind loss of interest,
 // counter stop); config changes and FAILs are also pushed at once to Fanout
-// random peers; and every SyncInterval a node whose digest differs from a
-// peer's runs a push-pull exchange (SYNC, SYNCDATA, SYNCDATA) over 64 digest
-// buckets.
+// random peers; and every SyncInterval (half of it while nodes join) a node
+// whose digest differs from a peer's runs a push-pull exchange (SYNC,
+// SYNCDATA, SYNCDATA) over 64 digest buckets.
 //
 // Failure detection follows Redis in small clusters (every node is watched by
 // all, masters with slots vote) and scales past them with observers: each

@@ -23,6 +23,10 @@ import (
 // whole Ready before batching, and the rest goes out as it did then.
 type outbox struct {
 	persist bool // some Ready asked for a write before its messages
+	// sync is set when one of those Readies needs the write fsynced
+	// before its messages; only an admin change made with bus.deferSync
+	// leaves it unset.
+	sync bool
 	// publish is set when some Ready was Dirty or had events; plain when
 	// one of those did not ask for persistence (its migration tick runs
 	// even when the write fails).
@@ -86,6 +90,7 @@ func (b *bus) apply(r gossip.Ready) {
 	o := b.box
 	durable := r.Persist
 	o.persist = o.persist || durable
+	o.sync = o.sync || (durable && !b.deferSync)
 	if durable || r.Dirty {
 		// Until the batch is written, a shutdown must still write it.
 		b.dirty = true
@@ -191,7 +196,7 @@ func (b *bus) flushBoxes() {
 		now := n.now()
 		durable := true
 		if o.persist {
-			durable = b.persist(now)
+			durable = b.persist(now, o.sync)
 		}
 		for i := range o.events {
 			if e := &o.events[i]; durable || !e.durable {

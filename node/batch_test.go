@@ -58,8 +58,12 @@ func batchBus(t *testing.T) (*bus, *heldLoop, *[]string) {
 		}
 	})
 	log := new([]string)
-	b.save = func() error {
-		*log = append(*log, "save")
+	b.save = func(sync bool) error {
+		if sync {
+			*log = append(*log, "save")
+		} else {
+			*log = append(*log, "save nosync")
+		}
 		return nil
 	}
 	b.deliver = func(to netip.AddrPort, typ wire.Type, frame []byte, _ time.Duration) {
@@ -78,6 +82,43 @@ func persistReady(port uint16) gossip.Ready {
 	msg := &wire.Message{Type: wire.TypePing, Header: wire.Header{Sender: newNodeID()}}
 	return gossip.Ready{Persist: true, Dirty: true,
 		Messages: []gossip.Envelope{{Addr: wire.Addr{IP: netip.MustParseAddr("127.0.0.1"), BusPort: port}, Msg: msg}}}
+}
+
+// An admin change made with deferSync is written before its messages but
+// not fsynced, stays dirty, and the coalesced write fsyncs it; a Ready in
+// the same batch that needs the fsync still gets it.
+func TestDeferSyncWritesFirstAndSyncsLater(t *testing.T) {
+	b, _, log := batchBus(t)
+	b.deferSync = true
+	b.applyNow(persistReady(20000))
+	b.deferSync = false
+	if want := []string{"save nosync", "send 20000"}; !slices.Equal(*log, want) {
+		t.Fatalf("deferred admin write: %v, want %v", *log, want)
+	}
+	if !b.dirty {
+		t.Fatal("after a write without fsync the state is not dirty: nothing would fsync it")
+	}
+	*log = (*log)[:0]
+	b.lastWrite -= persistCoalesce // the coalescing window has passed
+	_ = b.tick(context.Background())
+	if want := []string{"save"}; !slices.Equal(*log, want) {
+		t.Fatalf("the tick after the window did %v, want %v", *log, want)
+	}
+	if b.dirty {
+		t.Fatal("still dirty after the fsynced write")
+	}
+
+	*log = (*log)[:0]
+	b.apply(persistReady(20001)) // waits in the batch for the end of the pass
+	b.deferSync = true
+	b.applyNow(persistReady(20002))
+	b.deferSync = false
+	if want := []string{"save", "send 20001", "send 20002"}; !slices.Equal(*log, want) {
+		t.Fatalf("a batch with a Ready that needs the fsync: %v, want %v", *log, want)
+	}
+	if b.dirty {
+		t.Fatal("dirty after an fsynced write")
+	}
 }
 
 // All the Readies of one pass of the loop are written once, and none of
@@ -111,7 +152,7 @@ func TestBatchPersistsOnceBeforeSending(t *testing.T) {
 // dropped and counted; a Ready that needed no write still sends.
 func TestBatchDropsWhatWasNotWritten(t *testing.T) {
 	b, _, log := batchBus(t)
-	b.save = func() error { return errors.New("disk full") }
+	b.save = func(bool) error { return errors.New("disk full") }
 	b.apply(persistReady(20000))
 	plain := persistReady(20001)
 	plain.Persist = false

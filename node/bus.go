@@ -94,9 +94,10 @@ type bus struct {
 	flushQueued bool // a flush task is queued on the loop
 	flushHeld   int  // callers on the loop that flush before they return (holdFlush)
 	flushTask   gnet.Runnable
-	// save and deliver write the node config file and hand a frame to
-	// its link: saveState and transmit, but for tests of the batching.
-	save    func() error
+	// save and deliver write the node config file (with fsyncs unless
+	// sync is false) and hand a frame to its link: saveState and
+	// transmit, but for tests of the batching.
+	save    func(sync bool) error
 	deliver func(to netip.AddrPort, typ wire.Type, frame []byte, now time.Duration)
 
 	out     map[netip.AddrPort]*link
@@ -105,6 +106,9 @@ type bus struct {
 
 	dirty     bool // a Dirty change waits to be written
 	lastWrite time.Duration
+	// deferSync is set on the loop, around one admin change, when the
+	// config write it causes may skip the fsyncs (see Node.adminDeferSync).
+	deferSync bool
 	lastIdle  time.Duration
 
 	pauseGen   uint64 // counts write pauses, so a stale deadline resumes nothing
@@ -269,7 +273,7 @@ func (b *bus) tick(context.Context) error {
 		n.publish()
 	}
 	if b.dirty && now-b.lastWrite >= persistCoalesce {
-		b.persist(now)
+		b.persist(now, true)
 	}
 	if b.membershipAt != 0 && now-b.membershipAt >= membershipSettle {
 		b.membershipAt = 0
@@ -354,14 +358,16 @@ func (b *bus) failoverEvent(e *gossip.FailoverEvent) {
 	}
 }
 
-// persist writes the node config file now. It reports success.
-func (b *bus) persist(now time.Duration) bool {
-	if err := b.save(); err != nil {
+// persist writes the node config file now. It reports success. Without
+// sync the file is replaced but not fsynced, and stays dirty: the
+// coalesced write persistCoalesce later makes it durable.
+func (b *bus) persist(now time.Duration, sync bool) bool {
+	if err := b.save(sync); err != nil {
 		b.n.log.Error("cannot write the node config file", "err", err)
 		b.dirty = true
 		return false
 	}
-	b.dirty = false
+	b.dirty = !sync
 	b.lastWrite = now
 	return true
 }

@@ -135,11 +135,11 @@ func rangeArgs(x *command.Ctx, name string) ([]wire.SlotRange, bool) {
 }
 
 func (n *Node) addSlots(x *command.Ctx, rs []wire.SlotRange) {
-	replyAdmin(x, n.admin(func(c *gossip.Core, now time.Duration) (gossip.Ready, error) { return c.AddSlots(now, rs) }))
+	replyAdmin(x, n.adminDeferSync(func(c *gossip.Core, now time.Duration) (gossip.Ready, error) { return c.AddSlots(now, rs) }))
 }
 
 func (n *Node) delSlots(x *command.Ctx, rs []wire.SlotRange) {
-	replyAdmin(x, n.admin(func(c *gossip.Core, now time.Duration) (gossip.Ready, error) { return c.DelSlots(now, rs) }))
+	replyAdmin(x, n.adminDeferSync(func(c *gossip.Core, now time.Duration) (gossip.Ready, error) { return c.DelSlots(now, rs) }))
 }
 
 func (n *Node) clusterAddSlots(x *command.Ctx) {
@@ -176,7 +176,7 @@ func (n *Node) clusterSetConfigEpoch(x *command.Ctx) {
 		x.W.Error("ERR Invalid config epoch specified: " + strconv.FormatInt(e, 10))
 		return
 	}
-	replyAdmin(x, n.admin(func(c *gossip.Core, now time.Duration) (gossip.Ready, error) {
+	replyAdmin(x, n.adminDeferSync(func(c *gossip.Core, now time.Duration) (gossip.Ready, error) {
 		return c.SetConfigEpoch(now, uint64(e))
 	}))
 }
@@ -312,7 +312,7 @@ func (n *Node) clusterSetSlot(x *command.Ctx) {
 func (n *Node) clusterSaveConfig(x *command.Ctx) {
 	var err error
 	if xerr := n.exec(func(now time.Duration) {
-		if !n.bus.persist(now) {
+		if !n.bus.persist(now, true) {
 			err = errSaveConfig
 		}
 	}); xerr != nil {

@@ -354,7 +354,17 @@ func loadState(dir string) (*gossip.State, error) {
 // a buffer in between would only copy it (the node config file is
 // rewritten often, and a fresh 1 MiB buffer per write showed in profiles).
 func writeFileAtomic(dir, name string, data []byte) error {
-	return replaceFile(dir, name, func(f *os.File) error {
+	return replaceFile(dir, name, true, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// writeFileReplaced replaces dir/name with data like writeFileAtomic, but
+// without the fsyncs: a crash of the process leaves the new file, a loss of
+// power may leave the old one. The caller makes it durable later.
+func writeFileReplaced(dir, name string, data []byte) error {
+	return replaceFile(dir, name, false, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})
@@ -363,7 +373,7 @@ func writeFileAtomic(dir, name string, data []byte) error {
 // writeAtomic replaces dir/name with what write produces, buffered for
 // writers that stream many small pieces (the snapshot).
 func writeAtomic(dir, name string, write func(io.Writer) error) error {
-	return replaceFile(dir, name, func(f *os.File) error {
+	return replaceFile(dir, name, true, func(f *os.File) error {
 		bw := bufio.NewWriterSize(f, 1<<20)
 		if err := write(bw); err != nil {
 			return err
@@ -374,14 +384,14 @@ func writeAtomic(dir, name string, write func(io.Writer) error) error {
 
 // replaceFile replaces dir/name with what fill writes: a temp file,
 // fsynced, renamed over the old one, then an fsync of the directory so the
-// rename itself is durable.
-func replaceFile(dir, name string, fill func(*os.File) error) error {
+// rename itself is durable. Without sync both fsyncs are left out.
+func replaceFile(dir, name string, sync bool, fill func(*os.File) error) error {
 	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if err = fill(f); err == nil {
+	if err = fill(f); err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -391,7 +401,7 @@ func replaceFile(dir, name string, fill func(*os.File) error) error {
 		_ = os.Remove(tmp)
 		return err
 	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil || !sync {
 		return err
 	}
 	d, err := os.Open(dir)

@@ -232,3 +232,24 @@ func TestStateLoadsIndentedFile(t *testing.T) {
 		t.Errorf("rewritten:\n%s\nwas\n%s", data, old)
 	}
 }
+
+// writeFileReplaced replaces the file whole, like writeFileAtomic, and
+// leaves no temp file; only the fsyncs are left out.
+func TestWriteFileReplaced(t *testing.T) {
+	dir := t.TempDir()
+	for _, data := range []string{"first version\n", "second\n"} {
+		if err := writeFileReplaced(dir, StateFile, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, StateFile))
+		if err != nil || string(got) != data {
+			t.Fatalf("file holds %q, %v; want %q", got, err, data)
+		}
+		if _, err := os.Stat(filepath.Join(dir, StateFile+".tmp")); !os.IsNotExist(err) {
+			t.Fatalf("temp file left behind: %v", err)
+		}
+	}
+	if err := writeFileReplaced(filepath.Join(dir, "missing"), StateFile, []byte("x")); err == nil {
+		t.Fatal("a write into a missing directory reported success")
+	}
+}
