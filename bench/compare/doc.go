@@ -4,14 +4,18 @@
 //
 // # Throughput
 //
-// redis-benchmark -t set,get -n N -P 16 -c 50 --csv runs against one
-// hearsay node and one `redis-server --save "" --appendonly no`, Rounds
-// times each in the order hearsay, redis, hearsay, redis, so that slow
-// drift of the machine does not favour either. hearsay has no
-// non-cluster mode; the node owns all 16384 slots (CLUSTER ADDSLOTSRANGE
-// 0 16383), so it never redirects, which is what a standalone server does.
-// Figures are requests per second, the mean over the rounds, and the ratio
-// hearsay/redis.
+// redis-benchmark -t <test> -n N -P 16 -c 50 --csv runs against one
+// hearsay node, one `redis-server --save "" --appendonly no` and the
+// ceiling (ceiling.go: a responder in this process that only parses,
+// stores and replies), for SET and then GET, Rounds times, each round in
+// the order hearsay, redis, ceiling, so that slow drift of the machine
+// does not favour any. hearsay has no non-cluster mode; the node owns all
+// 16384 slots (CLUSTER ADDSLOTSRANGE 0 16383), so it never redirects,
+// which is what a standalone server does. Figures are requests per second,
+// the median over the rounds, the ratios to redis, and each server's CPU
+// time per request (utime+stime from /proc; the ceiling's thread only).
+// The ceiling is what the single-threaded redis-benchmark client allows on
+// the machine: no server can lead Redis by more than it does.
 //
 // # Idle bus traffic
 //
