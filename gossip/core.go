@@ -153,7 +153,7 @@ type Core struct {
 	lastSync time.Duration
 	// syncedKnown is the number of records at the last sync round: while
 	// the table grows (a cluster forming, nodes joining), sync rounds come
-	// at churnSyncInterval instead of SyncInterval.
+	// at joinSyncInterval instead of SyncInterval.
 	syncedKnown int
 	failedSelf  time.Duration // when the FAIL this node is held in was declared, as far as it knows
 	selfFailed  bool

@@ -310,15 +310,15 @@ func TestHandshakeTimesOut(t *testing.T) {
 	}
 }
 
-// While nodes join, sync rounds come every churnSyncInterval; a table that
+// While nodes join, sync rounds come every joinSyncInterval; a table that
 // did not grow since the last round keeps SyncInterval, whatever else in
 // it changed.
 func TestSyncRoundsFasterWhileNodesJoin(t *testing.T) {
 	tn := formed(t, 4, nil)
 	c := tn.cores[0]
-	fast := c.churnSyncInterval()
+	fast := c.joinSyncInterval()
 	if fast <= 0 || fast >= c.cfg.SyncInterval {
-		t.Fatalf("churnSyncInterval %v, want between 0 and SyncInterval %v", fast, c.cfg.SyncInterval)
+		t.Fatalf("joinSyncInterval %v, want between 0 and SyncInterval %v", fast, c.cfg.SyncInterval)
 	}
 	c.lastSync, c.syncedKnown = 0, len(c.records)
 	r, err := c.DelSlots(tn.now, []wire.SlotRange{{Start: 0, End: 0}}) // a change, but no join
@@ -327,20 +327,20 @@ func TestSyncRoundsFasterWhileNodesJoin(t *testing.T) {
 	}
 	tn.out(0, r)
 	if c.syncDue(fast, 0) {
-		t.Fatal("a table that did not grow syncs after churnSyncInterval")
+		t.Fatal("a table that did not grow syncs after joinSyncInterval")
 	}
 	if !c.syncDue(c.cfg.SyncInterval, 0) {
 		t.Fatal("a table that did not grow does not sync after SyncInterval")
 	}
 	c.syncedKnown = len(c.records) - 1 // a node joined since the last round
 	if c.syncDue(fast-1, 0) {
-		t.Fatal("a grown table syncs before churnSyncInterval")
+		t.Fatal("a grown table syncs before joinSyncInterval")
 	}
 	if !c.syncDue(fast, 0) {
-		t.Fatal("a grown table does not sync after churnSyncInterval")
+		t.Fatal("a grown table does not sync after joinSyncInterval")
 	}
 	if d := c.NextDeadline(); d > c.lastSync+fast {
-		t.Fatalf("NextDeadline %v is later than the churn round at %v", d, c.lastSync+fast)
+		t.Fatalf("NextDeadline %v is later than the join round at %v", d, c.lastSync+fast)
 	}
 }
 
@@ -349,10 +349,10 @@ func TestSyncRoundsFasterWhileNodesJoin(t *testing.T) {
 func TestJoinSyncRoundPicksAPeer(t *testing.T) {
 	tn := formed(t, 4, nil)
 	c := tn.cores[0]
-	countSyncs := func(churn bool) int {
+	countSyncs := func(joining bool) int {
 		c.begin(tn.now)
 		c.mismatchN = 0
-		c.syncRound(churn)
+		c.syncRound(joining)
 		r := c.finish()
 		n := 0
 		for _, e := range r.Messages {

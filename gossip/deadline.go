@@ -37,7 +37,7 @@ func (c *Core) NextDeadline() time.Duration {
 	d.Add(c.lastGossip + c.cfg.SyncInterval + slack)
 	d.Add(c.lastSync + c.cfg.SyncInterval + slack)
 	if c.joining() {
-		d.Add(c.lastSync + c.churnSyncInterval() + slack)
+		d.Add(c.lastSync + c.joinSyncInterval() + slack)
 	}
 	if t, ok := c.livenessDeadline(); ok {
 		d.Add(t)

@@ -109,8 +109,9 @@ func (c *Core) pushEager() {
 }
 
 // syncRound starts an anti-entropy exchange with a peer whose digest
-// differed from ours, if there is one: equal digests mean nothing to repair.
-func (c *Core) syncRound(churn bool) {
+// differed from ours, if there is one: equal digests mean nothing to
+// repair. While nodes join, a round without such a peer picks a random one.
+func (c *Core) syncRound(joining bool) {
 	total := c.mismatchN
 	c.mismatchN = 0
 	for k := 0; k < min(total, len(c.mismatch)); k++ {
@@ -120,9 +121,9 @@ func (c *Core) syncRound(churn bool) {
 			return
 		}
 	}
-	if churn && len(c.records) > 1 {
+	if joining && len(c.records) > 1 {
 		// No peer showed a different digest since the last round, but
-		// the table changed: a random peer may not have heard yet.
+		// nodes joined: a random peer may not have heard of them yet.
 		if r := &c.records[1+c.rng.IntN(len(c.records)-1)]; !r.failed() {
 			c.startSync(r)
 		}
@@ -268,33 +269,33 @@ func (c *Core) Tick(now time.Duration) Ready {
 	c.tickElection()
 	c.tickReplicaMigration()
 	if c.syncDue(now, slack) {
-		churn := c.joining()
+		joining := c.joining()
 		c.lastSync = now
 		c.syncedKnown = len(c.records)
-		c.syncRound(churn)
+		c.syncRound(joining)
 		c.sweepPeers()
 	}
 	return c.finish()
 }
 
 // syncDue reports whether the sync round runs in this Tick: every
-// SyncInterval, and every churnSyncInterval while nodes joined since the
+// SyncInterval, and every joinSyncInterval while nodes joined since the
 // last round. A forming cluster converges in a few fast rounds instead of
 // one round a second. Other changes (claims, flags, epochs) keep the
 // ordinary rate: they travel as rumors, and a sync started the moment
 // they arrive only queues ahead of them.
 func (c *Core) syncDue(now, slack time.Duration) bool {
 	since := now - c.lastSync
-	return since >= c.cfg.SyncInterval-slack || c.joining() && since >= c.churnSyncInterval()-slack
+	return since >= c.cfg.SyncInterval-slack || c.joining() && since >= c.joinSyncInterval()-slack
 }
 
 // joining reports whether the table grew since the last sync round.
 func (c *Core) joining() bool { return len(c.records) > c.syncedKnown }
 
-// churnSyncInterval is the sync period while nodes join: half of
+// joinSyncInterval is the sync period while nodes join: half of
 // SyncInterval, never below GossipInterval. A quarter converged a
 // 1000-node join faster in the simulator, but with 10 % loss the exchanges
 // of whole tables crowded out the rest and the join did not converge.
-func (c *Core) churnSyncInterval() time.Duration {
+func (c *Core) joinSyncInterval() time.Duration {
 	return max(c.cfg.SyncInterval/2, c.cfg.GossipInterval)
 }

@@ -24,8 +24,8 @@ import (
 type outbox struct {
 	persist bool // some Ready asked for a write before its messages
 	// sync is set when one of those Readies needs the write fsynced
-	// before its messages; only an admin change made with bus.deferSync
-	// leaves it unset.
+	// before its messages; only an admin change applied with applyNow's
+	// fsync false leaves it unset.
 	sync bool
 	// publish is set when some Ready was Dirty or had events; plain when
 	// one of those did not ask for persistence (its migration tick runs
@@ -86,11 +86,15 @@ func (o *outbox) reset() {
 // pass. Writes are paused and resumed in order with the messages around
 // them, so such a Ready is flushed at once, as is everything applied
 // before the bus loop is known (nothing could queue the flush).
-func (b *bus) apply(r gossip.Ready) {
+func (b *bus) apply(r gossip.Ready) { b.applySync(r, true) }
+
+// applySync is apply; with fsync false, the write r asks for (Persist)
+// may leave out the fsyncs (see Node.adminDeferSync).
+func (b *bus) applySync(r gossip.Ready, fsync bool) {
 	o := b.box
 	durable := r.Persist
 	o.persist = o.persist || durable
-	o.sync = o.sync || (durable && !b.deferSync)
+	o.sync = o.sync || (durable && fsync)
 	if durable || r.Dirty {
 		// Until the batch is written, a shutdown must still write it.
 		b.dirty = true
@@ -132,10 +136,11 @@ func (b *bus) apply(r gossip.Ready) {
 
 // applyNow applies r and flushes the batch with it, publishing the route
 // view even when nothing in it changed: for admin calls, whose reply must
-// find their effect durable, sent and visible to clients.
-func (b *bus) applyNow(r gossip.Ready) {
+// find their effect durable, sent and visible to clients. fsync is as for
+// applySync.
+func (b *bus) applyNow(r gossip.Ready, fsync bool) {
 	b.box.publish = true
-	b.holdFlush(func() { b.apply(r) })
+	b.holdFlush(func() { b.applySync(r, fsync) })
 	b.flush()
 }
 

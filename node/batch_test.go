@@ -84,14 +84,12 @@ func persistReady(port uint16) gossip.Ready {
 		Messages: []gossip.Envelope{{Addr: wire.Addr{IP: netip.MustParseAddr("127.0.0.1"), BusPort: port}, Msg: msg}}}
 }
 
-// An admin change made with deferSync is written before its messages but
+// An admin change applied without fsync is written before its messages but
 // not fsynced, stays dirty, and the coalesced write fsyncs it; a Ready in
 // the same batch that needs the fsync still gets it.
 func TestDeferSyncWritesFirstAndSyncsLater(t *testing.T) {
 	b, _, log := batchBus(t)
-	b.deferSync = true
-	b.applyNow(persistReady(20000))
-	b.deferSync = false
+	b.applyNow(persistReady(20000), false)
 	if want := []string{"save nosync", "send 20000"}; !slices.Equal(*log, want) {
 		t.Fatalf("deferred admin write: %v, want %v", *log, want)
 	}
@@ -110,9 +108,7 @@ func TestDeferSyncWritesFirstAndSyncsLater(t *testing.T) {
 
 	*log = (*log)[:0]
 	b.apply(persistReady(20001)) // waits in the batch for the end of the pass
-	b.deferSync = true
-	b.applyNow(persistReady(20002))
-	b.deferSync = false
+	b.applyNow(persistReady(20002), false)
 	if want := []string{"save", "send 20001", "send 20002"}; !slices.Equal(*log, want) {
 		t.Fatalf("a batch with a Ready that needs the fsync: %v, want %v", *log, want)
 	}
@@ -176,7 +172,7 @@ func TestBatchDropsWhatWasNotWritten(t *testing.T) {
 func TestBatchApplyNowAndNested(t *testing.T) {
 	b, _, log := batchBus(t)
 	b.apply(persistReady(20000))
-	b.applyNow(persistReady(20001))
+	b.applyNow(persistReady(20001), true)
 	if want := []string{"save", "send 20000", "send 20001"}; !slices.Equal(*log, want) {
 		t.Fatalf("applyNow did %v, want %v", *log, want)
 	}
@@ -185,7 +181,7 @@ func TestBatchApplyNowAndNested(t *testing.T) {
 	b.deliver = func(to netip.AddrPort, typ wire.Type, frame []byte, now time.Duration) {
 		deliver(to, typ, frame, now)
 		if to.Port() == 20002 {
-			b.applyNow(persistReady(20009))
+			b.applyNow(persistReady(20009), true)
 		}
 	}
 	b.apply(persistReady(20002))
@@ -209,7 +205,7 @@ func TestBatchHeldFlushQueuesNoTask(t *testing.T) {
 		b.apply(persistReady(20001))
 	})
 	b.flush()
-	b.applyNow(persistReady(20002))
+	b.applyNow(persistReady(20002), true)
 	deliver := b.deliver
 	b.deliver = func(to netip.AddrPort, typ wire.Type, frame []byte, now time.Duration) {
 		deliver(to, typ, frame, now)
@@ -217,7 +213,7 @@ func TestBatchHeldFlushQueuesNoTask(t *testing.T) {
 			b.apply(persistReady(20004)) // applied during a flush
 		}
 	}
-	b.applyNow(persistReady(20003))
+	b.applyNow(persistReady(20003), true)
 	if q := hl.count(); q != 0 {
 		t.Errorf("%d flush tasks queued by callers that flush themselves, want 0", q)
 	}

@@ -106,9 +106,6 @@ type bus struct {
 
 	dirty     bool // a Dirty change waits to be written
 	lastWrite time.Duration
-	// deferSync is set on the loop, around one admin change, when the
-	// config write it causes may skip the fsyncs (see Node.adminDeferSync).
-	deferSync bool
 	lastIdle  time.Duration
 
 	pauseGen   uint64 // counts write pauses, so a stale deadline resumes nothing

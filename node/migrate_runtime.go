@@ -233,7 +233,7 @@ func (m *migrator) do(now time.Duration, in []migrate.Intent) bool {
 			}
 		case migrate.ClaimSlots:
 			r, err := n.core.ClaimSlots(now, it.Slots)
-			n.bus.applyNow(r)
+			n.bus.applyNow(r, true)
 			if err != nil {
 				n.log.Error("migrate: cannot claim the slots", "job", it.Job, "err", err)
 			} else {

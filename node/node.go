@@ -277,11 +277,7 @@ func (n *Node) unixMs(d time.Duration) int64 {
 func (n *Node) saveState(sync bool) error {
 	data := n.stateW.state(n.core.State(), n.cfg.Port, n.cfg.BusPort, time.Now())
 	t0 := time.Now()
-	write := writeFileAtomic
-	if !sync {
-		write = writeFileReplaced
-	}
-	err := write(n.cfg.Dir, StateFile, data)
+	err := writeFile(n.cfg.Dir, StateFile, data, sync)
 	if n.metrics != nil {
 		n.metrics.persistSeconds.UpdateDuration(t0)
 	}
@@ -329,7 +325,7 @@ func (n *Node) exec(fn func(now time.Duration)) error {
 // admin runs one admin call of the core on the loop and applies its Ready
 // (persisting before sending) before returning the call's error.
 func (n *Node) admin(fn func(c *gossip.Core, now time.Duration) (gossip.Ready, error)) error {
-	return n.adminWrite(fn, false)
+	return n.adminWrite(fn, true)
 }
 
 // adminDeferSync is admin for the changes Redis writes to its config file
@@ -342,17 +338,15 @@ func (n *Node) admin(fn func(c *gossip.Core, now time.Duration) (gossip.Ready, e
 // as with Redis. Anything else in the same batch that needs the fsync
 // (a vote, an epoch won in an election) still gets it.
 func (n *Node) adminDeferSync(fn func(c *gossip.Core, now time.Duration) (gossip.Ready, error)) error {
-	return n.adminWrite(fn, true)
+	return n.adminWrite(fn, false)
 }
 
-func (n *Node) adminWrite(fn func(c *gossip.Core, now time.Duration) (gossip.Ready, error), deferSync bool) error {
+func (n *Node) adminWrite(fn func(c *gossip.Core, now time.Duration) (gossip.Ready, error), fsync bool) error {
 	var err error
 	if xerr := n.exec(func(now time.Duration) {
 		var r gossip.Ready
 		r, err = fn(n.core, now)
-		n.bus.deferSync = deferSync
-		n.bus.applyNow(r)
-		n.bus.deferSync = false
+		n.bus.applyNow(r, fsync)
 	}); xerr != nil {
 		return xerr
 	}

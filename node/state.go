@@ -354,17 +354,14 @@ func loadState(dir string) (*gossip.State, error) {
 // a buffer in between would only copy it (the node config file is
 // rewritten often, and a fresh 1 MiB buffer per write showed in profiles).
 func writeFileAtomic(dir, name string, data []byte) error {
-	return replaceFile(dir, name, true, func(f *os.File) error {
-		_, err := f.Write(data)
-		return err
-	})
+	return writeFile(dir, name, data, true)
 }
 
-// writeFileReplaced replaces dir/name with data like writeFileAtomic, but
-// without the fsyncs: a crash of the process leaves the new file, a loss of
-// power may leave the old one. The caller makes it durable later.
-func writeFileReplaced(dir, name string, data []byte) error {
-	return replaceFile(dir, name, false, func(f *os.File) error {
+// writeFile is writeFileAtomic when sync is set. Without it the fsyncs
+// are left out: a crash of the process leaves the new file, a loss of
+// power may leave the old one, and the caller makes it durable later.
+func writeFile(dir, name string, data []byte, sync bool) error {
+	return replaceFile(dir, name, sync, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
 	})

@@ -233,12 +233,12 @@ func TestStateLoadsIndentedFile(t *testing.T) {
 	}
 }
 
-// writeFileReplaced replaces the file whole, like writeFileAtomic, and
-// leaves no temp file; only the fsyncs are left out.
-func TestWriteFileReplaced(t *testing.T) {
+// writeFile without sync replaces the file whole, like writeFileAtomic,
+// and leaves no temp file; only the fsyncs are left out.
+func TestWriteFileWithoutSync(t *testing.T) {
 	dir := t.TempDir()
 	for _, data := range []string{"first version\n", "second\n"} {
-		if err := writeFileReplaced(dir, StateFile, []byte(data)); err != nil {
+		if err := writeFile(dir, StateFile, []byte(data), false); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(filepath.Join(dir, StateFile))
@@ -249,7 +249,7 @@ func TestWriteFileReplaced(t *testing.T) {
 			t.Fatalf("temp file left behind: %v", err)
 		}
 	}
-	if err := writeFileReplaced(filepath.Join(dir, "missing"), StateFile, []byte("x")); err == nil {
+	if err := writeFile(filepath.Join(dir, "missing"), StateFile, []byte("x"), false); err == nil {
 		t.Fatal("a write into a missing directory reported success")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ParseStatCPU returns utime+stime (fields 14 and 15) of a /proc/<pid>/stat
@@ -32,8 +33,10 @@ func ParseStatCPU(stat string) (uint64, error) {
 // ClockTicks returns the kernel's USER_HZ, the unit of /proc/<pid>/stat's
 // times, from the AT_CLKTCK entry of this process's auxiliary vector: Go has
 // no sysconf(_SC_CLK_TCK). It falls back to 100, the value on every common
-// Linux architecture.
-func ClockTicks() uint64 {
+// Linux architecture. The vector is read once.
+func ClockTicks() uint64 { return clockTicks() }
+
+var clockTicks = sync.OnceValue(func() uint64 {
 	const atClkTck = 17
 	b, err := os.ReadFile("/proc/self/auxv")
 	if err == nil && strconv.IntSize == 64 { // entries are two words
@@ -46,4 +49,4 @@ func ClockTicks() uint64 {
 		}
 	}
 	return 100
-}
+})

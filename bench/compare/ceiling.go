@@ -43,8 +43,9 @@ const ceilingLinger = 50 * time.Microsecond
 func ceilingServe(in, out []byte, store map[string][]byte) (consumed int, _ []byte, err error) {
 	var args [][]byte
 	for consumed < len(in) {
-		args = args[:0]
-		n, args, ok, err := ceilingCommand(in[consumed:], args)
+		var n int
+		var ok bool
+		n, args, ok, err = ceilingCommand(in[consumed:], args[:0])
 		if err != nil {
 			return consumed, out, err
 		}
@@ -394,7 +395,5 @@ func procCPU(path string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return float64(t) / float64(clockTicks), nil
+	return float64(t) / float64(childproc.ClockTicks()), nil
 }
-
-var clockTicks = childproc.ClockTicks()
