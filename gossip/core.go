@@ -27,6 +27,7 @@ type record struct {
 	ip          [16]byte
 	port, bus   uint16
 	flags       wire.Flags // role flags, plus FlagFail when the cluster agreed it failed
+	tally       replicaTally
 	configEpoch uint64
 	version     uint64
 	failVersion uint64 // FAIL holds for versions up to this one
@@ -126,8 +127,12 @@ type Core struct {
 
 	// monitoring
 	membershipGen uint64
-	liveCache     livenessCache
-	rangeCache    struct {
+	// shardGen moves whenever anything the replica-migration rule reads
+	// changes: a record (every change passes through hashIn), a master's
+	// slot count, or a peer's PFAIL mark.
+	shardGen   uint64
+	liveCache  livenessCache
+	rangeCache struct {
 		ranges  map[ring.NodeID][]ring.Range
 		version uint64 // the table's Version the ranges are of
 	}

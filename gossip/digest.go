@@ -48,6 +48,7 @@ func claimHash(cl *claim) uint64 {
 // hashIn adds (sign +1) or removes (sign -1) r from the digest. Callers
 // remove a record before changing a hashed field and add it back after.
 func (c *Core) hashIn(r *record, sign int) {
+	c.shardGen++
 	c.addHash(r.id.Bucket(), recordHash(r), sign)
 }
 

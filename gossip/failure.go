@@ -233,6 +233,7 @@ func (c *Core) checkLiveness() {
 		}
 		if silent && !p.pfail {
 			p.pfail = true
+			c.shardGen++
 			c.event(EventNodePFail, p.id)
 			c.sendReports(p.id, true)
 			c.pingSiblings(p.id)
@@ -273,6 +274,7 @@ func (c *Core) heardFrom(p *peer) {
 func (c *Core) alive(p *peer) {
 	if p.pfail {
 		p.pfail = false
+		c.shardGen++
 		c.liveCache.valid = false
 		c.event(EventNodeAlive, p.id)
 		c.sendReports(p.id, false)

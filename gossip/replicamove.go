@@ -11,16 +11,43 @@ import (
 // master, as often as Redis's cluster cron.
 const replicaMigrationEvery = 100 * time.Millisecond
 
-// replicaMigration is the state of Redis's replica-migration rule: which
-// masters have had replicas, and since when each orphaned one has been
-// orphaned. Both are in memory only, as in Redis: after a restart a
-// master must be seen with a replica again before it counts as orphaned.
+// replicaTally is a master record's part of the replica-migration rule:
+// whether it has had a replica since this node knew it (the top bit), and
+// how many of its replicas are neither PFAIL nor FAIL here. It lives in
+// the record's padding, so a table of 10,000 records pays nothing for it,
+// and it is never sent or saved: as in Redis, after a restart a master
+// must be seen with a replica again before it counts as orphaned.
+type replicaTally uint16
+
+const (
+	tallyHad     replicaTally = 1 << 15
+	tallyWorking replicaTally = tallyHad - 1
+)
+
+func (t replicaTally) had() bool    { return t&tallyHad != 0 }
+func (t replicaTally) working() int { return int(t & tallyWorking) }
+
+// replicaMigration is the state of Redis's replica-migration rule beyond
+// the per-record tallies: since when each orphaned master has been
+// orphaned, and the health of the cluster.
+//
+// Every node runs the rule 10 times a second, so a steady cluster must not
+// pay O(N) per round for it (the simulator runs 10,000 nodes in one
+// process). The tallies are recounted only when Core.shardGen or the
+// membership moved, and the shard list that failover.MigrationTarget reads
+// is built only when this replica could be the one to move.
 type replicaMigration struct {
 	last     time.Duration
-	had      map[wire.NodeID]bool
-	orphaned map[wire.NodeID]time.Duration
-	shards   []failover.Shard
-	at       map[wire.NodeID]int // master -> index in shards
+	orphaned map[wire.NodeID]time.Duration // orphaned master -> since
+	most     int                           // the most working replicas of any master
+	health   Health                        // at the last recount
+	built    bool
+	gen      uint64 // Core.shardGen at the last recount
+	members  uint64 // Core.membershipGen at the last recount
+	rebuilds int    // recounts, for tests
+
+	shards    []failover.Shard
+	shardsGen int // rebuilds when shards was built
 }
 
 // tickReplicaMigration moves this replica to an orphaned master when
@@ -31,82 +58,38 @@ func (c *Core) tickReplicaMigration() {
 		return
 	}
 	m.last = c.now
-	if m.had == nil {
-		m.had, m.orphaned, m.at = map[wire.NodeID]bool{}, map[wire.NodeID]time.Duration{}, map[wire.NodeID]int{}
+	if !m.built || m.gen != c.shardGen || m.members != c.membershipGen {
+		c.countReplicas()
 	}
-	// Every master, then every working replica under its master.
-	m.shards = m.shards[:0]
-	clear(m.at)
-	var h Health
-	unreachable := 0
-	for i := range c.records {
-		r := &c.records[i]
-		if r.flags&wire.FlagMaster == 0 {
-			continue
-		}
-		slots := c.masters[r.id]
-		k := len(m.shards)
-		m.at[r.id] = k
-		var keep []wire.NodeID // reuse the last round's replica list
-		if k < cap(m.shards) {
-			keep = m.shards[:k+1][k].OKReplicas[:0]
-		}
-		m.shards = append(m.shards, failover.Shard{Master: r.id, Slots: slots, Failed: r.failed(), OKReplicas: keep})
-		if slots > 0 {
-			h.Size++
-			h.SlotsAssigned += slots
-			switch {
-			case r.failed():
-				h.SlotsFail += slots
-				unreachable++
-			case c.pfail(r.id):
-				unreachable++
-			}
-		}
+	self := c.self()
+	// Redis moves replicas only while the cluster is ok, and only from a
+	// master with the most working replicas (MigrationTarget's first
+	// test, done here without the shard list).
+	if len(m.orphaned) == 0 || self.flags&wire.FlagReplica == 0 || !m.health.OK {
+		return
 	}
-	for i := range c.records {
-		r := &c.records[i]
-		if r.flags&wire.FlagReplica == 0 || r.master.IsZero() {
-			continue
-		}
-		k, ok := m.at[r.master]
-		if !ok {
-			continue
-		}
-		m.had[r.master] = true
-		if !r.failed() && !c.pfail(r.id) {
-			m.shards[k].OKReplicas = append(m.shards[k].OKReplicas, r.id)
-		}
+	mr := c.masterRecord(self.master)
+	if mr == nil {
+		return
 	}
-	for id := range m.orphaned {
-		if _, ok := m.at[id]; !ok {
-			delete(m.orphaned, id)
-		}
+	if mine := mr.tally.working(); mine != m.most || mine < 2 || mine <= c.cfg.MigrationBarrier {
+		return
 	}
-	for id := range m.had {
-		if _, ok := m.at[id]; !ok {
-			delete(m.had, id)
-		}
+	due := false
+	for _, since := range m.orphaned {
+		due = due || c.now-since > failover.MigrationDelay
+	}
+	if !due {
+		return
+	}
+	if m.shardsGen != m.rebuilds {
+		c.buildShards()
 	}
 	for k := range m.shards {
 		s := &m.shards[k]
-		s.HadReplicas = m.had[s.Master]
-		if !s.Orphaned() {
-			delete(m.orphaned, s.Master)
-			continue
+		if since, ok := m.orphaned[s.Master]; ok {
+			s.OrphanedFor = c.now - since
 		}
-		since, ok := m.orphaned[s.Master]
-		if !ok {
-			since = c.now
-			m.orphaned[s.Master] = since
-		}
-		s.OrphanedFor = c.now - since
-	}
-	self := c.self()
-	h.judge(unreachable)
-	// Redis moves replicas only while the cluster is ok.
-	if self.flags&wire.FlagReplica == 0 || !h.OK {
-		return
 	}
 	target, ok := failover.MigrationTarget(c.cfg.ID, self.master, m.shards, c.cfg.MigrationBarrier)
 	if !ok {
@@ -116,4 +99,109 @@ func (c *Core) tickReplicaMigration() {
 	c.becomeReplica(target)
 	c.publishSelf(true)
 	c.ready.Failover = append(c.ready.Failover, FailoverEvent{Kind: FailoverMigrated, Node: target})
+}
+
+// masterRecord returns the record of id if it is a master.
+func (c *Core) masterRecord(id wire.NodeID) *record {
+	r := c.lookup(id)
+	if r == nil || r.flags&wire.FlagMaster == 0 {
+		return nil
+	}
+	return r
+}
+
+// countReplicas recounts every master's working replicas, starts the
+// orphan clock of each master that just lost its last working one, and
+// judges the cluster's health.
+func (c *Core) countReplicas() {
+	m := &c.migrate
+	m.built, m.gen, m.members = true, c.shardGen, c.membershipGen
+	m.rebuilds++
+	if m.orphaned == nil {
+		m.orphaned = map[wire.NodeID]time.Duration{}
+	}
+	m.most = 0
+	var h Health
+	unreachable := 0
+	for i := range c.records {
+		r := &c.records[i]
+		if r.flags&wire.FlagMaster == 0 {
+			r.tally = 0 // a master that became a replica forgets its history
+			continue
+		}
+		r.tally &= tallyHad
+		slots := c.masters[r.id]
+		if slots == 0 {
+			continue
+		}
+		h.Size++
+		h.SlotsAssigned += slots
+		switch {
+		case r.failed():
+			h.SlotsFail += slots
+			unreachable++
+		case c.pfail(r.id):
+			unreachable++
+		}
+	}
+	h.judge(unreachable)
+	m.health = h
+	for i := range c.records {
+		r := &c.records[i]
+		if r.flags&wire.FlagReplica == 0 || r.master.IsZero() {
+			continue
+		}
+		mr := c.masterRecord(r.master)
+		if mr == nil {
+			continue
+		}
+		mr.tally |= tallyHad
+		if !r.failed() && !c.pfail(r.id) && mr.tally.working() < int(tallyWorking) {
+			mr.tally++
+			m.most = max(m.most, mr.tally.working())
+		}
+	}
+	for i := range c.records {
+		r := &c.records[i]
+		if !r.tally.had() {
+			continue
+		}
+		if c.masters[r.id] == 0 || r.failed() || r.tally.working() > 0 {
+			delete(m.orphaned, r.id)
+		} else if _, ok := m.orphaned[r.id]; !ok {
+			m.orphaned[r.id] = c.now
+		}
+	}
+	for id := range m.orphaned {
+		if r := c.masterRecord(id); r == nil || !r.tally.had() {
+			delete(m.orphaned, id)
+		}
+	}
+}
+
+// buildShards lists, for failover.MigrationTarget, every master that has
+// or had replicas, with its working replicas. A master that never had one
+// can neither be a target nor have the most working replicas, so leaving
+// it out does not change the answer.
+func (c *Core) buildShards() {
+	m := &c.migrate
+	m.shardsGen = m.rebuilds
+	at := make(map[wire.NodeID]int)
+	m.shards = m.shards[:0]
+	for i := range c.records {
+		r := &c.records[i]
+		if r.flags&wire.FlagMaster != 0 && r.tally.had() {
+			at[r.id] = len(m.shards)
+			m.shards = append(m.shards, failover.Shard{Master: r.id, Slots: c.masters[r.id], Failed: r.failed(), HadReplicas: true})
+		}
+	}
+	for i := range c.records {
+		r := &c.records[i]
+		if r.flags&wire.FlagReplica == 0 || r.failed() || c.pfail(r.id) {
+			continue
+		}
+		if k, ok := at[r.master]; ok {
+			m.shards[k].OKReplicas = append(m.shards[k].OKReplicas, r.id)
+		}
+	}
 }

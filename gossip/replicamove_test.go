@@ -70,6 +70,33 @@ func TestReplicaMigratesToOrphanedMaster(t *testing.T) {
 	}
 }
 
+// TestReplicaMigrationRescansOnlyOnChange guards the cost of the rule: an
+// idle cluster runs it ten times a second on every node, and a round with
+// nothing changed must not read the whole node table again.
+func TestReplicaMigrationRescansOnlyOnChange(t *testing.T) {
+	tn := layout(t, 3, []int{0, 0, 1, 2}, nil)
+	tn.run(2 * time.Second)
+	before := make([]int, len(tn.cores))
+	for i, c := range tn.cores {
+		before[i] = c.migrate.rebuilds
+	}
+	tn.run(10 * time.Second) // 100 rounds on each node
+	for i, c := range tn.cores {
+		if n := c.migrate.rebuilds - before[i]; n > 5 {
+			t.Errorf("node %d rebuilt its shard list %d times in 10 idle seconds", i, n)
+		}
+	}
+	// A replica going silent is a change: every node that marks it PFAIL
+	// must see master 1 orphaned, or no replica could ever move to it.
+	tn.down[5] = true
+	tn.run(3 * time.Second)
+	for _, i := range tn.live() {
+		if _, ok := tn.cores[i].migrate.orphaned[tn.cores[1].ID()]; !ok {
+			t.Errorf("node %d does not count master 1 as orphaned", i)
+		}
+	}
+}
+
 func TestMigrationBarrier(t *testing.T) {
 	tests := []struct {
 		name    string

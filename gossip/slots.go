@@ -131,6 +131,7 @@ func (c *Core) assign(slot uint16, id wire.NodeID, epoch uint64) {
 	if wire.NodeID(cur) != id {
 		c.uncount(wire.NodeID(cur))
 		c.masters[id]++
+		c.shardGen++
 	}
 	_ = c.table.Assign(slot, ring.NodeID(id), epoch)
 }
@@ -146,6 +147,7 @@ func (c *Core) uncount(id wire.NodeID) {
 	if id.IsZero() {
 		return
 	}
+	c.shardGen++
 	if c.masters[id]--; c.masters[id] <= 0 {
 		delete(c.masters, id)
 	}
