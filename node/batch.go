@@ -91,6 +91,7 @@ func (b *bus) apply(r gossip.Ready) { b.applySync(r, true) }
 // applySync is apply; with fsync false, the write r asks for (Persist)
 // may leave out the fsyncs (see Node.adminDeferSync).
 func (b *bus) applySync(r gossip.Ready, fsync bool) {
+	b.mirrorStats()
 	o := b.box
 	durable := r.Persist
 	o.persist = o.persist || durable
@@ -132,6 +133,24 @@ func (b *bus) applySync(r gossip.Ready, fsync bool) {
 	default:
 		b.queueFlush()
 	}
+}
+
+// mirrorStats copies the core's message counters for Stats. It runs on
+// the loop, after each call into the core (every one passes through
+// applySync).
+func (b *bus) mirrorStats() {
+	st := b.n.core.Stats()
+	b.statsMu.Lock()
+	b.stats = st
+	b.statsMu.Unlock()
+}
+
+// Stats returns the core's message counters as of its last call; any
+// goroutine may call it.
+func (b *bus) Stats() gossip.Stats {
+	b.statsMu.Lock()
+	defer b.statsMu.Unlock()
+	return b.stats
 }
 
 // applyNow applies r and flushes the batch with it, publishing the route

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,6 +88,12 @@ type bus struct {
 	// read, so per-connection decoders would only cost memory.
 	dec *wire.Decoder
 	msg wire.Message
+
+	// stats mirrors the core's message counters after every call into it,
+	// so that CLUSTER INFO answers on the client loop, without waiting for
+	// the bus loop (which a forming cluster keeps busiest).
+	statsMu sync.Mutex
+	stats   gossip.Stats
 
 	// box is the batch being applied (batch.go); free keeps flushed ones.
 	box         *outbox

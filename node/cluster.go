@@ -176,18 +176,21 @@ func (n *Node) clusterNodes(x *command.Ctx) {
 	x.W.Verbatim("txt", clusterview.NodesText(nil, cv.nodes, cv.self, openSlots(cv.snap), n.unixMs))
 }
 
+// clusterInfo answers from the published view and the mirrored message
+// counters, on the client's own loop: monitoring and redis-cli poll it on
+// every node, and during formation each poll would otherwise wait for the
+// busiest loop of the node. Every change it reports (a node, a flag, a
+// slot, an epoch) publishes a new view before the bus loop moves on.
 func (n *Node) clusterInfo(x *command.Ctx) {
-	cv, ok := n.coreView(x)
-	if !ok {
-		return
-	}
-	in := clusterview.ComputeInfo(cv.nodes, cv.current, cv.config, !n.cfg.PartialCoverage)
-	if n.view.Load().held {
+	v := n.view.Load()
+	in := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch, !n.cfg.PartialCoverage)
+	if v.held {
 		in.OK = false
 	}
+	stats := n.bus.Stats()
 	for t := wire.TypePing; t.Valid(); t++ {
 		in.Messages = append(in.Messages, clusterview.MessageStat{
-			Type: clusterview.MessageTypeName(t), Sent: cv.stats.Sent[t], Received: cv.stats.Received[t],
+			Type: clusterview.MessageTypeName(t), Sent: stats.Sent[t], Received: stats.Received[t],
 		})
 	}
 	x.W.Verbatim("txt", clusterview.InfoText(nil, in))
