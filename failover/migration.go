@@ -37,6 +37,14 @@ func (s *Shard) Orphaned() bool {
 	return s.Slots > 0 && !s.Failed && s.HadReplicas && len(s.OKReplicas) == 0
 }
 
+// MayDonate reports whether a master with mine working replicas may give
+// one away, when the most working replicas of any master is most:
+// MigrationTarget's first condition, which a caller can test from counts
+// alone before it builds the shard list.
+func MayDonate(mine, most, barrier int) bool {
+	return mine == most && most >= 2 && mine > barrier
+}
+
 // MigrationTarget applies Redis's replica-migration rule for self, a
 // replica of master, and returns the orphaned master self should move to,
 // if any. self moves only when:
@@ -60,7 +68,7 @@ func MigrationTarget(self, master wire.NodeID, shards []Shard, barrier int) (wir
 			mine = n
 		}
 	}
-	if mine < 0 || mine != most || most < 2 || mine <= barrier {
+	if mine < 0 || !MayDonate(mine, most, barrier) {
 		return wire.NodeID{}, false
 	}
 	candidate := self

@@ -128,8 +128,9 @@ type Core struct {
 	// monitoring
 	membershipGen uint64
 	// shardGen moves whenever anything the replica-migration rule reads
-	// changes: a record (every change passes through hashIn), a master's
-	// slot count, or a peer's PFAIL mark.
+	// changes: a record (every change, additions and removals included,
+	// passes through hashIn), a master's slot count, or a peer's PFAIL
+	// mark.
 	shardGen   uint64
 	liveCache  livenessCache
 	rangeCache struct {

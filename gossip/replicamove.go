@@ -33,21 +33,18 @@ func (t replicaTally) working() int { return int(t & tallyWorking) }
 //
 // Every node runs the rule 10 times a second, so a steady cluster must not
 // pay O(N) per round for it (the simulator runs 10,000 nodes in one
-// process). The tallies are recounted only when Core.shardGen or the
-// membership moved, and the shard list that failover.MigrationTarget reads
+// process). The tallies are recounted only when Core.shardGen moved, and the shard list that failover.MigrationTarget reads
 // is built only when this replica could be the one to move.
 type replicaMigration struct {
 	last     time.Duration
 	orphaned map[wire.NodeID]time.Duration // orphaned master -> since
 	most     int                           // the most working replicas of any master
 	health   Health                        // at the last recount
-	built    bool
-	gen      uint64 // Core.shardGen at the last recount
-	members  uint64 // Core.membershipGen at the last recount
-	rebuilds int    // recounts, for tests
+	gen      uint64                        // Core.shardGen at the last recount
+	recounts int                           // 0 until the first
 
-	shards    []failover.Shard
-	shardsGen int // rebuilds when shards was built
+	shards   []failover.Shard
+	shardsAt int // recounts when shards was built
 }
 
 // tickReplicaMigration moves this replica to an orphaned master when
@@ -58,13 +55,12 @@ func (c *Core) tickReplicaMigration() {
 		return
 	}
 	m.last = c.now
-	if !m.built || m.gen != c.shardGen || m.members != c.membershipGen {
+	if m.recounts == 0 || m.gen != c.shardGen {
 		c.countReplicas()
 	}
 	self := c.self()
 	// Redis moves replicas only while the cluster is ok, and only from a
-	// master with the most working replicas (MigrationTarget's first
-	// test, done here without the shard list).
+	// master with the most working replicas.
 	if len(m.orphaned) == 0 || self.flags&wire.FlagReplica == 0 || !m.health.OK {
 		return
 	}
@@ -72,7 +68,7 @@ func (c *Core) tickReplicaMigration() {
 	if mr == nil {
 		return
 	}
-	if mine := mr.tally.working(); mine != m.most || mine < 2 || mine <= c.cfg.MigrationBarrier {
+	if !failover.MayDonate(mr.tally.working(), m.most, c.cfg.MigrationBarrier) {
 		return
 	}
 	due := false
@@ -82,7 +78,7 @@ func (c *Core) tickReplicaMigration() {
 	if !due {
 		return
 	}
-	if m.shardsGen != m.rebuilds {
+	if m.shardsAt != m.recounts {
 		c.buildShards()
 	}
 	for k := range m.shards {
@@ -115,8 +111,8 @@ func (c *Core) masterRecord(id wire.NodeID) *record {
 // judges the cluster's health.
 func (c *Core) countReplicas() {
 	m := &c.migrate
-	m.built, m.gen, m.members = true, c.shardGen, c.membershipGen
-	m.rebuilds++
+	m.gen = c.shardGen
+	m.recounts++
 	if m.orphaned == nil {
 		m.orphaned = map[wire.NodeID]time.Duration{}
 	}
@@ -185,7 +181,7 @@ func (c *Core) countReplicas() {
 // it out does not change the answer.
 func (c *Core) buildShards() {
 	m := &c.migrate
-	m.shardsGen = m.rebuilds
+	m.shardsAt = m.recounts
 	at := make(map[wire.NodeID]int)
 	m.shards = m.shards[:0]
 	for i := range c.records {

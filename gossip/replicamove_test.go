@@ -78,12 +78,12 @@ func TestReplicaMigrationRescansOnlyOnChange(t *testing.T) {
 	tn.run(2 * time.Second)
 	before := make([]int, len(tn.cores))
 	for i, c := range tn.cores {
-		before[i] = c.migrate.rebuilds
+		before[i] = c.migrate.recounts
 	}
 	tn.run(10 * time.Second) // 100 rounds on each node
 	for i, c := range tn.cores {
-		if n := c.migrate.rebuilds - before[i]; n > 5 {
-			t.Errorf("node %d rebuilt its shard list %d times in 10 idle seconds", i, n)
+		if n := c.migrate.recounts - before[i]; n > 5 {
+			t.Errorf("node %d recounted replicas %d times in 10 idle seconds", i, n)
 		}
 	}
 	// A replica going silent is a change: every node that marks it PFAIL

@@ -182,11 +182,7 @@ func (n *Node) clusterNodes(x *command.Ctx) {
 // busiest loop of the node. Every change it reports (a node, a flag, a
 // slot, an epoch) publishes a new view before the bus loop moves on.
 func (n *Node) clusterInfo(x *command.Ctx) {
-	v := n.view.Load()
-	in := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch, !n.cfg.PartialCoverage)
-	if v.held {
-		in.OK = false
-	}
+	in := n.view.Load().info
 	stats := n.bus.Stats()
 	for t := wire.TypePing; t.Valid(); t++ {
 		in.Messages = append(in.Messages, clusterview.MessageStat{

@@ -35,10 +35,11 @@ type routeView struct {
 	// For /status, INFO and metrics.
 	currentEpoch, configEpoch uint64
 	knownNodes                int
-	size                      int // masters serving slots
-	mySlots                   int
-	nodes                     []gossip.NodeView
-	busAddrs                  map[netip.AddrPort]wire.NodeID
+	// info is CLUSTER INFO without the message counters; its OK is ok.
+	info     clusterview.Info
+	mySlots  int
+	nodes    []gossip.NodeView
+	busAddrs map[netip.AddrPort]wire.NodeID
 }
 
 // publish rebuilds the route view from the core. It runs where the core is
@@ -72,9 +73,10 @@ func (n *Node) publish() {
 	if n.repl != nil {
 		n.repl.SetRole(v.replica, v.addrs[v.master])
 	}
-	info := clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch, !n.cfg.PartialCoverage)
+	v.info = clusterview.ComputeInfo(v.nodes, v.currentEpoch, v.configEpoch, !n.cfg.PartialCoverage)
 	v.held = v.mySlots > 0 && (c.HeldFailed() || time.Now().Before(n.writableAt))
-	v.ok, v.size = info.OK && !v.held, info.Size
+	v.info.OK = v.info.OK && !v.held
+	v.ok = v.info.OK
 	if prev := n.view.Load(); prev != nil && prev.snap == v.snap && prev.self == v.self {
 		v.local = prev.local
 	} else {

@@ -113,7 +113,7 @@ func (n *Node) WebView() WebView {
 	now := n.now()
 	w := WebView{
 		ID: v.self.String(), ClusterState: "fail", CurrentEpoch: v.currentEpoch, ConfigEpoch: v.configEpoch,
-		Role: n.role(), Keys: n.store.Len(), Size: v.size, Now: time.Now().UnixMilli(),
+		Role: n.role(), Keys: n.store.Len(), Size: v.info.Size, Now: time.Now().UnixMilli(),
 		Nodes: []WebNode{}, Slots: []WebSlotRange{}, Migrating: []WebSlotMark{}, Importing: []WebSlotMark{},
 	}
 	if v.ok {
